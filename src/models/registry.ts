@@ -1,0 +1,118 @@
+/**
+ * The model registry: variant names -> builders and pretrained configs (timm's register_model +
+ * pretrained_cfg). Model files call `registerModel` at their bottom; `createModel` builds by name.
+ */
+import type { Backbone } from './backbone.js';
+
+export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
+
+/** Everything needed to feed and read a variant: preprocessing, labels, and where weights come from. */
+export interface PretrainedConfig {
+  /** (C, H, W) as timm. */
+  inputSize: [number, number, number];
+  /** Resize the shorter side to floor(size / cropPct), then center-crop `size`. */
+  cropPct: number;
+  interpolation: Interpolation;
+  mean: [number, number, number];
+  std: [number, number, number];
+  numClasses: number;
+  /** Label set name ('imagenet-1k', 'cityscapes', ...) or explicit names. */
+  labels?: string | string[];
+  /** Known weights: URL and sha256 of the file. */
+  url?: string;
+  sha256?: string;
+  /** State dict key prefixes of the first conv and the classifier (for in-chans adaption and head reset). */
+  firstConv?: string;
+  classifier?: string;
+  /** Free-form provenance notes (paper, repo@commit, where preprocessing comes from). */
+  notes?: string;
+}
+
+export interface ModelOptions {
+  numClasses?: number;
+  inChans?: number;
+  dropRate?: number;
+  dropPathRate?: number;
+  /** Seed of the deterministic initialization. */
+  seed?: number;
+  /** false: leave parameters unmaterialized (for inspection or before loading weights). */
+  init?: boolean;
+  [key: string]: unknown;
+}
+
+export interface ModelEntry {
+  name: string;
+  /** Architecture family (VAN, BEVANet, ...). */
+  architecture: string;
+  build: (opts: ModelOptions) => Backbone;
+  pretrainedCfg: PretrainedConfig;
+  description?: string;
+}
+
+const registry = new Map<string, ModelEntry>();
+
+export function registerModel(entry: ModelEntry): void {
+  if (registry.has(entry.name)) throw new Error(`model '${entry.name}' is registered twice`);
+  registry.set(entry.name, entry);
+}
+
+function globToRegExp(pattern: string): RegExp {
+  const esc = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${esc}$`, 'i');
+}
+
+/** Registered names matching a wildcard pattern (`*`, `?`; several patterns separated by commas). */
+export function listModels(pattern = '*'): string[] {
+  const res = pattern.split(',').map((p) => globToRegExp(p.trim() || '*'));
+  return [...registry.keys()].filter((n) => res.some((r) => r.test(n))).sort(naturalCompare);
+}
+
+/** Sorts 'van_b10' after 'van_b2'. */
+export function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length]!;
+}
+
+export class UnknownModelError extends Error {
+  constructor(
+    readonly modelName: string,
+    readonly suggestions: string[],
+  ) {
+    super(`unknown model '${modelName}'${suggestions.length ? `; did you mean ${suggestions.map((s) => `'${s}'`).join(', ')}?` : ''} (vizoo list shows all)`);
+    this.name = 'UnknownModelError';
+  }
+}
+
+export function getModelEntry(name: string): ModelEntry {
+  const e = registry.get(name);
+  if (e) return e;
+  const lower = name.toLowerCase();
+  const scored = [...registry.keys()]
+    .map((n) => ({ n, d: editDistance(lower, n.toLowerCase()) - (n.includes(lower) || lower.includes(n) ? 3 : 0) }))
+    .sort((a, b) => a.d - b.d || naturalCompare(a.n, b.n));
+  const limit = Math.max(2, Math.ceil(name.length / 3));
+  throw new UnknownModelError(name, scored.filter((s) => s.d <= limit).slice(0, 3).map((s) => s.n));
+}
+
+/** Builds a registered model: deterministic init from `seed` unless `init: false`. */
+export function createModel(name: string, opts: ModelOptions = {}): Backbone {
+  const entry = getModelEntry(name);
+  const model = entry.build(opts);
+  model.pretrainedCfg = { ...entry.pretrainedCfg, numClasses: model.numClasses };
+  model.variant = name;
+  if (opts.init !== false) model.initialize(opts.seed ?? 0);
+  return model;
+}

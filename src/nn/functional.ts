@@ -1,0 +1,183 @@
+/**
+ * Stateless ops in NHWC with PyTorch semantics (explicit symmetric padding, count_include_pad pooling,
+ * PyTorch adaptive-pool bins, exact-erf GELU), built on tfjs-core.
+ */
+import { tf, type Tensor, type Tensor4D } from '../tf.js';
+
+export type Pair = [number, number];
+
+export function pair(v: number | readonly number[]): Pair {
+  return typeof v === 'number' ? [v, v] : [v[0]!, v[1] ?? v[0]!];
+}
+
+export interface ConvOptions {
+  stride?: number | Pair;
+  /** Symmetric zero padding per axis (never TF "SAME"). */
+  padding?: number | Pair;
+  dilation?: number | Pair;
+  groups?: number;
+}
+
+/** Every-s-th row/column, for convs that are both strided and dilated (tfjs allows only one of the two). */
+function subsample(y: Tensor4D, [sh, sw]: Pair): Tensor4D {
+  if (sh === 1 && sw === 1) return y;
+  const [b, h, w, c] = y.shape;
+  return tf.stridedSlice(y, [0, 0, 0, 0], [b, h, w, c], [1, sh, sw, 1]) as Tensor4D;
+}
+
+function explicitPad([ph, pw]: Pair): [[number, number], [number, number], [number, number], [number, number]] {
+  return [[0, 0], [ph, ph], [pw, pw], [0, 0]];
+}
+
+/**
+ * PyTorch Conv2d on NHWC input with an HWIO filter (kh, kw, in/groups, out). Grouped convolution runs
+ * one conv per group; use `depthwiseConv2d` when groups == in channels.
+ */
+export function conv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor4D {
+  const stride = pair(opts.stride ?? 1);
+  const dilation = pair(opts.dilation ?? 1);
+  const pad = explicitPad(pair(opts.padding ?? 0));
+  const groups = opts.groups ?? 1;
+  const both = (stride[0] > 1 || stride[1] > 1) && (dilation[0] > 1 || dilation[1] > 1);
+  const s: Pair = both ? [1, 1] : stride;
+  if (groups === 1) return subsample(tf.conv2d(x, w, s, pad, 'NHWC', dilation), both ? stride : [1, 1]);
+  const inG = w.shape[2];
+  const outG = w.shape[3] / groups;
+  const xs = tf.split(x, groups, 3) as Tensor4D[];
+  const ys = xs.map((xg, g) => {
+    const wg = tf.slice(w, [0, 0, 0, g * outG], [-1, -1, inG, outG]) as Tensor4D;
+    return tf.conv2d(xg, wg, s, pad, 'NHWC', dilation);
+  });
+  return subsample(tf.concat(ys, 3), both ? stride : [1, 1]);
+}
+
+/** Depthwise conv (PyTorch groups == in channels) with a (kh, kw, C, multiplier) filter. */
+export function depthwiseConv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor4D {
+  const stride = pair(opts.stride ?? 1);
+  const dilation = pair(opts.dilation ?? 1);
+  const pad = explicitPad(pair(opts.padding ?? 0));
+  const both = (stride[0] > 1 || stride[1] > 1) && (dilation[0] > 1 || dilation[1] > 1);
+  const y = tf.depthwiseConv2d(x, w, both ? [1, 1] : stride, pad, 'NHWC', dilation);
+  return subsample(y, both ? stride : [1, 1]);
+}
+
+const SQRT1_2 = Math.SQRT1_2;
+
+/** GELU, exact erf form (nn.GELU default): 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(x: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1)));
+}
+
+/** GELU, tanh approximation (nn.GELU(approximate='tanh')). */
+export function geluTanh(x: Tensor): Tensor {
+  return tf.tidy(() => {
+    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+  });
+}
+
+/** LayerNorm over the last axis (biased variance, as PyTorch). */
+export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+    if (weight) y = tf.mul(y, weight);
+    if (bias) y = tf.add(y, bias);
+    return y;
+  });
+}
+
+export interface PoolOptions {
+  stride?: number | Pair;
+  padding?: number | Pair;
+  /** PyTorch AvgPool2d default true: zero padding counts in the divisor (always kh*kw). */
+  countIncludePad?: boolean;
+  ceilMode?: boolean;
+}
+
+function poolPadding(x: Tensor4D, k: Pair, s: Pair, p: Pair, ceilMode: boolean): [[number, number], [number, number], [number, number], [number, number]] {
+  const extra = (len: number, i: 0 | 1): number => {
+    if (!ceilMode) return 0;
+    let out = Math.ceil((len + 2 * p[i] - k[i]) / s[i]) + 1;
+    // PyTorch: the last window must start inside the input or the left padding.
+    if ((out - 1) * s[i] >= len + p[i]) out--;
+    return Math.max(0, (out - 1) * s[i] + k[i] - (len + 2 * p[i]));
+  };
+  return [[0, 0], [p[0], p[0] + extra(x.shape[1], 0)], [p[1], p[1] + extra(x.shape[2], 1)], [0, 0]];
+}
+
+/** AvgPool2d with PyTorch semantics (count_include_pad, ceil_mode). */
+export function avgPool2d(x: Tensor4D, kernel: number | Pair, opts: PoolOptions = {}): Tensor4D {
+  const k = pair(kernel);
+  const s = pair(opts.stride ?? kernel);
+  const p = pair(opts.padding ?? 0);
+  const includePad = opts.countIncludePad ?? true;
+  return tf.tidy(() => {
+    const pads = poolPadding(x, k, s, p, opts.ceilMode ?? false);
+    if (pads.every(([a, b]) => a === 0 && b === 0)) return tf.avgPool(x, k, s, 'valid');
+    const sum = tf.mul(tf.avgPool(tf.pad(x, pads), k, s, 'valid'), k[0] * k[1]);
+    // Divisor per window: PyTorch counts the window clipped to input + padding (ceil-mode overhang never
+    // counts), or only the real input cells when count_include_pad is false.
+    const [, [, extraH], [, extraW]] = pads;
+    const counted = includePad
+      ? tf.pad(tf.ones([1, x.shape[1] + 2 * p[0], x.shape[2] + 2 * p[1], 1]), [[0, 0], [0, extraH - p[0]], [0, extraW - p[1]], [0, 0]])
+      : tf.pad(tf.ones([1, x.shape[1], x.shape[2], 1]), pads);
+    const count = tf.mul(tf.avgPool(counted as Tensor4D, k, s, 'valid'), k[0] * k[1]);
+    return tf.div(sum, count) as Tensor4D;
+  });
+}
+
+/** MaxPool2d with PyTorch semantics (padding with -inf, ceil_mode). */
+export function maxPool2d(x: Tensor4D, kernel: number | Pair, opts: Omit<PoolOptions, 'countIncludePad'> = {}): Tensor4D {
+  const k = pair(kernel);
+  const s = pair(opts.stride ?? kernel);
+  const p = pair(opts.padding ?? 0);
+  return tf.tidy(() => {
+    const pads = poolPadding(x, k, s, p, opts.ceilMode ?? false);
+    const xp = pads.every(([a, b]) => a === 0 && b === 0) ? x : tf.pad(x, pads, -3.4e38);
+    return tf.maxPool(xp as Tensor4D, k, s, 'valid');
+  });
+}
+
+/** PyTorch adaptive pooling bins: bin i spans [floor(i*L/n), ceil((i+1)*L/n)); they overlap when n does not divide L. */
+export function adaptiveBins(len: number, n: number): Pair[] {
+  return Array.from({ length: n }, (_, i) => [Math.floor((i * len) / n), Math.ceil(((i + 1) * len) / n)] as Pair);
+}
+
+/** AdaptiveAvgPool2d((oh, ow)) on NHWC. */
+export function adaptiveAvgPool2d(x: Tensor4D, size: number | Pair): Tensor4D {
+  const [oh, ow] = pair(size);
+  const [, h, w] = x.shape;
+  return tf.tidy(() => {
+    if (oh === 1 && ow === 1) return tf.mean(x, [1, 2], true) as Tensor4D;
+    if (h % oh === 0 && w % ow === 0) return tf.avgPool(x, [h / oh, w / ow], [h / oh, w / ow], 'valid');
+    const rows = adaptiveBins(h, oh).map(([h0, h1]) => {
+      const band = tf.slice(x, [0, h0, 0, 0], [-1, h1 - h0, -1, -1]);
+      const cols = adaptiveBins(w, ow).map(([w0, w1]) => tf.mean(tf.slice(band, [0, 0, w0, 0], [-1, -1, w1 - w0, -1]), [1, 2], true));
+      return tf.concat(cols, 2);
+    });
+    return tf.concat(rows, 1) as Tensor4D;
+  });
+}
+
+/**
+ * Bilinear resize of NHWC to (h, w): align_corners=false uses half-pixel centers (F.interpolate default),
+ * align_corners=true maps corner to corner.
+ */
+export function resizeBilinear(x: Tensor4D, size: Pair, alignCorners = false): Tensor4D {
+  if (x.shape[1] === size[0] && x.shape[2] === size[1]) return x.clone();
+  return tf.image.resizeBilinear(x, size, alignCorners, !alignCorners);
+}
+
+/** Nearest resize with PyTorch's 'nearest' rule (src = floor(dst * in / out)). */
+export function resizeNearest(x: Tensor4D, size: Pair): Tensor4D {
+  if (x.shape[1] === size[0] && x.shape[2] === size[1]) return x.clone();
+  return tf.tidy(() => {
+    const idx = (len: number, out: number) => tf.tensor1d(Array.from({ length: out }, (_, i) => Math.min(len - 1, Math.floor((i * len) / out))), 'int32');
+    return tf.gather(tf.gather(x, idx(x.shape[1], size[0]), 1), idx(x.shape[2], size[1]), 2) as Tensor4D;
+  });
+}
+
+/** NCHW <-> NHWC at the edges (fixtures, PyTorch-convention files). */
+export const nchwToNhwc = (x: Tensor): Tensor => tf.transpose(x, [0, 2, 3, 1]);
+export const nhwcToNchw = (x: Tensor): Tensor => tf.transpose(x, [0, 3, 1, 2]);

@@ -1,0 +1,7 @@
+export * from './module.js';
+export * from './layers.js';
+export * from './layout.js';
+export * from './init.js';
+export * from './rng.js';
+export * from './random.js';
+export * as F from './functional.js';

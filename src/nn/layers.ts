@@ -1,0 +1,229 @@
+/** Basic layers with PyTorch semantics and state dict keys, computing in NHWC. */
+import { tf, type Tensor, type Tensor4D } from '../tf.js';
+import { Module, type Layer, type Parameter } from './module.js';
+import { CONV_OIHW, LINEAR, depthwiseLayout } from './layout.js';
+import { type Init, ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
+import * as F from './functional.js';
+import { globalRng } from './random.js';
+
+export interface Conv2dOptions {
+  stride?: number | F.Pair;
+  padding?: number | F.Pair;
+  dilation?: number | F.Pair;
+  groups?: number;
+  bias?: boolean;
+}
+
+/** torch.nn.Conv2d: weight OIHW in state dicts, HWIO (or depthwise (kh,kw,C,m)) in tfjs. */
+export class Conv2d extends Module implements Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: F.Pair;
+  readonly stride: F.Pair;
+  readonly padding: F.Pair;
+  readonly dilation: F.Pair;
+  readonly groups: number;
+  /** groups == in channels (> 1): runs as tfjs depthwiseConv2d. */
+  readonly depthwise: boolean;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: number | F.Pair, opts: Conv2dOptions = {}) {
+    super();
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = F.pair(kernelSize);
+    this.stride = F.pair(opts.stride ?? 1);
+    this.padding = F.pair(opts.padding ?? 0);
+    this.dilation = F.pair(opts.dilation ?? 1);
+    this.groups = opts.groups ?? 1;
+    if (inChannels % this.groups || outChannels % this.groups) {
+      throw new Error(`Conv2d: in (${inChannels}) and out (${outChannels}) channels must be divisible by groups (${this.groups})`);
+    }
+    this.depthwise = this.groups > 1 && this.groups === inChannels;
+    const shape = [outChannels, inChannels / this.groups, ...this.kernelSize];
+    this.weight = this.param('weight', shape, torchDefaultWeight, this.depthwise ? depthwiseLayout(inChannels) : CONV_OIHW);
+    const fanIn = (inChannels / this.groups) * this.kernelSize[0] * this.kernelSize[1];
+    this.bias = opts.bias === false ? null : this.param('bias', [outChannels], torchDefaultBias(fanIn));
+  }
+
+  forward(x: Tensor): Tensor4D {
+    return tf.tidy(() => {
+      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups };
+      const w = this.weight.value as unknown as Tensor4D;
+      const y = this.depthwise ? F.depthwiseConv2d(x as Tensor4D, w, o) : F.conv2d(x as Tensor4D, w, o);
+      return this.bias ? tf.add(y, this.bias.value) : y;
+    });
+  }
+}
+
+/** torch.nn.Linear on the last axis of any-rank input: weight (out, in) in state dicts, (in, out) in tfjs. */
+export class Linear extends Module implements Layer {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean } = {},
+  ) {
+    super();
+    this.weight = this.param('weight', [outFeatures, inFeatures], torchDefaultWeight, LINEAR);
+    this.bias = opts.bias === false ? null : this.param('bias', [outFeatures], torchDefaultBias(inFeatures));
+  }
+
+  forward(x: Tensor): Tensor {
+    return tf.tidy(() => {
+      const lead = x.shape.slice(0, -1);
+      let y = tf.matMul(tf.reshape(x, [-1, this.inFeatures]), this.weight.value);
+      if (this.bias) y = tf.add(y, this.bias.value);
+      return tf.reshape(y, [...lead, this.outFeatures]);
+    });
+  }
+}
+
+/**
+ * torch.nn.BatchNorm2d over the channel (last) axis. Training uses batch statistics and updates the
+ * running ones (unbiased variance, momentum as PyTorch); eval uses the running statistics.
+ */
+export class BatchNorm2d extends Module implements Layer {
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  readonly runningMean: Parameter;
+  readonly runningVar: Parameter;
+  readonly numBatchesTracked: Parameter;
+
+  constructor(
+    readonly numFeatures: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+    affine = true,
+  ) {
+    super();
+    this.weight = affine ? this.param('weight', [numFeatures], ones) : null;
+    this.bias = affine ? this.param('bias', [numFeatures], zeros) : null;
+    this.runningMean = this.buffer('running_mean', [numFeatures], zeros);
+    this.runningVar = this.buffer('running_var', [numFeatures], ones);
+    this.numBatchesTracked = this.buffer('num_batches_tracked', [], zeros, 'int64');
+  }
+
+  forward(x: Tensor): Tensor {
+    const w = this.weight?.value;
+    const b = this.bias?.value;
+    if (!this.training) {
+      return tf.batchNorm(x, this.runningMean.value, this.runningVar.value, b, w, this.eps);
+    }
+    return tf.tidy(() => {
+      const axes = x.shape.map((_, i) => i).slice(0, -1);
+      const { mean, variance } = tf.moments(x, axes);
+      const n = x.size / this.numFeatures;
+      tf.tidy(() => {
+        const m = this.momentum;
+        // Running statistics are side effects; the loss never reads them, so no gradient flows here.
+        const mu = mean;
+        const unbiased = tf.mul(variance, n / Math.max(1, n - 1));
+        this.runningMean.value.assign(tf.add(tf.mul(this.runningMean.value, 1 - m), tf.mul(mu, m)));
+        this.runningVar.value.assign(tf.add(tf.mul(this.runningVar.value, 1 - m), tf.mul(unbiased, m)));
+        this.numBatchesTracked.value.assign(tf.add(this.numBatchesTracked.value, tf.scalar(1, 'int32')));
+      });
+      return tf.batchNorm(x, mean, variance, b, w, this.eps);
+    });
+  }
+}
+
+/**
+ * torch.nn.LayerNorm over the last axis. On NHWC maps this is also the "channels_first" LayerNorm of
+ * ConvNeXt-style code (normalizing over C at every pixel): same keys, same math.
+ */
+export class LayerNorm extends Module implements Layer {
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+
+  constructor(
+    readonly normalizedShape: number,
+    readonly eps = 1e-5,
+    affine = true,
+  ) {
+    super();
+    this.weight = affine ? this.param('weight', [normalizedShape], ones) : null;
+    this.bias = affine ? this.param('bias', [normalizedShape], zeros) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.layerNorm(x, this.weight?.value ?? null, this.bias?.value ?? null, this.eps);
+  }
+}
+
+export class GELU extends Module implements Layer {
+  constructor(readonly approximate: 'none' | 'tanh' = 'none') {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.approximate === 'tanh' ? F.geluTanh(x) : F.gelu(x);
+  }
+}
+
+export class ReLU extends Module implements Layer {
+  forward(x: Tensor): Tensor {
+    return tf.relu(x);
+  }
+}
+
+export class Sigmoid extends Module implements Layer {
+  forward(x: Tensor): Tensor {
+    return tf.sigmoid(x);
+  }
+}
+
+export class Identity extends Module implements Layer {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** Element dropout (training only), scaled by 1/(1-p); masks drawn from the seeded global Rng. */
+export class Dropout extends Module implements Layer {
+  constructor(readonly p = 0.5) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p === 0) return x;
+    return tf.tidy(() => {
+      const keep = 1 - this.p;
+      const mask = tf.step(tf.sub(keep, tf.randomUniform(x.shape, 0, 1, 'float32', globalRng().nextU32())));
+      return tf.div(tf.mul(x, mask), keep);
+    });
+  }
+}
+
+/** Stochastic depth per sample (timm's drop_path): drops whole residual branches during training. */
+export class DropPath extends Module implements Layer {
+  constructor(readonly p = 0) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p === 0) return x;
+    return tf.tidy(() => {
+      const keep = 1 - this.p;
+      const rng = globalRng();
+      const b = x.shape[0]!;
+      const mask = Float32Array.from({ length: b }, () => (rng.uniform() < keep ? 1 / keep : 0));
+      return tf.mul(x, tf.tensor(mask, [b, ...x.shape.slice(1).map(() => 1)]));
+    });
+  }
+}
+
+/** Parameterless op as a module, to keep Sequential indices aligned with the official code. */
+export class Lambda extends Module implements Layer {
+  constructor(private readonly fn: (x: Tensor) => Tensor) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.fn(x);
+  }
+}
+

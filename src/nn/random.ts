@@ -1,0 +1,12 @@
+/** The process-wide training Rng (dropout masks, stochastic depth, augmentation), seeded by `seedEverything`. */
+import { Rng } from './rng.js';
+
+let rng = new Rng(0);
+
+export function seedEverything(seed: number): void {
+  rng = new Rng(seed);
+}
+
+export function globalRng(): Rng {
+  return rng;
+}

@@ -1,0 +1,2 @@
+// Registers every family's parity builders.
+import './van.js';
