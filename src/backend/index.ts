@@ -4,7 +4,7 @@
  * there is an error that says what to install.
  */
 import { tf } from '../tf.js';
-import { getGpuAdapter, isSoftwareAdapter } from './webgpu.js';
+import { getGpuAdapter, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
 
 export const BACKENDS = ['node-gpu', 'node', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -66,6 +66,7 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       tfName = 'tensorflow';
       break;
     case 'webgpu': {
+      if (!allowSoftwareGpu && !mayHaveGpu()) throw new BackendUnavailableError(name, 'no GPU device on this machine');
       const adapter = await getGpuAdapter();
       if (!adapter) throw new BackendUnavailableError(name, HOW_TO.webgpu);
       device = adapter.description;

@@ -2,6 +2,9 @@
  * WebGPU in Node through Dawn (the `webgpu` package). tfjs-backend-webgpu registers itself only if
  * `navigator.gpu` exists when it is imported, so the globals are installed first.
  */
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
 interface AdapterInfo {
   description: string;
   vendor: string;
@@ -26,6 +29,8 @@ async function probe(): Promise<AdapterInfo | null> {
     } catch {
       return null;
     }
+    // Mesa's Vulkan WSI prints an error per probe when XDG_RUNTIME_DIR is unset (servers, CI).
+    process.env.XDG_RUNTIME_DIR ??= tmpdir();
     Object.assign(globalThis, dawn.globals);
     const flags = (process.env.VIZOO_DAWN_FLAGS ?? '').split(',').filter(Boolean);
     const gpu = dawn.create(flags);
@@ -59,4 +64,19 @@ interface AdapterLike {
 }
 interface GpuLike {
   requestAdapter(): Promise<AdapterLike | null>;
+}
+
+/**
+ * Whether this machine shows a GPU at all. On Linux without /dev/dri render nodes or /dev/nvidia*, Dawn can
+ * only find software rasterizers, and probing it prints driver warnings, so `auto` does not try.
+ */
+export function mayHaveGpu(): boolean {
+  if (process.platform !== 'linux') return true;
+  if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return true;
+  try {
+    if (readdirSync('/dev/dri').some((f) => f.startsWith('renderD'))) return true;
+  } catch {
+    /* no /dev/dri */
+  }
+  return existsSync('/dev/nvidiactl') || existsSync('/dev/nvidia0');
 }

@@ -158,3 +158,33 @@ export function fromNumbers(dtype: DType, shape: number[], values: ArrayLike<num
   }
   return { dtype, shape: [...shape], data };
 }
+
+/** Permutes the axes of a float32 host tensor (numpy transpose). */
+export function permuteHost(t: HostTensor, perm: number[]): HostTensor {
+  const src = toFloat32(t);
+  const shape = perm.map((p) => t.shape[p]!);
+  const rank = shape.length;
+  const inStrides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) {
+    inStrides[i] = s;
+    s *= t.shape[i]!;
+  }
+  const stepOut = perm.map((p) => inStrides[p]!);
+  const out = new Float32Array(src.length);
+  const idx = new Array<number>(rank).fill(0);
+  let off = 0;
+  for (let o = 0; o < out.length; o++) {
+    out[o] = src[off]!;
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]!++;
+      off += stepOut[d]!;
+      if (idx[d]! < shape[d]!) break;
+      off -= stepOut[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return { dtype: 'F32', shape, data: out };
+}
+
+export const nchwToNhwcHost = (t: HostTensor): HostTensor => permuteHost(t, [0, 2, 3, 1]);
+export const nhwcToNchwHost = (t: HostTensor): HostTensor => permuteHost(t, [0, 3, 1, 2]);

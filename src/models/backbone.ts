@@ -20,9 +20,44 @@ export abstract class Backbone extends Module {
   abstract readonly numClasses: number;
   abstract readonly featureInfo: FeatureInfo[];
 
+  /** Top-level children used only by the classifier; a features-only model drops them. */
+  readonly headModules: readonly string[] = ['head'];
+
   /** NHWC image batch -> logits (B, numClasses). */
   abstract forward(x: Tensor): Tensor;
 
   /** NHWC image batch -> the NHWC map of every stage in `indices` (default: all). */
   abstract forwardIntermediates(x: Tensor, indices?: number[]): Tensor[];
+}
+
+/**
+ * timm's `features_only`: the backbone without its classifier, returning the NHWC map of each stage in
+ * `outIndices`. State dict keys stay the official ones (minus the head).
+ */
+export class FeatureModel extends Module {
+  readonly featureInfo: FeatureInfo[];
+
+  constructor(
+    readonly backbone: Backbone,
+    readonly outIndices: number[] = backbone.featureInfo.map((_, i) => i),
+  ) {
+    super();
+    const n = backbone.featureInfo.length;
+    for (const i of outIndices) if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`outIndices: ${i} is not a stage index (0..${n - 1})`);
+    this.adoptMembers(backbone, backbone.headModules);
+    this.featureInfo = outIndices.map((i) => backbone.featureInfo[i]!);
+  }
+
+  get pretrainedCfg(): PretrainedConfig {
+    return this.backbone.pretrainedCfg;
+  }
+
+  override train(mode = true): this {
+    this.backbone.train(mode);
+    return super.train(mode);
+  }
+
+  forward(x: Tensor): Tensor[] {
+    return this.backbone.forwardIntermediates(x, this.outIndices);
+  }
 }

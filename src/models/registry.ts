@@ -2,7 +2,7 @@
  * The model registry: variant names -> builders and pretrained configs (timm's register_model +
  * pretrained_cfg). Model files call `registerModel` at their bottom; `createModel` builds by name.
  */
-import type { Backbone } from './backbone.js';
+import { type Backbone, FeatureModel } from './backbone.js';
 
 export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
 
@@ -37,6 +37,9 @@ export interface ModelOptions {
   seed?: number;
   /** false: leave parameters unmaterialized (for inspection or before loading weights). */
   init?: boolean;
+  /** Return a features-only model (timm's features_only) with the maps of `outIndices` (default: every stage). */
+  features?: boolean;
+  outIndices?: number[];
   [key: string]: unknown;
 }
 
@@ -108,11 +111,14 @@ export function getModelEntry(name: string): ModelEntry {
 }
 
 /** Builds a registered model: deterministic init from `seed` unless `init: false`. */
-export function createModel(name: string, opts: ModelOptions = {}): Backbone {
+export function createModel(name: string, opts: ModelOptions & { features: true }): FeatureModel;
+export function createModel(name: string, opts?: ModelOptions): Backbone;
+export function createModel(name: string, opts: ModelOptions = {}): Backbone | FeatureModel {
   const entry = getModelEntry(name);
   const model = entry.build(opts);
   model.pretrainedCfg = { ...entry.pretrainedCfg, numClasses: model.numClasses };
   model.variant = name;
-  if (opts.init !== false) model.initialize(opts.seed ?? 0);
-  return model;
+  const out = opts.features ? new FeatureModel(model, opts.outIndices) : model;
+  if (opts.init !== false) out.initialize(opts.seed ?? 0);
+  return out;
 }

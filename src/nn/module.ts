@@ -178,6 +178,20 @@ export class Module {
     }
   }
 
+  /**
+   * Registers another module's parameters, buffers and children as this module's own, under the same
+   * names and order, except the children named in `exclude` (a features-only view keeps the official
+   * keys without the classifier).
+   */
+  protected adoptMembers(from: Module, exclude: readonly string[] = []): void {
+    for (const [n, p] of from.ownParams) this.registerParameter(n, p);
+    for (const [n, b] of from.ownBuffers) {
+      this.checkName(n);
+      this.ownBuffers.set(n, b);
+    }
+    for (const [n, c] of from.children) if (!exclude.includes(n)) this.add(n, c);
+  }
+
   namedChildren(): [string, Module][] {
     return [...this.children.entries()];
   }

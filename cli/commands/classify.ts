@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { type ClassifyResult, ProgressBar, classifyImages } from '../../src/index.js';
+import { type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, selectBackend } from '../common.js';
+
+export function registerClassify(program: Command): void {
+  addModelOptions(
+    program
+      .command('classify')
+      .description('classify images (JPEG, PNG, WebP, ...) with a model and its pretrained preprocessing')
+      .argument('<images...>', 'image files')
+      .option('-k, --top <k>', 'predictions per image', parseIntArg('--top', 1), 5)
+      .option('--batch-size <n>', 'images per forward pass', parseIntArg('--batch-size', 1), 8)
+      .option('--json', 'print JSON: [{file, predictions: [{index, label, prob}]} | {file, error}]'),
+    'van_b0',
+  ).action(
+    action(async (images: string[], o: ModelCliOptions & { top: number; batchSize: number; json?: boolean; backend: string }) => {
+      await selectBackend(o.backend);
+      const model = buildModel(o);
+      const bar = images.length > 4 ? new ProgressBar({ total: images.length, label: 'classify' }) : null;
+      const results = await classifyImages(model, images, {
+        topK: o.top,
+        batchSize: o.batchSize,
+        onImage: (r) => {
+          bar?.tick();
+          if ('error' in r) process.stderr.write(`vizoo: error: ${r.error}\n`);
+        },
+      });
+      bar?.finish();
+      if (o.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+      else process.stdout.write(results.map(formatText).filter(Boolean).join('\n') + '\n');
+      const failed = results.filter((r) => 'error' in r).length;
+      if (failed) process.stderr.write(`vizoo: ${failed} of ${results.length} images failed\n`);
+      return failed ? 1 : 0;
+    }),
+  );
+}
+
+function formatText(r: ClassifyResult): string {
+  if ('error' in r) return '';
+  return [`${r.file}:`, ...r.predictions.map((p) => `  ${(p.prob * 100).toFixed(2).padStart(6)}%  ${p.label} (${p.index})`)].join('\n');
+}

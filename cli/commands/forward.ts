@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { type HostTensor, nchwToNhwcHost, nhwcToNchwHost, readWeightsFile, tf, toFloat32, writeSafetensors } from '../../src/index.js';
+import { type ModelCliOptions, action, addModelOptions, buildModel, selectBackend } from '../common.js';
+
+export function registerForward(program: Command): void {
+  addModelOptions(
+    program
+      .command('forward')
+      .description('run a model on a tensor file: NCHW input in, logits (B, classes) out, PyTorch conventions')
+      .requiredOption('-i, --input <file>', 'input .safetensors holding an NCHW float tensor')
+      .requiredOption('-o, --output <file>', 'output .safetensors (key "output")')
+      .option('--input-key <key>', 'tensor to read (default: the only tensor, or "input" / "__input__")'),
+  ).action(
+    action(async (o: ModelCliOptions & { input: string; output: string; inputKey?: string; backend: string }) => {
+      await selectBackend(o.backend);
+      const model = buildModel(o);
+      const x = pickInput(readWeightsFile(o.input), o.input, o.inputKey);
+      const xt = tf.tensor4d(toFloat32(nchwToNhwcHost(x)), [x.shape[0]!, x.shape[2]!, x.shape[3]!, x.shape[1]!]);
+      const y = model.forward(xt);
+      const data = new Float32Array((await y.data()) as Float32Array);
+      const out: HostTensor = y.rank === 4 ? nhwcToNchwHost({ dtype: 'F32', shape: y.shape, data }) : { dtype: 'F32', shape: [...y.shape], data };
+      writeSafetensors(o.output, { output: out });
+      tf.dispose([xt, y]);
+    }),
+  );
+}
+
+function pickInput(sd: Map<string, HostTensor>, file: string, key?: string): HostTensor {
+  const name = key ?? (sd.size === 1 ? [...sd.keys()][0] : ['input', '__input__'].find((k) => sd.has(k)));
+  const t = name ? sd.get(name) : undefined;
+  if (!t) throw new Error(`${file}: ${key ? `no tensor '${key}'` : `cannot tell which of ${sd.size} tensors is the input; pass --input-key`}`);
+  if (t.shape.length !== 4) throw new Error(`${file}: input '${name}' must be NCHW (4-D), got shape [${t.shape}]`);
+  return t;
+}

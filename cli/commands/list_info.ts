@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import { createModel, getModelEntry, listModels } from '../../src/index.js';
+import { action, parseIntArg } from '../common.js';
+
+export function registerListInfo(program: Command): void {
+  program
+    .command('list')
+    .description('list registered models (wildcards: van*, *_b?)')
+    .argument('[pattern]', 'name pattern; several separated by commas', '*')
+    .option('--json', 'print a JSON array')
+    .action(
+      action(async (pattern: string, o: { json?: boolean }) => {
+        const names = listModels(pattern);
+        if (o.json) process.stdout.write(`${JSON.stringify(names)}\n`);
+        else for (const n of names) process.stdout.write(`${n}\n`);
+        return names.length ? 0 : 1;
+      }),
+    );
+
+  program
+    .command('info')
+    .description('architecture, parameter count and pretrained config of a model')
+    .argument('<model>', 'registered model name')
+    .option('--json', 'print JSON')
+    .option('--state-dict', 'add the official state dict keys with PyTorch-layout shapes')
+    .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
+    .action(
+      action(async (name: string, o: { json?: boolean; stateDict?: boolean; numClasses?: number }) => {
+        const entry = getModelEntry(name);
+        const model = createModel(name, { init: false, numClasses: o.numClasses });
+        const info: Record<string, unknown> = {
+          name,
+          architecture: entry.architecture,
+          params: model.numParams(),
+          num_classes: model.numClasses,
+          config: model.pretrainedCfg,
+          features: model.featureInfo,
+        };
+        if (o.stateDict) info.state_dict = model.stateDictInfo().map((e) => [e.key, e.shape]);
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify(info)}\n`);
+          return;
+        }
+        const c = model.pretrainedCfg;
+        const lines = [
+          `${name} (${entry.architecture})`,
+          `  parameters    ${model.numParams().toLocaleString('en-US')}`,
+          `  classes       ${model.numClasses}${typeof c.labels === 'string' ? ` (${c.labels})` : ''}`,
+          `  input         ${c.inputSize.join('x')}, crop_pct ${c.cropPct}, ${c.interpolation}`,
+          `  mean / std    ${c.mean.join(', ')} / ${c.std.join(', ')}`,
+          `  stages        ${model.featureInfo.map((f) => `${f.channels}@1/${f.reduction}`).join(', ')}`,
+        ];
+        if (c.url) lines.push(`  weights       ${c.url}`);
+        if (c.notes) lines.push(`  notes         ${c.notes}`);
+        if (o.stateDict) for (const e of model.stateDictInfo()) lines.push(`  ${e.key} [${e.shape.join(', ')}]${e.dtype === 'int64' ? ' int64' : ''}`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }),
+    );
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/** The vizoo command line: each command is a thin shell over the public API (src/index.ts). */
+import { Command } from 'commander';
+import { registerListInfo } from './commands/list_info.js';
+import { registerForward } from './commands/forward.js';
+import { registerClassify } from './commands/classify.js';
+import { registerParity } from './commands/parity.js';
+import { registerBackends } from './commands/backends.js';
+import { VERSION } from './common.js';
+
+const program = new Command();
+program
+  .name('vizoo')
+  .description('Vision backbones built from efficient attention blocks: inference, training and weight interop in TypeScript')
+  .version(VERSION)
+  .showHelpAfterError();
+
+registerListInfo(program);
+registerForward(program);
+registerClassify(program);
+registerParity(program);
+registerBackends(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`vizoo: error: ${(e as Error).message}\n`);
+  process.exit(2);
+});

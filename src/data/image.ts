@@ -1,0 +1,95 @@
+/**
+ * Image decoding and eval preprocessing with sharp, following timm's eval transform: resize the shorter
+ * side to floor(size / crop_pct) (torchvision Resize rounding), center-crop, scale to [0, 1], normalize.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import sharp from 'sharp';
+import type { KernelEnum, Sharp } from 'sharp';
+import type { Interpolation, PretrainedConfig } from '../models/registry.js';
+
+export class ImageError extends Error {
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+    this.name = 'ImageError';
+  }
+}
+
+const KERNEL: Record<Interpolation, keyof KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
+
+export interface EvalTransform {
+  size: [number, number];
+  cropPct: number;
+  interpolation: Interpolation;
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+export function evalTransformFor(cfg: PretrainedConfig): EvalTransform {
+  return { size: [cfg.inputSize[1], cfg.inputSize[2]], cropPct: cfg.cropPct, interpolation: cfg.interpolation, mean: cfg.mean, std: cfg.std };
+}
+
+function readImageBytes(path: string): Buffer {
+  try {
+    if (!statSync(path).isFile()) throw new ImageError(path, 'not a file');
+    return readFileSync(path);
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ImageError(path, code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? (e as Error).message})`);
+  }
+}
+
+/** Decodes to 8-bit sRGB pixels (alpha dropped, greyscale expanded). */
+async function decode(path: string, pipeline: (s: Sharp, w: number, h: number) => Sharp): Promise<{ data: Buffer; width: number; height: number }> {
+  const bytes = readImageBytes(path);
+  try {
+    const meta = await sharp(bytes, { failOn: 'error' }).metadata();
+    if (!meta.width || !meta.height) throw new Error('no image dimensions');
+    const img = pipeline(sharp(bytes, { failOn: 'error' }).removeAlpha().toColourspace('srgb'), meta.width, meta.height);
+    const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    return { data, width: info.width, height: info.height };
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    throw new ImageError(path, /unsupported image format|Input buffer contains unsupported/i.test(msg ?? '') ? 'not an image (unsupported or unrecognized format)' : `cannot decode image (${msg})`);
+  }
+}
+
+/** torchvision Resize(int): the shorter side becomes `size`, the longer int(size * long / short). */
+export function resizeShorter(w: number, h: number, size: number): [number, number] {
+  return w <= h ? [size, Math.trunc((size * h) / w)] : [Math.trunc((size * w) / h), size];
+}
+
+/**
+ * Decodes and preprocesses one image: HWC float32, normalized, of the transform's size. A square size
+ * resizes the shorter side to floor(size / crop_pct); a non-square one resizes to floor(h / crop_pct) x
+ * floor(w / crop_pct) (timm's transforms_factory).
+ */
+export async function loadEvalImage(path: string, t: EvalTransform): Promise<Float32Array> {
+  const [th, tw] = t.size;
+  const { data } = await decode(path, (s, w, h) => {
+    const [rw, rh] = th === tw ? resizeShorter(w, h, Math.floor(th / t.cropPct)) : [Math.floor(tw / t.cropPct), Math.floor(th / t.cropPct)];
+    if (rw < tw || rh < th) throw new Error(`crop ${tw}x${th} is larger than the resized ${rw}x${rh} image (crop_pct ${t.cropPct} > 1 is not supported)`);
+    const left = Math.round((rw - tw) / 2);
+    const top = Math.round((rh - th) / 2);
+    return s.resize(rw, rh, { kernel: KERNEL[t.interpolation], fit: 'fill', fastShrinkOnLoad: false }).extract({ left, top, width: tw, height: th });
+  });
+  return normalize(data, t.mean, t.std);
+}
+
+/** Decodes an image at its own size: HWC uint8 RGB. */
+export async function loadImageRGB(path: string): Promise<{ data: Buffer; width: number; height: number }> {
+  return decode(path, (s) => s);
+}
+
+export function normalize(rgb: Uint8Array, mean: readonly number[], std: readonly number[]): Float32Array {
+  const out = new Float32Array(rgb.length);
+  for (let i = 0; i < rgb.length; i++) {
+    const c = i % 3;
+    out[i] = (rgb[i]! / 255 - mean[c]!) / std[c]!;
+  }
+  return out;
+}

@@ -1,0 +1,42 @@
+/**
+ * vizoo's public API.
+ *
+ *   import { useBackend, loadModel, classifyImages } from 'vizoo';
+ *   await useBackend('auto');
+ *   const model = await loadModel('van_b0', { weights: 'van_b0.safetensors' });
+ *   const [r] = await classifyImages(model, ['cat.jpg']);
+ */
+import { createModel, type ModelOptions } from './models/index.js';
+import type { Backbone } from './models/backbone.js';
+import { loadWeights } from './hub/weights.js';
+import { shippedWeightsPath } from './hub/shipped.js';
+
+export { tf } from './tf.js';
+export * from './backend/index.js';
+export * from './models/index.js';
+export * from './nn/index.js';
+export * from './hub/host_tensor.js';
+export * from './hub/safetensors.js';
+export * from './hub/weights.js';
+export { shippedWeightsPath } from './hub/shipped.js';
+export * from './data/image.js';
+export { resolveLabels, packageRoot as packageRootPath } from './data/labels.js';
+export * from './pipelines/classify.js';
+export { ProgressBar } from './util/progress.js';
+export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
+
+export interface LoadModelOptions extends ModelOptions {
+  /** A weights file; `'shipped'` (default) uses weights/<variant>.safetensors when the package has it, `null` none. */
+  weights?: string | null;
+  strict?: boolean;
+}
+
+/** A model ready for inference: weights loaded (or seeded init when there are none), eval mode. */
+export function loadModel(name: string, opts: LoadModelOptions = {}): Backbone & { weightsFile: string | null } {
+  const weights = opts.weights === undefined || opts.weights === 'shipped' ? shippedWeightsPath(name) : opts.weights;
+  const model = createModel(name, { ...opts, init: false }) as Backbone & { weightsFile: string | null };
+  if (weights) loadWeights(model, weights, { strict: opts.strict ?? true });
+  model.initialize(opts.seed ?? 0);
+  model.weightsFile = weights;
+  return model.eval();
+}
