@@ -1,0 +1,31 @@
+/** Benchmark cases: each family contributes a file under bench/ that exports `benchmarks`. */
+import type { BackendName } from '../src/backend/index.js';
+
+export interface BenchRun {
+  /** One timed iteration; must await its results (await t.data()) so GPU work is included. */
+  run: () => Promise<void>;
+  dispose?: () => void;
+}
+
+export interface BenchCase {
+  /** Row label, e.g. 'van_b0 1x3x224x224'. */
+  name: string;
+  /** Prepares the model and inputs on the current backend. */
+  setup: () => Promise<BenchRun>;
+  /** Backends to run on (default: every available one). */
+  backends?: BackendName[];
+  warmup?: number;
+  iterations?: number;
+}
+
+/** A ratio printed after the table: time(numerator) / time(denominator), both measured in this run on one backend. */
+export interface BenchRatio {
+  label: string;
+  numerator: string;
+  denominator: string;
+}
+
+export interface BenchModule {
+  benchmarks: BenchCase[];
+  ratios?: BenchRatio[];
+}
