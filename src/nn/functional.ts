@@ -181,3 +181,9 @@ export function resizeNearest(x: Tensor4D, size: Pair): Tensor4D {
 /** NCHW <-> NHWC at the edges (fixtures, PyTorch-convention files). */
 export const nchwToNhwc = (x: Tensor): Tensor => tf.transpose(x, [0, 2, 3, 1]);
 export const nhwcToNchw = (x: Tensor): Tensor => tf.transpose(x, [0, 3, 1, 2]);
+
+/** Identity in the forward pass, zero gradient (torch's `.detach()`), e.g. for scores that only pick indices. */
+export function stopGradient(x: Tensor): Tensor {
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => ({ value: tf.clone(args[0] as Tensor), gradFunc: (dy: Tensor) => tf.zerosLike(dy) }));
+  return f(x);
+}

@@ -21,3 +21,17 @@ export function fanOutConvInit(m: Module): void {
     if (m.bias) m.bias.init = zeros;
   }
 }
+
+/**
+ * The timm ViT / Swin / NAT `_init_weights`: Linear trunc_normal(std .02) with zero bias, LayerNorm (1, 0);
+ * convolutions keep PyTorch's default init.
+ */
+export function truncNormalLinearInit(m: Module): void {
+  if (m instanceof Linear) {
+    m.weight.init = truncNormal(0.02);
+    if (m.bias) m.bias.init = zeros;
+  } else if (m instanceof LayerNorm) {
+    if (m.weight) m.weight.init = ones;
+    if (m.bias) m.bias.init = zeros;
+  }
+}

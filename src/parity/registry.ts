@@ -25,16 +25,38 @@ export interface ParityTarget {
 
 export type ParityBuilder = (ctx: ParityContext) => ParityTarget;
 
-const builders = new Map<string, ParityBuilder>();
+interface Registered {
+  builder: ParityBuilder;
+  /** Matches the case's `module` field (official source file), for class names that several repos share. */
+  module?: RegExp;
+}
+
+const builders = new Map<string, Registered[]>();
 
 const keyOf = (architecture: string, className: string) => `${architecture}::${className}`;
 
-export function registerParityBuilder(architecture: string, classNames: string | string[], builder: ParityBuilder): void {
-  for (const c of Array.isArray(classNames) ? classNames : [classNames]) builders.set(keyOf(architecture, c), builder);
+/**
+ * Registers a builder for official class names. With `opts.module`, the builder only serves cases whose
+ * `module` (official source file) matches, so families whose manifests share an architecture and class name
+ * (e.g. '' and 'PatchEmbed') do not overwrite each other.
+ */
+export function registerParityBuilder(architecture: string, classNames: string | string[], builder: ParityBuilder, opts: { module?: RegExp } = {}): void {
+  for (const c of Array.isArray(classNames) ? classNames : [classNames]) {
+    const key = keyOf(architecture, c);
+    const list = (builders.get(key) ?? []).filter((r) => String(r.module) !== String(opts.module));
+    // Module-specific builders are tried before catch-all ones.
+    list.push({ builder, module: opts.module });
+    list.sort((a, b) => Number(!a.module) - Number(!b.module));
+    builders.set(key, list);
+  }
 }
 
-export function findParityBuilder(architecture: string, className: string): ParityBuilder | undefined {
-  return builders.get(keyOf(architecture, className));
+/** The builder for a class; with `module`, the first whose module pattern matches it (or a catch-all). */
+export function findParityBuilder(architecture: string, className: string, module?: string): ParityBuilder | undefined {
+  const list = builders.get(keyOf(architecture, className));
+  if (!list) return undefined;
+  if (module === undefined) return list[0]?.builder;
+  return list.find((r) => !r.module || r.module.test(module))?.builder;
 }
 
 /** Typed kwarg readers with the official defaults. */
