@@ -90,23 +90,51 @@ export class EETBlock extends Module {
   }
 }
 
+/** Flat rows (B*keep,) int32 of the top-`keep` tokens of each sample in the (B*N, C) view of x. */
+function keptRows(score: Tensor, keep: number, n: number): { indices: Tensor; rows: Tensor } {
+  const b = score.shape[0]!;
+  const { indices } = tf.topk(score, keep, true);
+  // Token j of sample i sits at row i*N + j + 1 (+1 skips CLS).
+  const rows = tf.reshape(tf.add(indices, tf.reshape(tf.range(1, b * n + 1, n, 'int32'), [b, 1])), [-1]);
+  return { indices, rows };
+}
+
+/**
+ * CLS + gathered tokens as one custom-gradient op: the indices come from the score, which tfjs cannot
+ * differentiate through (TopK has no gradient and gather refuses int gradients), so the gradient is written
+ * out: scatter the kept tokens' gradient back to their rows; none flows into the score (as with torch.topk).
+ */
+function gatherKept(x: Tensor, score: Tensor, keep: number): Tensor {
+  const [b, n, c] = x.shape as [number, number, number];
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [xx, sc] = args as [Tensor, Tensor];
+    const { rows } = keptRows(sc, keep, n);
+    save([rows, sc]);
+    const kept = tf.reshape(tf.gather(tf.reshape(xx, [b * n, c]), rows), [b, keep, c]);
+    const value = tf.concat([tf.slice(xx, [0, 0, 0], [b, 1, c]), kept], 1);
+    return {
+      value,
+      gradFunc: (dy: Tensor, [savedRows, savedScore]: Tensor[]) => {
+        const dKept = tf.reshape(tf.slice(dy, [0, 1, 0], [b, keep, c]), [b * keep, c]);
+        const scattered = tf.reshape(tf.scatterND(tf.reshape(savedRows!, [b * keep, 1]), dKept, [b * n, c]), [b, n, c]);
+        const dCls = tf.pad(tf.slice(dy, [0, 0, 0], [b, 1, c]), [[0, 0], [0, n - 1], [0, 0]]);
+        return [tf.add(scattered, dCls), tf.zerosLike(savedScore!)];
+      },
+    };
+  });
+  return f(x, score);
+}
+
 /**
  * EET token pruning (`PartSelect` + the gather in `VisionTransformer.forward`): keeps CLS and the `keep`
- * highest-scoring tokens in descending score order; pruned tokens are dropped. Returns the kept tokens
- * (B, keep+1, C) and their indices (B, keep) into the current non-CLS sequence (int32). The score only
- * selects, so no gradient flows into it (torch.topk indices carry none either).
+ * highest-scoring tokens in descending score order (torch.topk sorted); pruned tokens are dropped. Returns
+ * the kept tokens (B, keep+1, C) and their indices (B, keep) into the current non-CLS sequence (int32).
  */
 export function pruneTokens(x: Tensor, score: Tensor, keep: number): { tokens: Tensor; indices: Tensor } {
-  const [b, n, c] = x.shape as [number, number, number];
+  const n = x.shape[1]!;
   if (keep > n - 1) throw new Error(`EET pruning: cannot keep ${keep} tokens of ${n - 1} (the official topk raises here; pruning needs at least ${keep} patch tokens)`);
-  return tf.tidy(() => {
-    const { indices } = tf.topk(stopGradient(score), keep, true);
-    // Flat row of token (batch i, index j) in the (B*N, C) view: i*N + j + 1 (+1 skips CLS).
-    const offsets = tf.reshape(tf.range(1, b * n + 1, n, 'int32'), [b, 1]);
-    const rows = tf.add(indices, offsets);
-    const kept = tf.reshape(tf.gather(tf.reshape(x, [b * n, c]), tf.reshape(rows, [-1])), [b, keep, c]);
-    return { tokens: tf.concat([tf.slice(x, [0, 0, 0], [b, 1, c]), kept], 1), indices };
-  });
+  return tf.tidy(() => ({ tokens: gatherKept(x, score, keep), indices: keptRows(stopGradient(score), keep, n).indices }));
 }
 
 export interface EETConfig {
