@@ -6,6 +6,7 @@ import { registerForward } from './commands/forward.js';
 import { registerClassify } from './commands/classify.js';
 import { registerParity } from './commands/parity.js';
 import { registerBackends } from './commands/backends.js';
+import { registerRetrieval } from './commands/retrieval.js';
 import { VERSION } from './common.js';
 
 const program = new Command();
@@ -20,6 +21,7 @@ registerForward(program);
 registerClassify(program);
 registerParity(program);
 registerBackends(program);
+registerRetrieval(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`vizoo: error: ${(e as Error).message}\n`);

@@ -22,6 +22,10 @@ export { shippedWeightsPath } from './hub/shipped.js';
 export * from './data/image.js';
 export { resolveLabels, packageRoot as packageRootPath } from './data/labels.js';
 export * from './pipelines/classify.js';
+export * from './pipelines/retrieval.js';
+export * from './losses/hashing.js';
+export { type HashingModel, isHashingModel } from './models/eet.js';
+export { neighborhoodAttention, setNeighborhoodAttentionImpl, type NeighborhoodAttentionOptions } from './kernels/neighborhood_attention.js';
 export { ProgressBar } from './util/progress.js';
 export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
 

@@ -163,6 +163,8 @@ export const EET_STUDENT_PRUNING = { after: [3, 7, 9], keep: [98, 49, 12] };
 
 /** Everything one forward yields. */
 export interface EETOutput {
+  /** The normalized CLS token (B, C) that feeds the head (`pre_logits` is the identity). */
+  features: Tensor;
   logits: Tensor;
   /** Continuous hash (B, bits); the retrieval code is its sign. */
   hash: Tensor;
@@ -281,7 +283,7 @@ export class EETViT extends Backbone {
       });
       const cls = tf.squeeze(tf.slice(this.norm.forward(y), [0, 0, 0], [-1, 1, -1]), [1]);
       const logits = this.head.forward(cls);
-      return { logits, hash: this.headHash.forward(logits), keptIndices, stageScores, lastScore: lastScore! };
+      return { features: cls, logits, hash: this.headHash.forward(logits), keptIndices, stageScores, lastScore: lastScore! };
     });
   }
 
@@ -295,6 +297,11 @@ export class EETViT extends Backbone {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => this.forwardAll(x).logits);
+  }
+
+  /** The normalized CLS feature (B, C) before the head. */
+  forwardFeatures(x: Tensor): Tensor {
+    return tf.tidy(() => this.forwardAll(x).features);
   }
 
   /** Tokens (B, N_i, C) after each block in `indices` (after that block's pruning, when it prunes). */
