@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark case on every available backend (median of N after warm-up, peak
  * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios.
- * Usage: npm run bench [-- --filter <substring>] [--backends wasm,cpu] [--iterations N]
+ * Usage: npm run bench [-- --filter <substring>[,<substring>...]] [--backends wasm,cpu] [--iterations N]
  */
 import { parseArgs } from 'node:util';
 import { type BackendName, availableBackends, tf, useBackend } from '../src/index.js';
@@ -56,7 +56,8 @@ async function main(): Promise<void> {
   // A software WebGPU adapter (SwiftShader) is ~100x slower than wasm: only benchmark it when asked for.
   if (!wanted) backends = backends.filter((b) => b !== 'webgpu' || !process.env.VK_ICD_FILENAMES?.includes('swiftshader'));
   else backends = backends.filter((b) => wanted.includes(b));
-  const cases = MODULES.flatMap((m) => m.benchmarks).filter((c) => !values.filter || c.name.includes(values.filter));
+  const filters = values.filter?.split(',').filter(Boolean);
+  const cases = MODULES.flatMap((m) => m.benchmarks).filter((c) => !filters || filters.some((f) => c.name.includes(f)));
   const rows: Row[] = [];
   for (const backend of backends) {
     await useBackend(backend);

@@ -60,37 +60,21 @@ function ioFor(backend: unknown): Io {
 }
 
 /**
- * Fills `w` (length K) with the softmax weights of query (b, n, head) and returns it. Masked slots get 0.
- * Logits are (q * scale) . k + rpb, as NATTEN computes them.
+ * Softmax weights of one (batch, query, head): fills `w` (length K; masked slots 0) from the pre-scaled query
+ * `qs` (NATTEN scales q before the dot product) and the keys, plus the RPB entry of each slot.
  */
-function slotWeights(
-  w: Float64Array,
-  q: Float32Array,
-  k: Float32Array,
-  rpb: Float32Array | null,
-  plan: NeighborhoodPlan,
-  scale: number,
-  heads: number,
-  d: number,
-  b: number,
-  n: number,
-  hh: number,
-): void {
-  const kk = plan.numSlots;
-  const nt = plan.numTokens;
-  const nbr = plan.neighbors;
-  const qOff = ((b * nt + n) * heads + hh) * d;
+function slotWeights(w: Float64Array, qs: Float64Array, k: Float32Array, rpbRow: Float32Array | null, rpbIdx: Int32Array | null, nbr: Int32Array, base: number, kk: number, rowStride: number, colOff: number, d: number): void {
   let max = -Infinity;
   for (let j = 0; j < kk; j++) {
-    const nb = nbr[n * kk + j]!;
+    const nb = nbr[base + j]!;
     if (nb < 0) {
       w[j] = -Infinity;
       continue;
     }
-    const kOff = ((b * nt + nb) * heads + hh) * d;
+    const kOff = nb * rowStride + colOff;
     let dot = 0;
-    for (let c = 0; c < d; c++) dot += q[qOff + c]! * scale * k[kOff + c]!;
-    if (rpb) dot += rpb[hh * plan.rpbSize + plan.rpbIndex![n * kk + j]!]!;
+    for (let c = 0; c < d; c++) dot += qs[c]! * k[kOff + c]!;
+    if (rpbRow) dot += rpbRow[rpbIdx![base + j]!]!;
     w[j] = dot;
     if (dot > max) max = dot;
   }
@@ -115,22 +99,30 @@ function forward({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo
   const rpb = inputs.rpb ? io.read(inputs.rpb) : null;
   const y = out.views[0]!;
   const kk = plan.numSlots;
+  const nbr = plan.neighbors;
+  const rpbIdx = plan.rpbIndex;
+  const rowStride = heads * d; // one token's channels
   const w = new Float64Array(kk);
+  const qs = new Float64Array(d);
   const acc = new Float64Array(d);
   for (let bi = 0; bi < b; bi++) {
+    const batchOff = bi * nt * rowStride;
     for (let n = 0; n < nt; n++) {
+      const base = n * kk;
       for (let hh = 0; hh < heads; hh++) {
-        slotWeights(w, q, k, rpb, plan, scale, heads, d, bi, n, hh);
+        const qOff = batchOff + n * rowStride + hh * d;
+        for (let c = 0; c < d; c++) qs[c] = q[qOff + c]! * scale;
+        const rpbRow = rpb ? rpb.subarray(hh * plan.rpbSize, (hh + 1) * plan.rpbSize) : null;
+        slotWeights(w, qs, k, rpbRow, rpbIdx, nbr, base, kk, rowStride, batchOff + hh * d, d);
         acc.fill(0);
         for (let j = 0; j < kk; j++) {
-          const nb = plan.neighbors[n * kk + j]!;
+          const nb = nbr[base + j]!;
           if (nb < 0) continue;
           const wj = w[j]!;
-          const vOff = ((bi * nt + nb) * heads + hh) * d;
+          const vOff = batchOff + nb * rowStride + hh * d;
           for (let c = 0; c < d; c++) acc[c]! += wj * v[vOff + c]!;
         }
-        const yOff = ((bi * nt + n) * heads + hh) * d;
-        for (let c = 0; c < d; c++) y[yOff + c] = acc[c]!;
+        for (let c = 0; c < d; c++) y[qOff + c] = acc[c]!;
       }
     }
   }
@@ -152,40 +144,48 @@ function backward({ inputs, backend, attrs }: { inputs: Record<string, TensorInf
   const rpb = inputs.rpb ? io.read(inputs.rpb) : null;
   const [dq, dk, dv, drpb] = out.views as [Float32Array, Float32Array, Float32Array, Float32Array | undefined];
   const kk = plan.numSlots;
+  const nbr = plan.neighbors;
+  const rpbIdx = plan.rpbIndex;
+  const rowStride = heads * d;
   const w = new Float64Array(kk);
   const dA = new Float64Array(kk);
+  const qs = new Float64Array(d);
   for (let bi = 0; bi < b; bi++) {
+    const batchOff = bi * nt * rowStride;
     for (let n = 0; n < nt; n++) {
+      const base = n * kk;
       for (let hh = 0; hh < heads; hh++) {
-        slotWeights(w, q, k, rpb, plan, scale, heads, d, bi, n, hh);
-        const qOff = ((bi * nt + n) * heads + hh) * d;
+        const qOff = batchOff + n * rowStride + hh * d;
+        for (let c = 0; c < d; c++) qs[c] = q[qOff + c]! * scale;
+        const rpbRow = rpb ? rpb.subarray(hh * plan.rpbSize, (hh + 1) * plan.rpbSize) : null;
+        slotWeights(w, qs, k, rpbRow, rpbIdx, nbr, base, kk, rowStride, batchOff + hh * d, d);
         // dA_j = dy . v_j;  dLogit_j = w_j (dA_j - sum_i w_i dA_i)   (softmax VJP)
         let wdA = 0;
         for (let j = 0; j < kk; j++) {
-          const nb = plan.neighbors[n * kk + j]!;
+          const nb = nbr[base + j]!;
           if (nb < 0) {
             dA[j] = 0;
             continue;
           }
-          const vOff = ((bi * nt + nb) * heads + hh) * d;
+          const vOff = batchOff + nb * rowStride + hh * d;
           let s = 0;
           for (let c = 0; c < d; c++) s += dy[qOff + c]! * v[vOff + c]!;
           dA[j] = s;
           wdA += w[j]! * s;
         }
         for (let j = 0; j < kk; j++) {
-          const nb = plan.neighbors[n * kk + j]!;
+          const nb = nbr[base + j]!;
           if (nb < 0) continue;
           const wj = w[j]!;
           const dl = wj * (dA[j]! - wdA);
-          const off = ((bi * nt + nb) * heads + hh) * d;
+          const off = batchOff + nb * rowStride + hh * d;
           const sdl = scale * dl;
           for (let c = 0; c < d; c++) {
             dq[qOff + c]! += sdl * k[off + c]!;
-            dk[off + c]! += sdl * q[qOff + c]!;
+            dk[off + c]! += dl * qs[c]!;
             dv[off + c]! += wj * dy[qOff + c]!;
           }
-          if (drpb) drpb[hh * plan.rpbSize + plan.rpbIndex![n * kk + j]!]! += dl;
+          if (drpb) drpb[hh * plan.rpbSize + rpbIdx![base + j]!]! += dl;
         }
       }
     }

@@ -168,6 +168,30 @@ describe('neighborhood plan', () => {
     expect(Array.from(plan.neighbors.subarray(5 * 4, 6 * 4))).toEqual([4, 5, 6, 7]);
   });
 
+  it('follows the GNA rules on hand-worked 1-D examples', () => {
+    const keysOf = (plan: ReturnType<typeof neighborhoodPlan>, i: number) => Array.from(plan.neighbors.subarray(i * plan.numSlots, (i + 1) * plan.numSlots));
+    // k=5, s=5, L=12: blocks 0-4 and 5-9; the partial group 10-11 has leader 11, so its window is the last 5.
+    const blocked = neighborhoodPlan([12], resolveSpec(1, { kernelSize: 5, stride: 5 }));
+    expect(keysOf(blocked, 4)).toEqual([0, 1, 2, 3, 4]);
+    expect(keysOf(blocked, 5)).toEqual([5, 6, 7, 8, 9]);
+    expect(keysOf(blocked, 10)).toEqual([7, 8, 9, 10, 11]);
+    // Even kernel: the window extends one more to the left (wl = 2, wr = 1).
+    const even = neighborhoodPlan([10], resolveSpec(1, { kernelSize: 4 }));
+    expect(keysOf(even, 5)).toEqual([3, 4, 5, 6]);
+    expect(keysOf(even, 0)).toEqual([0, 1, 2, 3]);
+    expect(keysOf(even, 9)).toEqual([6, 7, 8, 9]);
+    // Causal, k=4, s=2: queries 2 and 3 share the leader 3 (start 0) but end at themselves.
+    const causal = neighborhoodPlan([8], resolveSpec(1, { kernelSize: 4, stride: 2, isCausal: true }));
+    expect(keysOf(causal, 2)).toEqual([0, 1, 2, -1]);
+    expect(keysOf(causal, 3)).toEqual([0, 1, 2, 3]);
+    expect(keysOf(causal, 4)).toEqual([2, 3, 4, -1]);
+    // Dilation 2, L=9: the odd positions 1,3,5,7 form a group of length 4; query 7 is its last, so its window is 3,5,7.
+    const dil = neighborhoodPlan([9], resolveSpec(1, { kernelSize: 3, dilation: 2 }));
+    expect(keysOf(dil, 7)).toEqual([3, 5, 7]);
+    expect(keysOf(dil, 8)).toEqual([4, 6, 8]);
+    expect(keysOf(dil, 0)).toEqual([0, 2, 4]);
+  });
+
   it('rejects kernel*dilation > length, RPB with even kernels and RPB with causal masks', () => {
     expect(() => neighborhoodAttention(tf.zeros([1, 6, 1, 2]), tf.zeros([1, 6, 1, 2]), tf.zeros([1, 6, 1, 2]), { kernelSize: 4, dilation: 2 })).toThrow(/exceeds/);
     const z = tf.zeros([1, 6, 1, 2]);
