@@ -125,11 +125,14 @@ export class StateDictError extends Error {
     readonly mismatched: { key: string; expected: number[]; got: number[] }[],
     what: string,
   ) {
-    const lines = [`state dict does not fit ${what}:`];
-    if (missing.length) lines.push(`  missing keys (${missing.length}): ${missing.join(', ')}`);
-    if (unexpected.length) lines.push(`  unexpected keys (${unexpected.length}): ${unexpected.join(', ')}`);
-    for (const m of mismatched) lines.push(`  shape mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`);
-    super(lines.join('\n'));
+    // One line (CLI errors are one line); long lists are cut, the fields keep everything.
+    const list = (keys: string[]) => (keys.length > 12 ? `${keys.slice(0, 12).join(', ')}, ... (${keys.length - 12} more)` : keys.join(', '));
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing keys (${missing.length}): ${list(missing)}`);
+    if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${list(unexpected)}`);
+    for (const m of mismatched.slice(0, 12)) parts.push(`shape mismatch for ${m.key}: checkpoint [${m.got.join(', ')}], model [${m.expected.join(', ')}]`);
+    if (mismatched.length > 12) parts.push(`${mismatched.length - 12} more shape mismatches`);
+    super(`state dict does not fit ${what}: ${parts.join('; ')}`);
     this.name = 'StateDictError';
   }
 }
