@@ -18,11 +18,28 @@ export interface ConvOptions {
   groups?: number;
 }
 
-/** Every-s-th row/column, for convs that are both strided and dilated (tfjs allows only one of the two). */
+/**
+ * Rows start, start+s, ... (count of them) of axes 1 and 2: a differentiable strided slice (tfjs has no
+ * StridedSlice gradient), by padding to a multiple of the stride, folding the stride into its own axis and
+ * keeping index 0 of it.
+ */
+export function stridedWindow(x: Tensor4D, start: Pair, stride: Pair, count: Pair): Tensor4D {
+  const [b, , , c] = x.shape;
+  const [sh, sw] = stride;
+  const [nh, nw] = count;
+  return tf.tidy(() => {
+    let y = tf.slice(x, [0, start[0], start[1], 0], [b, Math.min(x.shape[1] - start[0], nh * sh), Math.min(x.shape[2] - start[1], nw * sw), c]);
+    if (sh === 1 && sw === 1) return y as Tensor4D;
+    y = tf.pad(y, [[0, 0], [0, nh * sh - y.shape[1]!], [0, nw * sw - y.shape[2]!], [0, 0]]);
+    const folded = tf.reshape(y, [b, nh, sh, nw, sw, c]);
+    return tf.reshape(tf.slice(folded, [0, 0, 0, 0, 0, 0], [b, nh, 1, nw, 1, c]), [b, nh, nw, c]) as Tensor4D;
+  });
+}
+
+/** Every s-th row/column, for convs that are both strided and dilated (tfjs allows only one of the two). */
 function subsample(y: Tensor4D, [sh, sw]: Pair): Tensor4D {
   if (sh === 1 && sw === 1) return y;
-  const [b, h, w, c] = y.shape;
-  return tf.stridedSlice(y, [0, 0, 0, 0], [b, h, w, c], [1, sh, sw, 1]) as Tensor4D;
+  return stridedWindow(y, [0, 0], [sh, sw], [Math.ceil(y.shape[1] / sh), Math.ceil(y.shape[2] / sw)]);
 }
 
 function explicitPad([ph, pw]: Pair): [[number, number], [number, number], [number, number], [number, number]] {

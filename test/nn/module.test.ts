@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tf } from '../../src/tf.js';
-import { BatchNorm2d, Conv2d, Linear, Module, ModuleList, Sequential, StateDictError, GELU, type StateDict } from '../../src/nn/index.js';
+import { BatchNorm2d, Conv2d, Linear, Module, ModuleList, Sequential, StateDictError, GELU } from '../../src/nn/index.js';
+import type { StateDict } from '../../src/hub/host_tensor.js';
 import { createModel } from '../../src/models/index.js';
 
 class Tiny extends Module {
