@@ -6,6 +6,8 @@ import { registerForward } from './commands/forward.js';
 import { registerClassify } from './commands/classify.js';
 import { registerParity } from './commands/parity.js';
 import { registerBackends } from './commands/backends.js';
+import { registerTrain } from './commands/train.js';
+import { registerEval } from './commands/eval.js';
 import { VERSION } from './common.js';
 
 const program = new Command();
@@ -20,6 +22,8 @@ registerForward(program);
 registerClassify(program);
 registerParity(program);
 registerBackends(program);
+registerTrain(program);
+registerEval(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`vizoo: error: ${(e as Error).message}\n`);

@@ -60,12 +60,24 @@ function paddedInput(x: Tensor4D, g: ConvGeometry, kh: number, kw: number, ho: n
   return padOrCrop(x, top, needH - x.shape[1] - top, left, needW - x.shape[2] - left);
 }
 
-/** dL/dW of conv2d(x, W) for W of shape (KH, KW, Cin, Cout). */
+const bothGreaterThanOne = (g: ConvGeometry) => (g.strides[0] > 1 || g.strides[1] > 1) && (g.dilations[0] > 1 || g.dilations[1] > 1);
+
+/**
+ * dL/dW of conv2d(x, W) for W of shape (KH, KW, Cin, Cout), as one convolution: with Cin as the batch and the
+ * batch as channels, dy (Ho, Wo, B, Cout) is the filter, applied with dilation = forward stride and
+ * stride = forward dilation; the output (Cin, KH, KW, Cout) is the gradient up to a transpose.
+ */
 export function conv2dFilterGrad(x: Tensor4D, dy: Tensor4D, filterShape: number[], g: ConvGeometry): Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, cin, cout] = filterShape as [number, number, number, number];
     const [, ho, wo] = dy.shape;
     const xp = paddedInput(x, g, kh, kw, ho, wo);
+    if (!bothGreaterThanOne(g)) {
+      const xi = tf.transpose(xp, [3, 1, 2, 0]) as Tensor4D;
+      const f = tf.transpose(dy, [1, 2, 0, 3]) as Tensor4D;
+      return tf.transpose(tf.conv2d(xi, f, g.dilations, 'valid', 'NHWC', g.strides), [1, 2, 0, 3]) as Tensor4D;
+    }
+    // Strided and dilated at once (tfjs convs allow only one): one matmul per tap.
     const dy2 = tf.reshape(dy, [-1, cout]);
     const taps: Tensor[] = [];
     for (let i = 0; i < kh; i++) {
@@ -79,12 +91,19 @@ export function conv2dFilterGrad(x: Tensor4D, dy: Tensor4D, filterShape: number[
   });
 }
 
-/** dL/dW of depthwiseConv2d(x, W) for W of shape (KH, KW, C, M). */
+/** dL/dW of depthwiseConv2d(x, W) for W of shape (KH, KW, C, M): one depthwise conv over batch x channels (see conv2dFilterGrad). */
 export function depthwiseFilterGrad(x: Tensor4D, dy: Tensor4D, filterShape: number[], g: ConvGeometry): Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, c, m] = filterShape as [number, number, number, number];
-    const [, ho, wo] = dy.shape;
+    const [b, ho, wo] = dy.shape;
     const xp = paddedInput(x, g, kh, kw, ho, wo);
+    if (!bothGreaterThanOne(g)) {
+      const [, hp, wp] = xp.shape;
+      const xi = tf.reshape(tf.transpose(xp, [1, 2, 0, 3]), [1, hp, wp, b * c]) as Tensor4D;
+      const f = tf.reshape(tf.transpose(tf.reshape(dy, [b, ho, wo, c * m]), [1, 2, 0, 3]), [ho, wo, b * c, m]) as Tensor4D;
+      const out = tf.depthwiseConv2d(xi, f, g.dilations, 'valid', 'NHWC', g.strides);
+      return tf.sum(tf.reshape(out, [kh, kw, b, c, m]), 2) as Tensor4D;
+    }
     const dy3 = tf.reshape(dy, [-1, c, m]);
     const taps: Tensor[] = [];
     for (let i = 0; i < kh; i++) {
@@ -115,11 +134,19 @@ function upsampledPaddedDy(dy: Tensor4D, inShape: number[], kh: number, kw: numb
   return padOrCrop(up, beforeH, afterH, beforeW, afterW);
 }
 
+/** Rotates a filter by 180 degrees in H and W: reversing the flattened (KH*KW) axis (a gather; wasm's Reverse is slow). */
+function flipHW(w: Tensor4D): Tensor4D {
+  const [kh, kw, a, b] = w.shape;
+  if (kh * kw === 1) return w;
+  const idx = tf.tensor1d(Array.from({ length: kh * kw }, (_, i) => kh * kw - 1 - i), 'int32');
+  return tf.reshape(tf.gather(tf.reshape(w, [kh * kw, a, b]), idx), [kh, kw, a, b]) as Tensor4D;
+}
+
 /** dL/dx of conv2d(x, W) for x of shape inShape. */
 export function conv2dInputGrad(inShape: number[], dy: Tensor4D, filter: Tensor4D, g: ConvGeometry): Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = filter.shape;
-    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+    const flipped = tf.transpose(flipHW(filter), [0, 1, 3, 2]) as Tensor4D;
     return tf.conv2d(upsampledPaddedDy(dy, inShape, kh, kw, g), flipped, 1, 'valid', 'NHWC', g.dilations);
   });
 }
@@ -128,7 +155,7 @@ export function conv2dInputGrad(inShape: number[], dy: Tensor4D, filter: Tensor4
 export function depthwiseInputGrad(inShape: number[], dy: Tensor4D, filter: Tensor4D, g: ConvGeometry): Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, c, m] = filter.shape;
-    const flipped = tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, c * m, 1]) as Tensor4D;
+    const flipped = tf.reshape(flipHW(filter), [kh, kw, c * m, 1]) as Tensor4D;
     const full = tf.depthwiseConv2d(upsampledPaddedDy(dy, inShape, kh, kw, g), flipped, 1, 'valid', 'NHWC', g.dilations);
     if (m === 1) return full;
     const [b, h, w] = full.shape;
@@ -163,8 +190,10 @@ export function registerDilationAwareConvGradients(): void {
       const g = convGeometry(x.shape, w.shape, a.strides, a.pad, a.dilations, a.dimRoundingMode);
       const d4 = dy as Tensor4D;
       if (isOne(a.dilations)) {
+        // tfjs-backend-wasm's own Conv2DBackpropInput is ~20x slower than a forward conv at stride 1.
+        const composite = tf.getBackend() === 'wasm' && isOne(a.strides);
         return {
-          x: () => tf.conv2dTranspose(d4, w, x.shape, a.strides, a.pad as 'valid', a.dimRoundingMode),
+          x: () => (composite ? conv2dInputGrad(x.shape, d4, w, g) : tf.conv2dTranspose(d4, w, x.shape, a.strides, a.pad as 'valid', a.dimRoundingMode)),
           filter: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: d4 }, { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', dimRoundingMode: a.dimRoundingMode, filterShape: w.shape } as never) as Tensor,
         };
       }

@@ -13,8 +13,9 @@ export interface PretrainedConfig {
   /** Resize the shorter side to floor(size / cropPct), then center-crop `size`. */
   cropPct: number;
   interpolation: Interpolation;
-  mean: [number, number, number];
-  std: [number, number, number];
+  /** Per input channel. */
+  mean: number[];
+  std: number[];
   numClasses: number;
   /** Label set name ('imagenet-1k', 'cityscapes', ...) or explicit names. */
   labels?: string | string[];

@@ -140,3 +140,26 @@ for (const [name, embedDims, depths, cfg] of VARIANTS) {
       new VAN({ embedDims, depths, mlpRatios: [8, 8, 4, 4], normEps: 1e-6, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate }),
   });
 }
+
+/**
+ * vizoo's own small VAN for 28x28 greyscale images, trained on Fashion-MNIST with `vizoo train`; its weights
+ * ship in weights/van_fmnist.safetensors (see weights/README.md for the recipe and accuracy).
+ */
+registerModel({
+  name: 'van_fmnist',
+  architecture: 'VAN',
+  pretrainedCfg: {
+    inputSize: [1, 28, 28],
+    cropPct: 1,
+    interpolation: 'bilinear',
+    mean: [0.286],
+    std: [0.353],
+    numClasses: 10,
+    labels: 'fashion-mnist',
+    firstConv: 'patch_embed1.proj',
+    classifier: 'head',
+    notes: 'Not an official variant: dims 32/64/128/192, depths 1/1/2/1, trained by vizoo on Fashion-MNIST.',
+  },
+  build: (o: ModelOptions) =>
+    new VAN({ embedDims: [32, 64, 128, 192], depths: [1, 1, 2, 1], mlpRatios: [4, 4, 4, 4], normEps: 1e-6, numClasses: o.numClasses ?? 10, inChans: o.inChans ?? 1, dropRate: o.dropRate, dropPathRate: o.dropPathRate }),
+});

@@ -47,35 +47,78 @@ function explicitPad([ph, pw]: Pair): [[number, number], [number, number], [numb
 }
 
 /**
+ * The range [first, last] of kernel taps (along one axis) that can read at least one real input element;
+ * taps outside it only ever multiply zero padding. Large or dilated kernels on small maps (LKA's 7x7 dilation 3
+ * on a 7x7 map, 13x13 kernels on 7x7 maps) then run as smaller convs with less padding: same output, and
+ * the weight slice's gradient gives the unused taps exact zeros.
+ */
+export function usefulTaps(k: number, dilation: number, stride: number, padBefore: number, inLen: number, outLen: number): Pair {
+  let first = 0;
+  let last = k - 1;
+  // Tap i reads rows lo + y*stride (lo = i*dilation - padBefore) for y in [0, outLen): does one land in [0, inLen)?
+  const reaches = (i: number) => {
+    const lo = i * dilation - padBefore;
+    const y = lo >= 0 ? 0 : Math.ceil(-lo / stride);
+    return y <= outLen - 1 && lo + y * stride <= inLen - 1;
+  };
+  while (first < last && !reaches(first)) first++;
+  while (last > first && !reaches(last)) last--;
+  return [first, last];
+}
+
+function convOutLen(inLen: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((inLen + 2 * p - d * (k - 1) - 1) / s) + 1;
+}
+
+/** Filter, explicit padding and dilation after dropping taps that only see padding (see usefulTaps). */
+function trimFilter(x: Tensor4D, w: Tensor4D, stride: Pair, pad: Pair, dilation: Pair): { w: Tensor4D; pads: [[number, number], [number, number], [number, number], [number, number]]; dilation: Pair } {
+  const [kh, kw] = w.shape;
+  const out = [convOutLen(x.shape[1], kh, stride[0], pad[0], dilation[0]), convOutLen(x.shape[2], kw, stride[1], pad[1], dilation[1])];
+  const [h0, h1] = usefulTaps(kh, dilation[0], stride[0], pad[0], x.shape[1], out[0]!);
+  const [w0, w1] = usefulTaps(kw, dilation[1], stride[1], pad[1], x.shape[2], out[1]!);
+  const top = pad[0] - h0 * dilation[0];
+  const bottom = pad[0] - (kh - 1 - h1) * dilation[0];
+  const left = pad[1] - w0 * dilation[1];
+  const right = pad[1] - (kw - 1 - w1) * dilation[1];
+  const full = { w, pads: explicitPad(pad), dilation };
+  if ((h0 === 0 && h1 === kh - 1 && w0 === 0 && w1 === kw - 1) || top < 0 || bottom < 0 || left < 0 || right < 0) return full;
+  const sliced = tf.slice(w, [h0, w0, 0, 0], [h1 - h0 + 1, w1 - w0 + 1, -1, -1]) as Tensor4D;
+  const dil: Pair = [h1 === h0 ? 1 : dilation[0], w1 === w0 ? 1 : dilation[1]];
+  return { w: sliced, pads: [[0, 0], [top, bottom], [left, right], [0, 0]], dilation: dil };
+}
+
+/**
  * PyTorch Conv2d on NHWC input with an HWIO filter (kh, kw, in/groups, out). Grouped convolution runs
  * one conv per group; use `depthwiseConv2d` when groups == in channels.
  */
 export function conv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor4D {
   const stride = pair(opts.stride ?? 1);
-  const dilation = pair(opts.dilation ?? 1);
-  const pad = explicitPad(pair(opts.padding ?? 0));
   const groups = opts.groups ?? 1;
-  const both = (stride[0] > 1 || stride[1] > 1) && (dilation[0] > 1 || dilation[1] > 1);
-  const s: Pair = both ? [1, 1] : stride;
-  if (groups === 1) return subsample(tf.conv2d(x, w, s, pad, 'NHWC', dilation), both ? stride : [1, 1]);
-  const inG = w.shape[2];
-  const outG = w.shape[3] / groups;
-  const xs = tf.split(x, groups, 3) as Tensor4D[];
-  const ys = xs.map((xg, g) => {
-    const wg = tf.slice(w, [0, 0, 0, g * outG], [-1, -1, inG, outG]) as Tensor4D;
-    return tf.conv2d(xg, wg, s, pad, 'NHWC', dilation);
+  return tf.tidy(() => {
+    const t = trimFilter(x, w, stride, pair(opts.padding ?? 0), pair(opts.dilation ?? 1));
+    const both = (stride[0] > 1 || stride[1] > 1) && (t.dilation[0] > 1 || t.dilation[1] > 1);
+    const s: Pair = both ? [1, 1] : stride;
+    if (groups === 1) return subsample(tf.conv2d(x, t.w, s, t.pads, 'NHWC', t.dilation), both ? stride : [1, 1]);
+    const inG = t.w.shape[2];
+    const outG = t.w.shape[3] / groups;
+    const xs = tf.split(x, groups, 3) as Tensor4D[];
+    const ys = xs.map((xg, g) => {
+      const wg = tf.slice(t.w, [0, 0, 0, g * outG], [-1, -1, inG, outG]) as Tensor4D;
+      return tf.conv2d(xg, wg, s, t.pads, 'NHWC', t.dilation);
+    });
+    return subsample(tf.concat(ys, 3), both ? stride : [1, 1]);
   });
-  return subsample(tf.concat(ys, 3), both ? stride : [1, 1]);
 }
 
 /** Depthwise conv (PyTorch groups == in channels) with a (kh, kw, C, multiplier) filter. */
 export function depthwiseConv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor4D {
   const stride = pair(opts.stride ?? 1);
-  const dilation = pair(opts.dilation ?? 1);
-  const pad = explicitPad(pair(opts.padding ?? 0));
-  const both = (stride[0] > 1 || stride[1] > 1) && (dilation[0] > 1 || dilation[1] > 1);
-  const y = tf.depthwiseConv2d(x, w, both ? [1, 1] : stride, pad, 'NHWC', dilation);
-  return subsample(y, both ? stride : [1, 1]);
+  return tf.tidy(() => {
+    const t = trimFilter(x, w, stride, pair(opts.padding ?? 0), pair(opts.dilation ?? 1));
+    const both = (stride[0] > 1 || stride[1] > 1) && (t.dilation[0] > 1 || t.dilation[1] > 1);
+    const y = tf.depthwiseConv2d(x, t.w, both ? [1, 1] : stride, t.pads, 'NHWC', t.dilation);
+    return subsample(y, both ? stride : [1, 1]);
+  });
 }
 
 const SQRT1_2 = Math.SQRT1_2;

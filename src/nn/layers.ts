@@ -126,7 +126,12 @@ export class BatchNorm2d extends Module implements Layer {
         this.runningVar.value.assign(tf.add(tf.mul(this.runningVar.value, 1 - m), tf.mul(unbiased, m)));
         this.numBatchesTracked.value.assign(tf.add(this.numBatchesTracked.value, tf.scalar(1, 'int32')));
       });
-      return tf.batchNorm(x, mean, variance, b, w, this.eps);
+      // Explicit broadcasting ops: their gradients reduce with sums, while the fused batchNorm's stock
+      // gradient tiles the statistics to the input's shape (slow on wasm).
+      let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
+      if (w) y = tf.mul(y, w);
+      if (b) y = tf.add(y, b);
+      return y;
     });
   }
 }

@@ -15,11 +15,16 @@ describe('Conv2d matches PyTorch semantics', () => {
     { name: 'strided and dilated', C: 4, O: 5, k: [3, 3], stride: [2, 2], pad: [2, 2], dil: [2, 2], groups: 1 },
     { name: 'depthwise strided and dilated, odd size', C: 5, O: 5, k: [5, 3], stride: [2, 3], pad: [4, 2], dil: [2, 2], groups: 5 },
     { name: 'asymmetric padding per axis', C: 2, O: 3, k: [3, 5], stride: [1, 2], pad: [0, 3], dil: [1, 1], groups: 1 },
+    // Kernels larger than the map: taps that only read padding are dropped (usefulTaps).
+    { name: 'LKA 7x7 d3 on a tiny map', C: 3, O: 3, k: [7, 7], stride: [1, 1], pad: [9, 9], dil: [3, 3], groups: 3, H: 4, W: 5 },
+    { name: '13x13 depthwise on a 5x4 map', C: 2, O: 2, k: [13, 13], stride: [1, 1], pad: [6, 6], dil: [1, 1], groups: 2, H: 5, W: 4 },
+    { name: 'strided 7x7 on a 3x3 map', C: 2, O: 3, k: [7, 7], stride: [2, 2], pad: [3, 3], dil: [1, 1], groups: 1, H: 3, W: 3 },
+    { name: '5x5 d2 stride 3 on a 2x7 map', C: 2, O: 2, k: [5, 5], stride: [3, 3], pad: [4, 4], dil: [2, 2], groups: 2, H: 2, W: 7 },
   ] as const;
   for (const c of cases) {
     it(c.name, async () => {
       const conv = new Conv2d(c.C, c.O, [c.k[0], c.k[1]], { stride: [c.stride[0], c.stride[1]], padding: [c.pad[0], c.pad[1]], dilation: [c.dil[0], c.dil[1]], groups: c.groups });
-      const x = randn([2, c.C, 13, 11], 1);
+      const x = randn([2, c.C, 'H' in c ? c.H : 13, 'W' in c ? c.W : 11], 1);
       const w = randn([c.O, c.C / c.groups, c.k[0], c.k[1]], 2);
       const b = randn([c.O], 3);
       conv.loadStateDict({ weight: { dtype: 'F32', shape: w.shape, data: Float32Array.from(w.data) }, bias: { dtype: 'F32', shape: b.shape, data: Float32Array.from(b.data) } });
@@ -84,5 +89,16 @@ describe('activations and norms', () => {
     const y = (await F.layerNorm(x, null, null, 0).data()) as Float32Array;
     const sd = Math.sqrt(1.25);
     [-1.5, -0.5, 0.5, 1.5].forEach((v, i) => expect(y[i]).toBeCloseTo(v / sd, 6));
+  });
+});
+
+describe('usefulTaps', () => {
+  it('keeps only taps that reach the input', () => {
+    // 7x7 dilation 3 "same" on a 7-long axis: offsets -9..9 step 3, only -6..6 reach.
+    expect(F.usefulTaps(7, 3, 1, 9, 7, 7)).toEqual([1, 5]);
+    expect(F.usefulTaps(7, 3, 1, 9, 1, 1)).toEqual([3, 3]);
+    expect(F.usefulTaps(3, 1, 1, 1, 56, 56)).toEqual([0, 2]);
+    // stride 2, pad 3, k 7 on 3 rows (outputs 2): tap 0 reads -3, -1: never inside.
+    expect(F.usefulTaps(7, 1, 2, 3, 3, 2)).toEqual([1, 5]);
   });
 });
