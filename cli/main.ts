@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerListInfo } from './commands/list_info.js';
 import { registerForward } from './commands/forward.js';
 import { registerClassify } from './commands/classify.js';
+import { registerSegment } from './commands/segment.js';
 import { registerParity } from './commands/parity.js';
 import { registerBackends } from './commands/backends.js';
 import { VERSION } from './common.js';
@@ -18,6 +19,7 @@ program
 registerListInfo(program);
 registerForward(program);
 registerClassify(program);
+registerSegment(program);
 registerParity(program);
 registerBackends(program);
 

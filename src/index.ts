@@ -22,6 +22,9 @@ export { shippedWeightsPath } from './hub/shipped.js';
 export * from './data/image.js';
 export { resolveLabels, packageRoot as packageRootPath } from './data/labels.js';
 export * from './pipelines/classify.js';
+export * from './pipelines/segment.js';
+export * from './data/palette.js';
+export * from './train/seg_losses.js';
 export { ProgressBar } from './util/progress.js';
 export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
 

@@ -290,7 +290,7 @@ export abstract class BEVANetBase extends Backbone {
   /** Semantic stage 5: (16p, 1/64) in the segmenter, (16p, 1/32) in the classifier. */
   protected abstract semantic5(xs: Tensor): Tensor;
 
-  /** The semantic path's maps: layer1 (p, 1/4), layer2 (2p, 1/8), stage 3 (4p, 1/16), stage 4 (8p, 1/32), stage 5 (16p). */
+  /** The semantic path's maps (in stage order, as the other families): layer1 (p, 1/4), layer2 (2p, 1/8), stage 3 (4p, 1/16), stage 4 (8p, 1/32), stage 5 (16p). */
   forwardIntermediates(x: Tensor, indices: number[] = [0, 1, 2, 3, 4]): Tensor[] {
     return tf.tidy(() => {
       const last = Math.max(...indices);
@@ -299,7 +299,7 @@ export abstract class BEVANetBase extends Backbone {
       if (last >= 2) maps.push(this.semantic3(x8));
       if (last >= 3) maps.push(this.semantic4(maps[2]!));
       if (last >= 4) maps.push(this.semantic5(maps[3]!));
-      return indices.map((i) => maps[i]!);
+      return maps.filter((_, i) => indices.includes(i));
     });
   }
 
