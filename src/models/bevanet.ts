@@ -153,12 +153,6 @@ export interface BEVANetConfig {
   inChans?: number;
 }
 
-/** One EVA stage: blocks -> LayerNorm over channels, registered under `layer...` / `norm...` names. */
-interface EvaStage {
-  block: LayerScaleConvBlock;
-  norm: LayerNorm;
-}
-
 /**
  * `BEVANet_backbone`: stem (two s2 conv-BN-ReLU), residual layers 1-2, then the semantic branch (1/16,
  * 1/32) and the detail branch (1/8) with two PagFM fusions. Returns (xs, xds, xd, xds_inter).
@@ -278,9 +272,11 @@ export abstract class BEVANetBase extends Backbone {
     let xs = this.semantic3(x8);
     let xd = dk[0] !== 0 ? this.run(x8, 'layer3_detail_conv', 'layer3_detail', 'norm3_detail') : this.run(x8, 'layer3_detail');
     xd = this.fuse_sd_3.forward(xd, this.run(xs, 'compression3'));
+    // The official `xds_inter = xd` aliases the tensor that `self.relu` (inplace=True) then rectifies, so
+    // the auxiliary head sees the rectified map too.
+    if (dk[0] === 0) xd = tf.relu(xd);
     const xdsInter = xd;
     xs = this.semantic4(xs);
-    if (dk[0] === 0) xd = tf.relu(xd);
     xd = dk[1] !== 0 ? this.run(xd, 'layer4_detail_conv', 'layer4_detail', 'norm4_detail') : this.run(xd, 'layer4_detail');
     xd = this.fuse_sd_4.forward(xd, this.run(xs, 'compression4'));
     if (dk[1] === 0) xd = tf.relu(xd);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatchNorm2d, reparameterize, tf } from '../../src/index.js';
 import { DILATED_BRANCHES, DilatedReparamBlock, dilateKernel } from '../../src/blocks/dilated_reparam.js';
-import { fromNhwc, maxAbs, maxAbsDiff, naiveConv2d, randomArray, randomizeModule, toNhwc } from '../helpers/naive.js';
+import { maxAbs, maxAbsDiff, naiveConv2d, randomArray, randomizeModule, toNhwc } from '../helpers/naive.js';
 
 describe('dilateKernel', () => {
   it('spreads a 3x3 kernel to 5x5 at rate 2 with zeros between taps', async () => {
