@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerListInfo } from './commands/list_info.js';
 import { registerForward } from './commands/forward.js';
 import { registerClassify } from './commands/classify.js';
+import { registerSegment } from './commands/segment.js';
 import { registerParity } from './commands/parity.js';
 import { registerBackends } from './commands/backends.js';
 import { registerTrain } from './commands/train.js';
@@ -20,6 +21,7 @@ program
 registerListInfo(program);
 registerForward(program);
 registerClassify(program);
+registerSegment(program);
 registerParity(program);
 registerBackends(program);
 registerTrain(program);

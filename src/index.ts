@@ -36,6 +36,9 @@ export { loadForFinetune, adaptInputConv } from './train/finetune.js';
 export * from './train/losses.js';
 export * from './train/optim.js';
 export { learningRate, type ScheduleConfig } from './train/schedule.js';
+export * from './pipelines/segment.js';
+export * from './data/palette.js';
+export * from './train/seg_losses.js';
 export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
 
 export interface LoadModelOptions extends ModelOptions {

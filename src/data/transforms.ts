@@ -129,6 +129,11 @@ export function toFloat(img: RawImage): Float32Array {
   return out;
 }
 
+/** uint8 pixels (channels = mean.length) -> normalized float32. */
+export function normalize(pixels: Uint8Array, mean: readonly number[], std: readonly number[]): Float32Array {
+  return normalizeInPlace(Float32Array.from(pixels, (v) => v / 255), mean.length, mean, std);
+}
+
 export function normalizeInPlace(x: Float32Array, channels: number, mean: readonly number[], std: readonly number[]): Float32Array {
   for (let i = 0; i < x.length; i++) {
     const c = i % channels;

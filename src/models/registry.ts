@@ -25,6 +25,15 @@ export interface PretrainedConfig {
   /** State dict key prefixes of the first conv and the classifier (for in-chans adaption and head reset). */
   firstConv?: string;
   classifier?: string;
+  /** What the model's forward returns: class logits (default) or a per-pixel class logit map. */
+  task?: 'classification' | 'segmentation';
+  /**
+   * Segmentation only: bilinear upsampling of the logit map to the image size with align_corners
+   * (the official evaluation's choice).
+   */
+  alignCorners?: boolean;
+  /** Segmentation only: the input's height and width must be multiples of this (the image is padded). */
+  inputMultiple?: number;
   /** Free-form provenance notes (paper, repo@commit, where preprocessing comes from). */
   notes?: string;
 }

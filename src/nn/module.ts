@@ -195,6 +195,26 @@ export class Module {
     for (const [n, c] of from.children) if (!exclude.includes(n)) this.add(n, c);
   }
 
+  /**
+   * Swaps the child registered under `name` for `m`, keeping its place in the state dict order (PyTorch's
+   * `self.name = new_module` on an existing attribute). Used by structural re-parameterization.
+   */
+  protected replaceChild<M extends Module>(name: string, m: M): M {
+    if (!this.children.has(name)) throw new Error(`${this.constructor.name} has no child '${name}' to replace`);
+    this.children.set(name, m);
+    return m;
+  }
+
+  /**
+   * Unregisters a parameter, buffer or child (PyTorch's `delattr`, or setting a parameter to None). The
+   * removed parameters keep their variables; the caller disposes them when nothing else shares them.
+   */
+  protected removeMember(name: string): void {
+    if (!this.ownParams.delete(name) && !this.ownBuffers.delete(name) && !this.children.delete(name)) {
+      throw new Error(`${this.constructor.name} has no member '${name}' to remove`);
+    }
+  }
+
   namedChildren(): [string, Module][] {
     return [...this.children.entries()];
   }

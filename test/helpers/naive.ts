@@ -124,3 +124,111 @@ export async function maxDiffNhwc(t: tf.Tensor, ref: Nd): Promise<number> {
 function expectShape(a: number[], b: number[]): void {
   if (a.length !== b.length || a.some((d, i) => d !== b[i])) throw new Error(`shape [${a}] != reference [${b}]`);
 }
+
+/* NHWC views of the references above (Float32 in and out). */
+
+export interface Nhwc {
+  data: Float32Array;
+  shape: [number, number, number, number];
+}
+
+export async function toNhwc(t: tf.Tensor): Promise<Nhwc> {
+  return { data: (await t.data()) as Float32Array, shape: t.shape as [number, number, number, number] };
+}
+
+export const fromNhwc = (x: Nhwc): tf.Tensor => tf.tensor4d(x.data, x.shape);
+
+function nhwcToNd(x: Nhwc): Nd {
+  const [b, h, w, c] = x.shape;
+  const data = new Float64Array(x.data.length);
+  for (let n = 0; n < b; n++) for (let y = 0; y < h; y++) for (let q = 0; q < w; q++) for (let k = 0; k < c; k++) data[((n * c + k) * h + y) * w + q] = x.data[((n * h + y) * w + q) * c + k]!;
+  return { shape: [b, c, h, w], data };
+}
+
+function ndToNhwc(x: Nd): Nhwc {
+  const [b, c, h, w] = x.shape as [number, number, number, number];
+  const data = new Float32Array(x.data.length);
+  for (let n = 0; n < b; n++) for (let k = 0; k < c; k++) for (let y = 0; y < h; y++) for (let q = 0; q < w; q++) data[((n * h + y) * w + q) * c + k] = x.data[((n * c + k) * h + y) * w + q]!;
+  return { shape: [b, h, w, c], data };
+}
+
+/** Deterministic pseudo-random values in [-1, 1). */
+export function randomArray(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: n }, () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s / 2 ** 32) * 2 - 1;
+  });
+}
+
+/** PyTorch Conv2d on NHWC input; weight in PyTorch layout (O, I/groups, kh, kw) as a flat array. */
+export function naiveConv2d(
+  x: Nhwc,
+  weight: Float32Array,
+  o: { out: number; k: [number, number]; stride?: [number, number]; pad?: [number, number]; dil?: [number, number]; groups?: number; bias?: Float32Array },
+): Nhwc {
+  const g = o.groups ?? 1;
+  const w: Nd = { shape: [o.out, x.shape[3] / g, o.k[0], o.k[1]], data: Float64Array.from(weight) };
+  const b = o.bias ? { shape: [o.out], data: Float64Array.from(o.bias) } : null;
+  return ndToNhwc(conv2dNchw(nhwcToNd(x), w, b, { stride: o.stride ?? [1, 1], padding: o.pad ?? [0, 0], dilation: o.dil ?? [1, 1], groups: g }));
+}
+
+/** PyTorch bilinear interpolation of NHWC to (oh, ow). */
+export function naiveResizeBilinear(x: Nhwc, oh: number, ow: number, alignCorners: boolean): Nhwc {
+  return ndToNhwc(bilinearNchw(nhwcToNd(x), oh, ow, alignCorners));
+}
+
+/** PyTorch AvgPool2d (count_include_pad=True, floor mode). */
+export function naiveAvgPool(x: Nhwc, k: number, s: number, p: number): Nhwc {
+  return ndToNhwc(avgPoolNchw(nhwcToNd(x), k, s, p, true, false));
+}
+
+/** PyTorch AdaptiveAvgPool2d: bin i spans [floor(i L / n), ceil((i + 1) L / n)). */
+export function naiveAdaptiveAvgPool(x: Nhwc, n0: number, n1: number): Nhwc {
+  const [b, h, w, c] = x.shape;
+  const out = new Float32Array(b * n0 * n1 * c);
+  for (let n = 0; n < b; n++)
+    for (let i = 0; i < n0; i++)
+      for (let j = 0; j < n1; j++) {
+        const [h0, h1] = [Math.floor((i * h) / n0), Math.ceil(((i + 1) * h) / n0)];
+        const [w0, w1] = [Math.floor((j * w) / n1), Math.ceil(((j + 1) * w) / n1)];
+        for (let ch = 0; ch < c; ch++) {
+          let acc = 0;
+          for (let y = h0; y < h1; y++) for (let xx = w0; xx < w1; xx++) acc += x.data[((n * h + y) * w + xx) * c + ch]!;
+          out[((n * n0 + i) * n1 + j) * c + ch] = acc / ((h1 - h0) * (w1 - w0));
+        }
+      }
+  return { data: out, shape: [b, n0, n1, c] };
+}
+
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+export function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+/**
+ * Fills every parameter and buffer of `m` with seeded non-trivial values (BatchNorm running variances in
+ * [0.5, 1.5], norm weights around 1, other tensors in [-0.5, 0.5)), so every branch matters.
+ */
+export function randomizeModule(m: import('../../src/index.js').Module, seed: number): void {
+  let k = 0;
+  for (const [key, p] of m.stateEntries()) {
+    if (p.dtype === 'int64') continue;
+    const r = randomArray(p.numel, seed * 7919 + ++k);
+    if (key.endsWith('running_var')) p.setTorch(r.map((v) => 1 + 0.5 * v));
+    else if (/(^|\.)(norm\d*|bn\d*|.*_bn.*|\d+)\.weight$/.test(key) && p.shape.length === 1) p.setTorch(r.map((v) => 1 + 0.3 * v));
+    else p.setTorch(r.map((v) => 0.5 * v));
+  }
+}

@@ -1,2 +1,4 @@
 // Registers every family's parity builders.
 import './van.js';
+import './unireplknet.js';
+import './bevanet.js';
