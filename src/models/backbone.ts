@@ -36,12 +36,16 @@ export abstract class Backbone extends Module {
  */
 export class FeatureModel extends Module {
   readonly featureInfo: FeatureInfo[];
+  readonly outIndices: number[];
 
   constructor(
     readonly backbone: Backbone,
-    readonly outIndices: number[] = backbone.featureInfo.map((_, i) => i),
+    outIndices: number[] = backbone.featureInfo.map((_, i) => i),
   ) {
     super();
+    // Backbones return maps in stage order, so the indices are kept sorted (and unique) to match.
+    this.outIndices = [...new Set(outIndices)].sort((a, b) => a - b);
+    outIndices = this.outIndices;
     const n = backbone.featureInfo.length;
     for (const i of outIndices) if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`outIndices: ${i} is not a stage index (0..${n - 1})`);
     this.adoptMembers(backbone, backbone.headModules);

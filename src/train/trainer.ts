@@ -189,14 +189,15 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     loader.skipped.push(...st.skipped);
     // Drop log lines written after this checkpoint by the interrupted run.
     if (logPath && existsSync(logPath)) {
-      const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= st.optStep);
+      // A line cut by the kill is not valid JSON: dropped too.
+      const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => (parseLogLine(l)?.step ?? Infinity) <= st.optStep);
       atomicWriteFile(logPath, kept.map((l) => `${l}\n`).join(''));
     }
   }
   if (logPath && existsSync(logPath)) {
-    for (const l of readFileSync(logPath, 'utf8').split('\n').filter(Boolean)) {
-      const r = JSON.parse(l) as { type: string; step: number; loss: number };
-      if (r.type === 'step') stepLosses.push([r.step, r.loss]);
+    for (const l of readFileSync(logPath, 'utf8').split('\n')) {
+      const r = parseLogLine(l);
+      if (r?.type === 'step') stepLosses.push([r.step, r.loss!]);
     }
   }
   const log = (rec: Record<string, unknown>) => logPath && appendFileSync(logPath, `${JSON.stringify(rec)}\n`);
@@ -332,6 +333,14 @@ async function trainStep(
   if (x !== batch.x) x.dispose();
   targets?.dispose();
   return loss;
+}
+
+function parseLogLine(l: string): { type: string; step: number; loss?: number } | null {
+  try {
+    return l ? (JSON.parse(l) as { type: string; step: number; loss?: number }) : null;
+  } catch {
+    return null;
+  }
 }
 
 function summarize(m: EvalMetrics): Record<string, number> {

@@ -78,14 +78,16 @@ describe('vizoo classify', () => {
   it('refuses weights that do not fit the model, naming the file and the keys', async () => {
     const w = join(dir, 'ten_classes.safetensors');
     await saveWeights(createModel('van_b0', { numClasses: 10 }), w);
-    const r = await runCli(['classify', img('a.png'), '--model', 'van_b0', '--weights', w]);
+    const r = await runCli(['classify', img('a.png'), '--model', 'van_b0', '--weights', w, '--num-classes', '1000']);
     expect(r.code).toBe(2);
     const line = r.stderr.split('\n').find((l) => l.startsWith('vizoo: error:'))!;
     expect(line).toContain(`${w}: weights do not fit the model`);
     expect(r.stderr).toContain('shape mismatch for head.weight: checkpoint [10, 256], model [1000, 256]');
-    const ok = await runCli(['classify', img('a.png'), '--model', 'van_b0', '--weights', w, '--num-classes', '10', '--json']);
+    // Without --model / --num-classes, the file's metadata names the model and its 10 classes.
+    const ok = await runCli(['classify', img('a.png'), '--weights', w, '--json']);
     expect(ok.code).toBe(0);
     expect(ok.stderr).not.toContain('random initialization');
+    expect((JSON.parse(ok.stdout) as { predictions: { index: number }[] }[])[0]!.predictions.every((p) => p.index < 10)).toBe(true);
   });
 });
 

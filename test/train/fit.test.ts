@@ -60,11 +60,12 @@ describe('vizoo train --resume', () => {
     expect(code).not.toBe(0);
     expect(existsSync(join(b, 'model.safetensors'))).toBe(false);
     const resumed = await runCli([...args, '--out', b, '--resume']);
+    expect(resumed.stderr.split('\n').filter((l) => l.startsWith('vizoo: error'))).toEqual([]);
     expect(resumed.code).toBe(0);
-    expect(readFileSync(join(b, 'model.safetensors')).equals(readFileSync(join(a, 'model.safetensors')))).toBe(true);
-    expect(readFileSync(join(b, 'model_ema.safetensors')).equals(readFileSync(join(a, 'model_ema.safetensors')))).toBe(true);
     const steps = (dir: string) => readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number; loss?: number }).filter((l) => l.type === 'step').map((l) => [l.step, l.loss]);
     expect(steps(b)).toEqual(steps(a));
+    expect(readFileSync(join(b, 'model.safetensors')).equals(readFileSync(join(a, 'model.safetensors')))).toBe(true);
+    expect(readFileSync(join(b, 'model_ema.safetensors')).equals(readFileSync(join(a, 'model_ema.safetensors')))).toBe(true);
   });
 });
 
