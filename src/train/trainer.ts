@@ -14,7 +14,8 @@ import { resizeBilinear } from '../nn/functional.js';
 import type { Dataset } from '../data/dataset.js';
 import { type Batch, DataLoader } from '../data/loader.js';
 import { makePrepare } from '../data/prepare.js';
-import type { InputSpec, TrainAugmentation } from '../data/transforms.js';
+import { type InputSpec, type TrainAugmentation, inputSpecFor } from '../data/transforms.js';
+import type { PretrainedConfig } from '../models/registry.js';
 import { saveWeights } from '../hub/weights.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { AdamW, type Optimizer, SGD, clipGradNorm } from './optim.js';
@@ -27,7 +28,7 @@ import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type EvalMetrics, evaluate } from './evaluate.js';
 import { writeCurvesPng } from './plot.js';
 
-export type TrainableModel = Module & { forward(x: Tensor): Tensor | Tensor[]; headModules?: readonly string[] };
+export type TrainableModel = Module & { forward(x: Tensor): Tensor | Tensor[]; headModules?: readonly string[]; pretrainedCfg?: PretrainedConfig; numClasses?: number };
 
 export interface StepInfo {
   epoch: number;
@@ -59,8 +60,9 @@ export interface FitOptions {
   epochs: number;
   batchSize: number;
   /** Input geometry and normalization (default: the model's pretrained config). */
-  spec: InputSpec;
-  numClasses: number;
+  spec?: InputSpec;
+  /** Default: the model's. */
+  numClasses?: number;
   lr?: number;
   optimizer?: 'adamw' | 'sgd';
   weightDecay?: number;
@@ -139,7 +141,9 @@ function defaultLoss(task: Dataset['task'], ignoreIndex: number) {
 export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): Promise<FitResult> {
   const seed = o.seed ?? 0;
   const accum = Math.max(1, o.accumSteps ?? 1);
-  const spec = o.spec;
+  const spec = o.spec ?? (model.pretrainedCfg ? inputSpecFor(model.pretrainedCfg) : undefined);
+  if (!spec) throw new Error('fit: pass opts.spec (the model has no pretrained config to take the input size from)');
+  const numClasses = o.numClasses ?? model.numClasses ?? data.classes.length;
   if (o.freeze?.length) freezeParameters(model, o.freeze);
   const groups = buildParamGroups(model, { weightDecay: o.weightDecay ?? 0.05, noDecay: o.noWeightDecay, layerDecay: o.layerDecay, headModules: model.headModules });
   const optType = o.optimizer ?? 'adamw';
@@ -236,7 +240,7 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     const epochStart = performance.now();
     for await (const batch of loader.epoch(st.epoch, st.stepInEpoch)) {
       const lr = learningRate(sched, st.optStep);
-      const loss = await trainStep(model, batch, data.task, o, trainerRng, lossFn, vars, byVarName, accum, (grads) => {
+      const loss = await trainStep(model, batch, data.task, o, numClasses, trainerRng, lossFn, vars, byVarName, accum, (grads) => {
         if (!pending) pending = grads;
         else {
           for (const [k, g] of grads) {
@@ -277,7 +281,7 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     if (pending) applyUpdate();
     const info: EpochInfo = { epoch: st.epoch, step: st.optStep, trainLoss: st.epochLossSum / Math.max(1, st.epochLossCount), seconds: (performance.now() - epochStart) / 1000 };
     if (o.evalData) {
-      const run = () => evaluate(model as never, o.evalData!, { spec, numClasses: o.numClasses, batchSize: o.evalBatchSize ?? o.batchSize, onSkip: o.callbacks?.onSkip });
+      const run = () => evaluate(model as never, o.evalData!, { spec, numClasses, batchSize: o.evalBatchSize ?? o.batchSize, onSkip: o.callbacks?.onSkip });
       info.eval = ema ? await ema.withWeights(run) : await run();
     }
     st.history.push(info);
@@ -309,6 +313,7 @@ async function trainStep(
   batch: Batch,
   task: Dataset['task'],
   o: FitOptions,
+  numClasses: number,
   rng: Rng,
   lossFn: NonNullable<FitOptions['loss']>,
   vars: tf.Variable[],
@@ -319,7 +324,7 @@ async function trainStep(
   let x = batch.x;
   let targets: Tensor | undefined;
   if (task === 'classification') {
-    const mixed = mixBatch(batch.x, batch.y, { mixupAlpha: o.mixup ?? 0, cutmixAlpha: o.cutmix ?? 0, prob: o.mixupProb, switchProb: o.mixupSwitchProb, labelSmoothing: o.labelSmoothing, numClasses: o.numClasses }, rng);
+    const mixed = mixBatch(batch.x, batch.y, { mixupAlpha: o.mixup ?? 0, cutmixAlpha: o.cutmix ?? 0, prob: o.mixupProb, switchProb: o.mixupSwitchProb, labelSmoothing: o.labelSmoothing, numClasses }, rng);
     x = mixed.x;
     targets = mixed.targets;
   }
