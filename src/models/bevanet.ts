@@ -398,6 +398,11 @@ export class BEVANetSeg extends BEVANetBase {
     });
   }
 
+  /** Training uses every head (FullModel): the auxiliary and boundary maps feed the loss (pretrained config `trainLoss: 'bevanet'`). */
+  forwardTrain(x: Tensor): Record<string, Tensor> {
+    return { ...this.forwardOutputs(x) };
+  }
+
   /** NHWC image batch -> NHWC logit map at 1/8 resolution (B, ceil(H/8), ceil(W/8), numClasses). */
   forward(x: Tensor): Tensor {
     const out = this.forwardOutputs(x);
@@ -501,6 +506,7 @@ const segCfg = (notes: string): PretrainedConfig => ({
   numClasses: 19,
   labels: 'cityscapes',
   task: 'segmentation',
+  trainLoss: 'bevanet',
   alignCorners: true,
   inputMultiple: 8,
   firstConv: 'conv1.0',

@@ -34,6 +34,8 @@ export interface PretrainedConfig {
   alignCorners?: boolean;
   /** Segmentation only: the input's height and width must be multiples of this (the image is padded). */
   inputMultiple?: number;
+  /** Name of the model's own training loss (src/train/seg_losses.ts TRAIN_LOSSES); default: cross entropy. */
+  trainLoss?: string;
   /** Free-form provenance notes (paper, repo@commit, where preprocessing comes from). */
   notes?: string;
 }
