@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 import { type BackendName, availableBackends, tf, useBackend } from '../src/index.js';
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 import { van } from './van.js';
+import { vig } from './vig.js';
 
-const MODULES: BenchModule[] = [van];
+const MODULES: BenchModule[] = [van, vig];
 
 interface Row {
   name: string;

@@ -1,5 +1,7 @@
 // Importing this module registers every architecture.
 import './van.js';
+import './vig.js';
+import './vig_h.js';
 
 export * from './registry.js';
 export * from './backbone.js';

@@ -1,2 +1,3 @@
 // Registers every family's parity builders.
 import './van.js';
+import './vig.js';
