@@ -7,6 +7,9 @@ import type { BenchCase, BenchModule } from './types.js';
 function forwardCase(model: string, size: number): BenchCase {
   return {
     name: `${model} forward 1x3x${size}x${size}`,
+    // The cpu backend needs tens of seconds per ViG-T forward: keep the count small.
+    warmup: 1,
+    iterations: 5,
     setup: async () => {
       const m = createModel(model).eval();
       const x = tf.randomNormal([1, size, size, 3], 0, 1, 'float32', 1);

@@ -133,16 +133,19 @@ function scanChunked(q: Tensor, k: Tensor, v: Tensor, fwd: Tensor | null, bwd: T
   // nothing overflows), so the bidirectional case needs one exp; the diagonal counts once per direction.
   const diff = (x: Tensor) => tf.sub(tf.expandDims(x, 2), tf.expandDims(x, 1));
   const mask = (f: (t: number, u: number) => boolean) => tf.reshape(constMatrix(c, c, f), [1, c, c, 1]);
-  let decay: Tensor;
-  if (b && r) {
-    const exponent = tf.add(tf.mul(diff(b), mask((t, u) => u < t)), tf.mul(diff(r), mask((t, u) => u > t)));
-    decay = tf.add(tf.exp(exponent), mask((t, u) => u === t));
-  } else {
-    const below = !!b;
-    const inside = mask((t, u) => (below ? u <= t : u >= t));
-    decay = tf.mul(tf.exp(tf.mul(diff((b ?? r)!), inside)), inside);
-  }
-  const scores = tf.sum(tf.mul(tf.mul(tf.expandDims(qc, 2), tf.expandDims(kc, 1)), decay), 3);
+  // (A nested tidy frees the (M, c, c, dk) intermediates as soon as the scores exist.)
+  const scores = tf.tidy(() => {
+    let decay: Tensor;
+    if (b && r) {
+      const exponent = tf.add(tf.mul(diff(b), mask((t, u) => u < t)), tf.mul(diff(r), mask((t, u) => u > t)));
+      decay = tf.add(tf.exp(exponent), mask((t, u) => u === t));
+    } else {
+      const below = !!b;
+      const inside = mask((t, u) => (below ? u <= t : u >= t));
+      decay = tf.mul(tf.exp(tf.mul(diff((b ?? r)!), inside)), inside);
+    }
+    return tf.sum(tf.mul(tf.mul(tf.expandDims(qc, 2), tf.expandDims(kc, 1)), decay), 3);
+  });
   let out = tf.matMul(scores, vc);
 
   if (n > 1) {
@@ -159,8 +162,9 @@ function scanChunked(q: Tensor, k: Tensor, v: Tensor, fwd: Tensor | null, bwd: T
       let u = tf.reshape(tf.matMul(kDecayed, vc, true, false), [n, gN! * dk!, dv]); // each chunk's own contribution
       let dec = tf.reshape(tf.exp(across), [n, gN! * dk!, 1]); // decay across each chunk
       for (let d = 1; d < n; d *= 2) {
-        u = tf.add(u, tf.mul(dec, shift(u, d, 0)));
-        if (2 * d < n) dec = tf.mul(dec, shift(dec, d, 1));
+        const [u0, dec0] = [u, dec];
+        [u, dec] = tf.tidy(() => [tf.add(u0, tf.mul(dec0, shift(u0, d, 0))), 2 * d < n ? tf.mul(dec0, shift(dec0, d, 1)) : dec0.clone()]);
+        tf.dispose([u0, dec0]);
       }
       // u now holds each chunk's outgoing state; the incoming one is the neighbour's.
       return tf.reshape(shift(u, 1, 0), [m, dk!, dv]);
