@@ -8,8 +8,9 @@ import { type BackendName, availableBackends, tf, useBackend } from '../src/inde
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 import { van } from './van.js';
 import { largeKernel } from './large_kernel.js';
+import { vig } from './vig.js';
 
-const MODULES: BenchModule[] = [van, largeKernel];
+const MODULES: BenchModule[] = [van, largeKernel, vig];
 
 interface Row {
   name: string;

@@ -2,6 +2,8 @@
 import './van.js';
 import './unireplknet.js';
 import './bevanet.js';
+import './vig.js';
+import './vig_h.js';
 
 export * from './registry.js';
 export * from './backbone.js';

@@ -169,6 +169,31 @@ export class GELU extends Module implements Layer {
   }
 }
 
+/** nn.SiLU (swish). */
+export class SiLU extends Module implements Layer {
+  forward(x: Tensor): Tensor {
+    return F.silu(x);
+  }
+}
+
+/** RMSNorm over the last axis with a weight and no bias (fla / LLaMA style): keys `weight`. */
+export class RMSNorm extends Module implements Layer {
+  readonly weight: Parameter | null;
+
+  constructor(
+    readonly normalizedShape: number,
+    readonly eps = 1e-5,
+    affine = true,
+  ) {
+    super();
+    this.weight = affine ? this.param('weight', [normalizedShape], ones) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.rmsNorm(x, this.weight?.value ?? null, this.eps);
+  }
+}
+
 export class ReLU extends Module implements Layer {
   forward(x: Tensor): Tensor {
     return tf.relu(x);

@@ -2,3 +2,4 @@
 import './van.js';
 import './unireplknet.js';
 import './bevanet.js';
+import './vig.js';
