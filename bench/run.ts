@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 import { type BackendName, availableBackends, tf, useBackend } from '../src/index.js';
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 import { van } from './van.js';
+import { globalAttention } from './global_attention.js';
 
-const MODULES: BenchModule[] = [van];
+const MODULES: BenchModule[] = [van, globalAttention];
 
 interface Row {
   name: string;

@@ -16,6 +16,7 @@ import { Module, type Parameter } from '../nn/module.js';
 import { Dropout, LayerNorm, Linear } from '../nn/layers.js';
 import { normal, uniform } from '../nn/init.js';
 import { Mlp, mergeHeads, splitHeads } from './attention.js';
+import { sinCos } from '../kernels/sincos.js';
 
 /**
  * Euclidean projection of every row (last axis) onto the probability simplex (Condat; the paper's
@@ -87,12 +88,19 @@ export class FourierKArAtOperator extends Module {
       if (h !== this.numHeads || N !== this.numTokens || N2 !== N) {
         throw new Error(`KArAt operator for ${this.numHeads} heads x ${this.numTokens} tokens got scores [${scores.shape}] (the token count is fixed by the weights)`);
       }
-      // cos(m a) and sin(m a) only depend on a mod 2 pi (m is an integer): reducing first keeps the
-      // arguments small, which GPU sin/cos need for float32 accuracy.
-      const a = tf.sub(scores, tf.mul(tf.round(tf.div(scores, 2 * Math.PI)), 2 * Math.PI));
-      const ang = tf.mul(tf.expandDims(a, -1), tf.range(1, G + 1, 1, 'float32'));
+      // cos(m a), sin(m a) for m = 1..G from one accurate sin/cos by the angle-addition recurrences
+      // c_{m+1} = 2 c_1 c_m - c_{m-1}, s_{m+1} = 2 c_1 s_m - s_{m-1} (c_0 = 1, s_0 = 0).
+      const flat = tf.reshape(scores, [-1, 1]);
+      const [s1, c1] = sinCos(flat);
+      const cs = [c1];
+      const ss = [s1];
+      const twoC1 = tf.mul(c1, 2);
+      for (let m = 1; m < G; m++) {
+        cs.push(m === 1 ? tf.sub(tf.mul(twoC1, c1), 1) : tf.sub(tf.mul(twoC1, cs[m - 1]!), cs[m - 2]!));
+        ss.push(m === 1 ? tf.mul(twoC1, s1) : tf.sub(tf.mul(twoC1, ss[m - 1]!), ss[m - 2]!));
+      }
       // Row features (B, h, N, 2*N*G) ordered (cos|sin, q, m), matching coeff flattened per head.
-      const feats = tf.concat([tf.reshape(tf.cos(ang), [B, h, N, N * G]), tf.reshape(tf.sin(ang), [B, h, N, N * G])], 3);
+      const feats = tf.concat([tf.reshape(tf.concat(cs, 1), [B, h, N, N * G]), tf.reshape(tf.concat(ss, 1), [B, h, N, N * G])], 3);
       const perHead = tf.reshape(tf.transpose(feats, [1, 0, 2, 3]), [h, B * N, 2 * N * G]);
       const c = tf.reshape(tf.transpose(tf.reshape(this.coeff.value, [2, h, r, N * G]), [1, 0, 3, 2]), [h, 2 * N * G, r]);
       const phi = tf.matMul(perHead, c);

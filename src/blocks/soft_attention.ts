@@ -131,7 +131,10 @@ export class SoftmaxFreeAttentionKernel extends Module {
       const k1 = gaussianKernel(qs, landmarks);
       const k2 = gaussianKernel(landmarks, landmarks);
       const inv = this.normalized ? newtonInverseNormalized(k2, this.maxIter) : newtonInverse(k2, this.maxIter);
-      let x = tf.matMul(tf.matMul(k1, inv), tf.matMul(k1, v, true, false));
+      // K1 K2^+ K1^T V. The official code multiplies (K1 K2^+) (K1^T V), an N x m x m product; the same
+      // value as K1 (K2^+ (K1^T V)) (N x m x d), which is cheaper whenever d < N: m = N / ratio^2 grows
+      // with the input, and at 448px this association halves the time of stage 1.
+      let x = tf.matMul(k1, tf.matMul(inv, tf.matMul(k1, v, true, false)));
       if (this.conv) {
         // Depthwise k x k conv over each head's V map, one kernel per head shared over head_dim (heads are
         // the conv channels, head_dim folds into the batch).
