@@ -9,8 +9,9 @@ import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 import { van } from './van.js';
 import { largeKernel } from './large_kernel.js';
 import { vig } from './vig.js';
+import { globalAttention } from './global_attention.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention];
 
 interface Row {
   name: string;

@@ -4,6 +4,9 @@ import './unireplknet.js';
 import './bevanet.js';
 import './vig.js';
 import './vig_h.js';
+import './litv2.js';
+import './soft.js';
+import './karat.js';
 
 export * from './registry.js';
 export * from './backbone.js';

@@ -3,3 +3,6 @@ import './van.js';
 import './unireplknet.js';
 import './bevanet.js';
 import './vig.js';
+import './litv2.js';
+import './soft.js';
+import './karat.js';
