@@ -10,8 +10,9 @@ import { van } from './van.js';
 import { largeKernel } from './large_kernel.js';
 import { vig } from './vig.js';
 import { globalAttention } from './global_attention.js';
+import { train } from './train.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, train];
 
 interface Row {
   name: string;
@@ -74,6 +75,10 @@ async function main(): Promise<void> {
   for (const r of rows) {
     const w = wasm.get(r.name);
     out.push(`| ${r.name} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${(r.peakBytes / 2 ** 20).toFixed(1)} | ${w ? (r.medianMs / w).toFixed(2) : '-'} |`);
+  }
+  for (const r of rows.filter((x) => / train step (\d+)x/.test(x.name))) {
+    const batch = Number(/ train step (\d+)x/.exec(r.name)![1]);
+    out.push(`${r.name} [${r.backend}]: ${((batch * 1000) / r.medianMs).toFixed(1)} images/s`);
   }
   const ratios: BenchRatio[] = MODULES.flatMap((m) => m.ratios ?? []);
   for (const q of ratios) {

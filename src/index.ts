@@ -36,6 +36,8 @@ export { loadForFinetune, adaptInputConv } from './train/finetune.js';
 export * from './train/losses.js';
 export * from './train/optim.js';
 export { learningRate, type ScheduleConfig } from './train/schedule.js';
+export { buildParamGroups, freezeParameters, layerIds } from './train/param_groups.js';
+export { ModelEma } from './train/ema.js';
 export * from './pipelines/segment.js';
 export * from './data/palette.js';
 export * from './train/seg_losses.js';
