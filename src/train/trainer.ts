@@ -126,6 +126,8 @@ export interface FitOptions {
   logInterval?: number;
   /** Stop after this many optimizer steps in total (tests, smoke runs). */
   maxSteps?: number;
+  /** Early stopping: checked after each epoch (with its evaluation); true ends training there. */
+  stopWhen?: (e: EpochInfo) => boolean;
 }
 
 export interface FitResult {
@@ -317,6 +319,7 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     st.epochLossCount = 0;
     await checkpoint();
     if (out) await plot(out, stepLosses, st.history);
+    if (o.stopWhen?.(info)) break;
   }
   if (pending) tf.dispose([...(pending as Map<string, Tensor>).values()]);
   const result: FitResult = { steps: st.optStep, epochs: st.epoch, history: st.history, lastLoss, skipped: loader.skipped };
