@@ -1,5 +1,5 @@
 /** Forward-pass benchmark cases shared by the family benchmark files. */
-import { type Module, tf } from '../src/index.js';
+import { type Module, createModel, tf } from '../src/index.js';
 import type { BenchCase } from './types.js';
 
 /** Times `forward` of whatever `build` returns on a (batch, h, w, channels) random input. */
@@ -23,4 +23,9 @@ export function moduleForwardCase(name: string, build: () => Module & { forward(
       };
     },
   };
+}
+
+/** A registered model's forward on a (batch, size, size, 3) input, named `<model> forward Bx3xSxS`. */
+export function modelForwardCase(model: string, batch: number, size = 224, extra: Partial<BenchCase> = {}): BenchCase {
+  return { ...moduleForwardCase(`${model} forward ${batch}x3x${size}x${size}`, () => createModel(model), [batch, size, size, 3]), ...extra };
 }

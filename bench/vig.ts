@@ -1,32 +1,9 @@
 // ViG: model forward at 224² and 448² (GLA is linear in the token count, so the time ratio should stay
 // near 4 = the token ratio), and the bidirectional GLA op in its chunk, recurrent and fused forms.
-import { createModel, tf } from '../src/index.js';
+import { tf } from '../src/index.js';
 import { type GlaImpl, glaBidirectional } from '../src/kernels/gated_linear_attention.js';
 import type { BenchCase, BenchModule } from './types.js';
-
-function forwardCase(model: string, size: number): BenchCase {
-  return {
-    name: `${model} forward 1x3x${size}x${size}`,
-    // The cpu backend needs tens of seconds per ViG-T forward: keep the count small.
-    warmup: 1,
-    iterations: 5,
-    setup: async () => {
-      const m = createModel(model).eval();
-      const x = tf.randomNormal([1, size, size, 3], 0, 1, 'float32', 1);
-      return {
-        run: async () => {
-          const y = m.forward(x);
-          await y.data();
-          y.dispose();
-        },
-        dispose: () => {
-          x.dispose();
-          m.dispose();
-        },
-      };
-    },
-  };
-}
+import { modelForwardCase } from './forward.js';
 
 /** ViG-T's GLA shapes: 3 heads, dk 32, dv 64, L tokens. */
 function glaCase(impl: GlaImpl, l: number, backends?: BenchCase['backends'], iterations?: number): BenchCase {
@@ -53,8 +30,9 @@ function glaCase(impl: GlaImpl, l: number, backends?: BenchCase['backends'], ite
 
 export const vig: BenchModule = {
   benchmarks: [
-    forwardCase('vig_t', 224),
-    forwardCase('vig_t', 448),
+    // The cpu backend needs tens of seconds per ViG-T forward: keep the count small.
+    modelForwardCase('vig_t', 1, 224, { warmup: 1, iterations: 5 }),
+    modelForwardCase('vig_t', 1, 448, { warmup: 1, iterations: 5 }),
     glaCase('chunk', 196),
     glaCase('recurrent', 196, undefined, 3),
     glaCase('chunk', 784),

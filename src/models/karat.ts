@@ -11,10 +11,11 @@
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList, type Parameter } from '../nn/module.js';
 import { Conv2d, Identity, LayerNorm, Linear } from '../nn/layers.js';
-import { ones, truncNormal, zeros } from '../nn/init.js';
+import { truncNormal } from '../nn/init.js';
+import { vitInit } from '../nn/init_schemes.js';
 import { FourierKArAtOperator, KArAtBlock, type KArAtOptions } from '../blocks/karat.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 export interface KArAtViTConfig extends KArAtOptions {
   imgSize?: number;
@@ -87,15 +88,7 @@ export class VisionTransformerKArAt extends Backbone {
     this.norm = this.add('norm', new LayerNorm(D, cfg.normEps ?? 1e-6));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(D, this.numClasses) : new Identity());
     this.featureInfo = [{ channels: D, reduction: this.patchSize, module: 'norm' }];
-    this.apply((m) => {
-      if (m instanceof Linear) {
-        m.weight.init = truncNormal(0.02);
-        if (m.bias) m.bias.init = zeros;
-      } else if (m instanceof LayerNorm) {
-        if (m.weight) m.weight.init = ones;
-        if (m.bias) m.bias.init = zeros;
-      }
-    });
+    this.apply(vitInit);
   }
 
   /** Tokens (B, N, D) after the final norm, cls first. */
@@ -143,21 +136,16 @@ export class VisionTransformerKArAt extends Backbone {
 }
 
 /** DeiT evaluation preprocessing (the paper trains with the DeiT recipe). */
-const karatCfg = (paper: string): PretrainedConfig => ({
-  inputSize: [3, 224, 224],
-  cropPct: 0.875,
-  interpolation: 'bicubic',
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-  numClasses: 1000,
-  labels: 'imagenet-1k',
-  firstConv: 'patch_embed.proj',
-  classifier: 'head',
-  notes:
-    `arXiv:2503.10632v3 (${paper}). OFFICIAL WEIGHTS DO NOT EXIST: no code or checkpoints were public (MaitySubhajit/KArAt @39142d6: ` +
-    '"Codes Coming Soon"). vizoo implements the naive reference written from the paper; the operator keys (coeff, proj_weight, ' +
-    'karat_shared.*) are that reference\'s and will likely differ from an official release. Fixed 224px input (197 tokens).',
-});
+const karatCfg = (paper: string): PretrainedConfig =>
+  imagenetConfig({
+    cropPct: 0.875,
+    interpolation: 'bicubic',
+    firstConv: 'patch_embed.proj',
+    notes:
+      `arXiv:2503.10632v3 (${paper}). OFFICIAL WEIGHTS DO NOT EXIST: no code or checkpoints were public (MaitySubhajit/KArAt @39142d6: ` +
+      '"Codes Coming Soon"). vizoo implements the naive reference written from the paper; the operator keys (coeff, proj_weight, ' +
+      'karat_shared.*) are that reference\'s and will likely differ from an official release. Fixed 224px input (197 tokens).',
+  });
 
 const VARIANTS: [string, number, number, number, 'blockwise' | 'universal', string][] = [
   ['karat_vit_tiny_g1b', 192, 3, 1, 'blockwise', 'ViT-Tiny + Fourier-KArAt G1B'],

@@ -12,12 +12,12 @@
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { Conv2d, Identity, LayerNorm, Linear } from '../nn/layers.js';
-import { normal, ones, truncNormal, zeros } from '../nn/init.js';
+import { initConvFanOut, vitInit } from '../nn/init_schemes.js';
 import { ConvFFNBlock, HiLoBlock } from '../blocks/hilo.js';
 import { DWConvMlp } from '../blocks/conv_mlp.js';
 import { DTM } from '../blocks/dtm.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 export interface LitV2Config {
   embedDim: number;
@@ -88,17 +88,8 @@ export class LitLayer extends Module {
 
 /** The official init: DWMlp convs N(0, sqrt(2/fan_out)), Linear trunc_normal(.02) + zero bias, LN (1, 0). */
 function litInit(m: Module): void {
-  if (m instanceof DWConvMlp) {
-    const c = m.dwconv.dwconv;
-    c.weight.init = normal(Math.sqrt(2 / ((c.kernelSize[0] * c.kernelSize[1] * c.outChannels) / c.groups)));
-    c.bias!.init = zeros;
-  } else if (m instanceof Linear) {
-    m.weight.init = truncNormal(0.02);
-    if (m.bias) m.bias.init = zeros;
-  } else if (m instanceof LayerNorm) {
-    if (m.weight) m.weight.init = ones;
-    if (m.bias) m.bias.init = zeros;
-  }
+  if (m instanceof DWConvMlp) initConvFanOut(m.dwconv.dwconv);
+  else vitInit(m);
 }
 
 export class LITv2 extends Backbone {
@@ -176,26 +167,20 @@ export class LITv2 extends Backbone {
   }
 }
 
-const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 const REL = 'https://github.com/ziplab/LITv2/releases/download/v1.0';
 
 /** classification/data/build.py (Swin's): resize to 256/224 * size then center-crop (TEST.CROP), bicubic. */
-const litCfg = (url: string, notes: string, size = 224, cropPct = 0.875): PretrainedConfig => ({
-  inputSize: [3, size, size],
-  cropPct,
-  interpolation: 'bicubic',
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-  numClasses: 1000,
-  labels: 'imagenet-1k',
-  url,
-  firstConv: 'patch_embed.proj',
-  classifier: 'head',
-  notes:
-    `ziplab/LITv2@7501c86 classification/models/litv2.py; ${notes} Training: drop-path as noted, DTM offset convs at lr x ${DTM.offsetLrMult} ` +
-    '(OFFSET_LR_MULTI). The official DTM needs a compiled CUDA DCN op; vizoo computes it with tfjs ops.',
-});
+const litCfg = (url: string, notes: string, size = 224, cropPct = 0.875): PretrainedConfig =>
+  imagenetConfig({
+    inputSize: [3, size, size],
+    cropPct,
+    interpolation: 'bicubic',
+    url,
+    firstConv: 'patch_embed.proj',
+    notes:
+      `ziplab/LITv2@7501c86 classification/models/litv2.py; ${notes} Training: drop-path as noted, DTM offset convs at lr x ${DTM.offsetLrMult} ` +
+      '(OFFSET_LR_MULTI). The official DTM needs a compiled CUDA DCN op; vizoo computes it with tfjs ops.',
+  });
 
 const VARIANTS: [string, number, number[], number[], PretrainedConfig][] = [
   ['litv2_s', 96, [2, 2, 6, 2], [3, 6, 12, 24], litCfg(`${REL}/litv2_s.pth`, 'configs/litv2-small.yaml, drop-path 0.2; 82.0 top-1.')],

@@ -7,12 +7,13 @@
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, ModuleList, Sequential, type Parameter } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, Identity, LayerNorm, Linear, ReLU } from '../nn/layers.js';
-import { ones, torchDefaultBias, torchDefaultWeight, truncNormal, zeros } from '../nn/init.js';
+import { torchDefaultBias, torchDefaultWeight, truncNormal } from '../nn/init.js';
+import { vitInit } from '../nn/init_schemes.js';
 import * as F from '../nn/functional.js';
 import { PvtBlock } from '../blocks/attention.js';
 import { SoftmaxFreeTransformerBlock } from '../blocks/soft_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 /**
  * SOFT `PatchEmbed`: the stem ("kernel_size 7") is three 3x3 conv-BN-ReLU (strides 2, 1, 2 through 32
@@ -123,15 +124,7 @@ export class SoftmaxFreeVisionTransformer extends Backbone {
     this.featureInfo = dims.map((c, i) => ({ channels: c, reduction: 4 * 2 ** i, module: i < 3 ? `block${i + 1}` : 'norm' }));
     // The official _init_weights (Linear trunc_normal .02 + zero bias, LN (1, 0)) runs before SOFT-Norm's
     // constructor replaces blocks 1-3, whose Linears therefore keep PyTorch's default init.
-    this.apply((m) => {
-      if (m instanceof Linear) {
-        m.weight.init = truncNormal(0.02);
-        if (m.bias) m.bias.init = zeros;
-      } else if (m instanceof LayerNorm) {
-        if (m.weight) m.weight.init = ones;
-        if (m.bias) m.bias.init = zeros;
-      }
-    });
+    this.apply(vitInit);
     if (cfg.normalized) {
       for (const stage of this.softStages) {
         stage.apply((m) => {
@@ -221,21 +214,16 @@ export class SoftmaxFreeVisionTransformer extends Backbone {
 }
 
 /** `default_cfg = timm _cfg()` as set by the builders: bicubic, crop_pct 0.9, ImageNet mean/std. */
-const softCfg = (name: string, notes: string, url?: string): PretrainedConfig => ({
-  inputSize: [3, 224, 224],
-  cropPct: 0.9,
-  interpolation: 'bicubic',
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-  numClasses: 1000,
-  labels: 'imagenet-1k',
-  url,
-  firstConv: 'patch_embed1.proj.0',
-  classifier: 'head',
-  notes:
-    `fudan-zvg/SOFT@d3febc3 models/softmax_free_vision_transformer.py::${name}; preprocessing from the builders' timm _cfg(). ${notes}` +
-    ' Checkpoints are Google Drive links (no direct download). The official code advises a CUDA kernel; vizoo computes the torch path with tfjs ops.',
-});
+const softCfg = (name: string, notes: string, url?: string): PretrainedConfig =>
+  imagenetConfig({
+    cropPct: 0.9,
+    interpolation: 'bicubic',
+    url,
+    firstConv: 'patch_embed1.proj.0',
+    notes:
+      `fudan-zvg/SOFT@d3febc3 models/softmax_free_vision_transformer.py::${name}; preprocessing from the builders' timm _cfg(). ${notes}` +
+      ' Checkpoints are Google Drive links (no direct download). The official code advises a CUDA kernel; vizoo computes the torch path with tfjs ops.',
+  });
 
 const DRIVE = 'https://drive.google.com/file/d';
 type Variant = [string, number[], number[], number[], string, string | undefined];

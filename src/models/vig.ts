@@ -13,7 +13,7 @@ import { constant, normal, truncNormal, zeros } from '../nn/init.js';
 import * as F from '../nn/functional.js';
 import { GatedLinearAttention, type GatedLinearAttentionOptions, SwiGLUMlp, swigluHidden } from '../blocks/gated_linear_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 /** The fields of fla's GLAConfig that a ViG block reads. */
 export interface GlaBlockConfig extends Omit<GatedLinearAttentionOptions, 'evalOutputScale' | 'normEps'> {
@@ -271,18 +271,13 @@ export function vigInit(model: Module): void {
  * Preprocessing of the official evaluation (classification/data/build.py, Swin-style): resize to
  * int(256/224 * 224) = 256 with bicubic, center crop 224 (crop_pct 0.875), ImageNet mean/std.
  */
-export const vigPretrainedCfg = (notes: string): PretrainedConfig => ({
-  inputSize: [3, 224, 224],
-  cropPct: 0.875,
-  interpolation: 'bicubic',
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-  numClasses: 1000,
-  labels: 'imagenet-1k',
-  firstConv: 'patch_embed.proj.0',
-  classifier: 'head',
-  notes: `hustvl/ViG@dfb9d32 classification/models/vig.py with configs/vig/*.yaml; preprocessing from classification/data/build.py. Weights: https://huggingface.co/hustvl/ViG (file names not recorded here). ${notes}`,
-});
+export const vigPretrainedCfg = (notes: string): PretrainedConfig =>
+  imagenetConfig({
+    cropPct: 0.875,
+    interpolation: 'bicubic',
+    firstConv: 'patch_embed.proj.0',
+    notes: `hustvl/ViG@dfb9d32 classification/models/vig.py with configs/vig/*.yaml; preprocessing from classification/data/build.py. Weights: https://huggingface.co/hustvl/ViG (file names not recorded here). ${notes}`,
+  });
 
 const VARIANTS: [string, number, number, boolean, number, string][] = [
   // name, embed dim, heads, ViG-T flags (SiLU after the dwconv and before o_proj), drop path, README

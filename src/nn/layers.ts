@@ -2,7 +2,7 @@
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, type Layer, type Parameter } from './module.js';
 import { CONV_OIHW, LINEAR, depthwiseLayout } from './layout.js';
-import { type Init, ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
+import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
 import * as F from './functional.js';
 import { globalRng } from './random.js';
 
