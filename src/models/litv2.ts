@@ -138,19 +138,15 @@ export class LITv2 extends Backbone {
 
   /** NHWC image -> per-stage NHWC maps: each stage's block output before its DTM; the last after the final norm. */
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      const last = Math.max(...indices);
-      let y = this.patch_embed.forward(x);
-      for (let i = 0; i <= last; i++) {
-        const layer = this.layers.items[i]!;
-        const f = layer.runBlocks(y);
-        const isLast = i === this.layers.length - 1;
-        if (indices.includes(i)) outs.push(isLast ? this.norm.forward(f) : f);
-        if (layer.downsample && i < last) y = layer.downsample.forward(f);
-      }
-      return outs;
-    });
+    return tf.tidy(() =>
+      this.runStages(
+        this.patch_embed.forward(x),
+        indices,
+        // Stage i's input is the previous stage's blocks output through that stage's DTM.
+        (i, y) => this.layers.items[i]!.runBlocks(i > 0 ? this.layers.items[i - 1]!.downsample!.forward(y) : y),
+        (i, f) => (i === this.layers.length - 1 ? this.norm.forward(f) : f),
+      ),
+    );
   }
 
   /** Final-norm tokens averaged over all positions: (B, C). */

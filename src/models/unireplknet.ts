@@ -219,16 +219,7 @@ export class UniRepLKNet extends Backbone {
 
 
   forwardIntermediates(x: Tensor, indices: number[] = [0, 1, 2, 3]): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      let y = x;
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        y = this.stages.items[i]!.forward(this.downsample_layers.items[i]!.forward(y));
-        if (indices.includes(i)) outs.push(y);
-      }
-      return outs;
-    });
+    return this.runStages(x, indices, (i, y) => this.stages.items[i]!.forward(this.downsample_layers.items[i]!.forward(y)));
   }
 
   /** Mean over H and W of the last stage, then the final LayerNorm: (B, C3). */

@@ -76,16 +76,7 @@ export class VAN extends Backbone {
   }
 
   forwardIntermediates(x: Tensor, indices: number[] = [0, 1, 2, 3]): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      let y = x;
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        y = this.stage(i, y);
-        if (indices.includes(i)) outs.push(y);
-      }
-      return outs;
-    });
+    return this.runStages(x, indices, (i, y) => this.stage(i, y));
   }
 
   /** Last stage map after its LayerNorm, pooled over H and W: (B, C4). */

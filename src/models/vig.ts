@@ -220,14 +220,12 @@ export class ViG extends Backbone {
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
     return tf.tidy(() => {
       const { tokens, hw } = this.embed(x);
-      const outs: Tensor[] = [];
-      const last = Math.max(...indices);
-      let y = tokens;
-      for (let i = 0; i <= last; i++) {
-        y = this.blocks.items[i]!.forward(y, hw);
-        if (indices.includes(i)) outs.push(tf.reshape(y, [y.shape[0]!, hw[0], hw[1], this.embedDim]));
-      }
-      return outs;
+      return this.runStages(
+        tokens,
+        indices,
+        (i, y) => this.blocks.items[i]!.forward(y, hw),
+        (_, y) => tf.reshape(y, [y.shape[0]!, hw[0], hw[1], this.embedDim]),
+      );
     });
   }
 

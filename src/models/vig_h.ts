@@ -223,18 +223,10 @@ export class HierViG extends Backbone {
 
   /** NHWC input -> each requested stage's NHWC map (after its blocks, before its downsample). */
   forwardIntermediates(x: Tensor, indices: number[] = this.dims.map((_, i) => i)): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      let y = this.patch_embed.forward(x);
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        const stage = this.layers.items[i]!;
-        const feat = stage.blocks.forward(y);
-        if (indices.includes(i)) outs.push(feat);
-        if (i < last) y = stage.downsample.forward(feat);
-      }
-      return outs;
-    });
+    return tf.tidy(() =>
+      // Stage i's input is the previous stage's map through that stage's downsample.
+      this.runStages(this.patch_embed.forward(x), indices, (i, y) => this.layers.items[i]!.blocks.forward(i > 0 ? this.layers.items[i - 1]!.downsample.forward(y) : y)),
+    );
   }
 
   forward(x: Tensor): Tensor {
