@@ -5,6 +5,7 @@
 import { createModel, tf } from '../src/index.js';
 import { hasFusedNeighborhoodAttention, neighborhoodAttention, setNeighborhoodAttentionImpl } from '../src/kernels/neighborhood_attention.js';
 import type { BenchCase, BenchModule } from './types.js';
+import { modelForwardCase, moduleForwardCase } from './forward.js';
 
 const NA_SHAPE = [1, 56, 56, 4, 32];
 
@@ -27,30 +28,26 @@ function naCase(impl: 'composite' | 'fused', withRpb: boolean): BenchCase {
   };
 }
 
-function modelCase(model: string, label: string, impl: 'auto' | 'composite', opts: Record<string, unknown> = {}): BenchCase {
+/** A model forward with the composite NA forced (to compare against the fused kernel in the same run). */
+function compositeModelCase(model: string): BenchCase {
+  const base = modelForwardCase(model, 1, 224, { iterations: 5 });
   return {
-    name: `${label} forward 1x3x224x224${impl === 'composite' ? ' composite NA' : ''}`,
+    ...base,
+    name: `${base.name} composite NA`,
     setup: async () => {
-      const m = createModel(model, opts).eval();
-      const x = tf.randomNormal([1, 224, 224, 3], 0, 1, 'float32', 1);
+      const r = await base.setup();
       return {
+        ...r,
         run: async () => {
-          setNeighborhoodAttentionImpl(impl);
+          setNeighborhoodAttentionImpl('composite');
           try {
-            const y = m.forward(x);
-            await y.data();
-            y.dispose();
+            await r.run();
           } finally {
             setNeighborhoodAttentionImpl('auto');
           }
         },
-        dispose: () => {
-          x.dispose();
-          m.dispose();
-        },
       };
     },
-    iterations: 5,
   };
 }
 
@@ -62,12 +59,12 @@ export const localSparse: BenchModule = {
     { ...naCase('fused', false), backends: [...fusedBackends] },
     naCase('composite', true),
     { ...naCase('fused', true), backends: [...fusedBackends] },
-    modelCase('nat_mini', 'nat_mini', 'auto'),
+    modelForwardCase('nat_mini', 1, 224, { iterations: 5 }),
     // The composite NA is slow on cpu (its gathers run in JS); compare it where it is usable.
-    { ...modelCase('nat_mini', 'nat_mini', 'composite'), backends: ['wasm', 'webgpu'] },
-    modelCase('dinat_mini', 'dinat_mini', 'auto'),
-    modelCase('eet_vit_small_cub_16bit', 'eet_vit_small (pruned)', 'auto'),
-    modelCase('eet_vit_small_cub_16bit', 'eet_vit_small (no pruning)', 'auto', { pruning: false }),
+    { ...compositeModelCase('nat_mini'), backends: ['wasm', 'webgpu'] },
+    modelForwardCase('dinat_mini', 1, 224, { iterations: 5 }),
+    { ...moduleForwardCase('eet_vit_small (pruned) forward 1x3x224x224', () => createModel('eet_vit_small_cub_16bit'), [1, 224, 224, 3]), iterations: 5 },
+    { ...moduleForwardCase('eet_vit_small (no pruning) forward 1x3x224x224', () => createModel('eet_vit_small_cub_16bit', { pruning: false }), [1, 224, 224, 3]), iterations: 5 },
   ],
   ratios: [
     { label: 'NA op fused / composite', numerator: 'NA2d k7 56x56x(4x32) fused', denominator: 'NA2d k7 56x56x(4x32) composite' },

@@ -7,9 +7,13 @@ import { parseArgs } from 'node:util';
 import { type BackendName, availableBackends, tf, useBackend } from '../src/index.js';
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 import { van } from './van.js';
+import { largeKernel } from './large_kernel.js';
+import { vig } from './vig.js';
+import { globalAttention } from './global_attention.js';
+import { train } from './train.js';
 import { localSparse } from './local_sparse.js';
 
-const MODULES: BenchModule[] = [van, localSparse];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train];
 
 interface Row {
   name: string;
@@ -73,6 +77,10 @@ async function main(): Promise<void> {
   for (const r of rows) {
     const w = wasm.get(r.name);
     out.push(`| ${r.name} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${(r.peakBytes / 2 ** 20).toFixed(1)} | ${w ? (r.medianMs / w).toFixed(2) : '-'} |`);
+  }
+  for (const r of rows.filter((x) => / train step (\d+)x/.test(x.name))) {
+    const batch = Number(/ train step (\d+)x/.exec(r.name)![1]);
+    out.push(`${r.name} [${r.backend}]: ${((batch * 1000) / r.medianMs).toFixed(1)} images/s`);
   }
   const ratios: BenchRatio[] = MODULES.flatMap((m) => m.ratios ?? []);
   for (const q of ratios) {

@@ -1,12 +1,15 @@
 /** Options and error handling shared by the commands. */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { type Backbone, type BackendInfo, loadModel, packageRootPath, useBackend } from '../src/index.js';
+import { type Backbone, type BackendInfo, loadModel, packageRootPath, useBackend, weightsModelInfo } from '../src/index.js';
 
 export const VERSION = (JSON.parse(readFileSync(`${packageRootPath()}/package.json`, 'utf8')) as { version: string }).version;
 
+/** The model with shipped weights: what `classify` uses when nothing names one. */
+export const DEFAULT_MODEL = 'van_fmnist';
+
 export const backendOption = () =>
-  new Option('-b, --backend <name>', 'compute backend: auto, node-gpu, node, webgpu, wasm, cpu').default(process.env.VIZOO_BACKEND ?? 'auto');
+  new Option('--backend <name>', 'compute backend: auto, node-gpu, node, webgpu, wasm, cpu').default(process.env.VIZOO_BACKEND ?? 'auto');
 
 export const seedOption = () => new Option('--seed <n>', 'seed of the deterministic initialization').default(0).argParser(parseIntArg('--seed'));
 
@@ -40,27 +43,41 @@ export async function selectBackend(name: string, quiet = false): Promise<Backen
 }
 
 export interface ModelCliOptions {
-  model: string;
+  model?: string;
   weights?: string;
   seed: number;
   numClasses?: number;
 }
 
+/** Model options of commands that build one; the model defaults to the one a weights file names, then `defaultModel`. */
 export function addModelOptions(cmd: Command, defaultModel?: string): Command {
-  const model = new Option('-m, --model <name>', 'registered model name (vizoo list)');
-  if (defaultModel) model.default(defaultModel);
-  else model.makeOptionMandatory();
   return cmd
-    .addOption(model)
+    .option('-m, --model <name>', `registered model name (vizoo list)${defaultModel ? `; default: the model the weights file names, else ${defaultModel}` : '; default: the model the weights file names'}`)
     .option('-w, --weights <file>', 'weights file (.safetensors); default: shipped weights when the package has them')
     .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
     .addOption(seedOption())
     .addOption(backendOption());
 }
 
+/** The model to build: --model, else the one recorded in the weights file, else the command's default. */
+export function resolveModelName(o: ModelCliOptions, defaultModel?: string): string {
+  if (o.model) return o.model;
+  const fromWeights = o.weights ? weightsModelInfo(o.weights).model : undefined;
+  const name = fromWeights ?? defaultModel;
+  if (!name) throw new Error(o.weights ? `${o.weights}: the file does not name its model; pass --model` : 'pass --model (vizoo list shows the models)');
+  return name;
+}
+
 /** Builds the model and loads weights; warns on stderr when it runs on random init. */
-export function buildModel(o: ModelCliOptions): Backbone {
-  const model = loadModel(o.model, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses: o.numClasses });
-  if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${o.model}: using random initialization (seed ${o.seed}); pass --weights\n`);
+export function buildModel(o: ModelCliOptions, defaultModel?: string): Backbone {
+  const name = resolveModelName(o, defaultModel);
+  const numClasses = o.numClasses ?? (o.weights ? numClassesOf(o.weights) : undefined);
+  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses });
+  if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${name}: using random initialization (seed ${o.seed}); pass --weights\n`);
   return model;
+}
+
+function numClassesOf(weights: string): number | undefined {
+  const n = weightsModelInfo(weights).config?.numClasses;
+  return typeof n === 'number' ? n : undefined;
 }

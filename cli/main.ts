@@ -4,8 +4,11 @@ import { Command } from 'commander';
 import { registerListInfo } from './commands/list_info.js';
 import { registerForward } from './commands/forward.js';
 import { registerClassify } from './commands/classify.js';
+import { registerSegment } from './commands/segment.js';
 import { registerParity } from './commands/parity.js';
 import { registerBackends } from './commands/backends.js';
+import { registerTrain } from './commands/train.js';
+import { registerEval } from './commands/eval.js';
 import { registerRetrieval } from './commands/retrieval.js';
 import { VERSION } from './common.js';
 
@@ -19,8 +22,11 @@ program
 registerListInfo(program);
 registerForward(program);
 registerClassify(program);
+registerSegment(program);
 registerParity(program);
 registerBackends(program);
+registerTrain(program);
+registerEval(program);
 registerRetrieval(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -26,7 +26,25 @@ export * from './pipelines/retrieval.js';
 export * from './losses/hashing.js';
 export { type HashingModel, isHashingModel } from './models/eet.js';
 export { neighborhoodAttention, setNeighborhoodAttentionImpl, type NeighborhoodAttentionOptions } from './kernels/neighborhood_attention.js';
-export { ProgressBar } from './util/progress.js';
+export { ProgressBar, formatSeconds } from './util/progress.js';
+export * from './data/dataset.js';
+export * from './data/transforms.js';
+export { openDataset, type Split } from './data/spec.js';
+export { DataLoader, type Batch } from './data/loader.js';
+export { FashionMNIST, FASHION_MNIST_CLASSES } from './data/fashion_mnist.js';
+export { ImageFolder, SegmentationFolder } from './data/image_folder.js';
+export { SyntheticShapes, SyntheticShapesSegmentation } from './data/synthetic.js';
+export { fit, type FitOptions, type FitResult, type EpochInfo, type StepInfo } from './train/trainer.js';
+export { evaluate, type EvalMetrics } from './train/evaluate.js';
+export { loadForFinetune, adaptInputConv } from './train/finetune.js';
+export * from './train/losses.js';
+export * from './train/optim.js';
+export { learningRate, type ScheduleConfig } from './train/schedule.js';
+export { buildParamGroups, freezeParameters, layerIds } from './train/param_groups.js';
+export { ModelEma } from './train/ema.js';
+export * from './pipelines/segment.js';
+export * from './data/palette.js';
+export * from './train/seg_losses.js';
 export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
 
 export interface LoadModelOptions extends ModelOptions {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type ClassifyResult, ProgressBar, classifyImages } from '../../src/index.js';
-import { type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, selectBackend } from '../common.js';
+import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, selectBackend } from '../common.js';
 
 export function registerClassify(program: Command): void {
   addModelOptions(
@@ -11,11 +11,11 @@ export function registerClassify(program: Command): void {
       .option('-k, --top <k>', 'predictions per image', parseIntArg('--top', 1), 5)
       .option('--batch-size <n>', 'images per forward pass', parseIntArg('--batch-size', 1), 8)
       .option('--json', 'print JSON: [{file, predictions: [{index, label, prob}]} | {file, error}]'),
-    'van_b0',
+    DEFAULT_MODEL,
   ).action(
     action(async (images: string[], o: ModelCliOptions & { top: number; batchSize: number; json?: boolean; backend: string }) => {
       await selectBackend(o.backend);
-      const model = buildModel(o);
+      const model = buildModel(o, DEFAULT_MODEL);
       const bar = images.length > 4 ? new ProgressBar({ total: images.length, label: 'classify' }) : null;
       const results = await classifyImages(model, images, {
         topK: o.top,

@@ -58,10 +58,10 @@ export function registerRetrieval(program: Command): void {
   ).action(
     action(async (paths: string[], o: EmbedCliOptions) => {
       await selectBackend(o.backend);
-      const model = buildModel(o);
+      const model = buildModel(o, DEFAULT_MODEL);
       const { ok, failed, all } = await embedWithReport(model, paths, o.batchSize, 'embed');
       if (o.output) {
-        const file: CodeFile = { model: o.model, bits: (model as unknown as { hashBits: number }).hashBits, items: ok };
+        const file: CodeFile = { model: model.variant, bits: (model as unknown as { hashBits: number }).hashBits, items: ok };
         writeFileSync(o.output, `${JSON.stringify(file)}\n`);
       }
       if (o.json) process.stdout.write(`${JSON.stringify(all)}\n`);
@@ -85,7 +85,7 @@ export function registerRetrieval(program: Command): void {
   ).action(
     action(async (queries: string[], o: EmbedCliOptions & { database: string[]; top: number; eval?: boolean; mapK?: number }) => {
       await selectBackend(o.backend);
-      const model = buildModel(o);
+      const model = buildModel(o, DEFAULT_MODEL);
       const bits = (model as unknown as { hashBits?: number }).hashBits;
       let database: CodeEntry[];
       let failed = 0;
@@ -99,7 +99,7 @@ export function registerRetrieval(program: Command): void {
           throw new Error(`${path}: cannot read code file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
         }
         const file = parseCodeFile(text, path);
-        if (bits !== undefined && file.bits !== bits) throw new Error(`${path}: ${file.bits}-bit codes, but ${o.model} makes ${bits}-bit codes`);
+        if (bits !== undefined && file.bits !== bits) throw new Error(`${path}: ${file.bits}-bit codes, but ${model.variant} makes ${bits}-bit codes`);
         database = file.items;
       } else {
         const r = await embedWithReport(model, o.database, o.batchSize, 'database');

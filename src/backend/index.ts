@@ -5,6 +5,8 @@
  */
 import { tf } from '../tf.js';
 import { getGpuAdapter, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
+import { registerDilationAwareConvGradients, registerWasmConvBackpropKernels } from '../kernels/conv_backprop.js';
+import { registerWasmSegmentSum } from '../kernels/segment_sum.js';
 
 export const BACKENDS = ['node-gpu', 'node', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -91,6 +93,11 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
   }
   if (!ok) throw new BackendUnavailableError(name, `initialization failed; ${HOW_TO[name]}`);
   await tf.ready();
+  registerDilationAwareConvGradients();
+  if (name === 'wasm') {
+    registerWasmConvBackpropKernels();
+    registerWasmSegmentSum();
+  }
   return { name, tfName, device };
 }
 

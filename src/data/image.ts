@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import sharp from 'sharp';
 import type { KernelEnum, Sharp } from 'sharp';
 import type { Interpolation, PretrainedConfig } from '../models/registry.js';
+import { normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
 
 export class ImageError extends Error {
   constructor(
@@ -21,6 +22,8 @@ const KERNEL: Record<Interpolation, keyof KernelEnum> = { bicubic: 'cubic', bili
 
 export interface EvalTransform {
   size: [number, number];
+  /** 3 (RGB) or 1 (grey, PIL 'L' weights). */
+  channels: number;
   cropPct: number;
   interpolation: Interpolation;
   mean: readonly number[];
@@ -28,7 +31,7 @@ export interface EvalTransform {
 }
 
 export function evalTransformFor(cfg: PretrainedConfig): EvalTransform {
-  return { size: [cfg.inputSize[1], cfg.inputSize[2]], cropPct: cfg.cropPct, interpolation: cfg.interpolation, mean: cfg.mean, std: cfg.std };
+  return { size: [cfg.inputSize[1], cfg.inputSize[2]], channels: cfg.inputSize[0], cropPct: cfg.cropPct, interpolation: cfg.interpolation, mean: cfg.mean, std: cfg.std };
 }
 
 function readImageBytes(path: string): Buffer {
@@ -58,10 +61,6 @@ async function decode(path: string, pipeline: (s: Sharp, w: number, h: number) =
   }
 }
 
-/** torchvision Resize(int): the shorter side becomes `size`, the longer int(size * long / short). */
-export function resizeShorter(w: number, h: number, size: number): [number, number] {
-  return w <= h ? [size, Math.trunc((size * h) / w)] : [Math.trunc((size * w) / h), size];
-}
 
 /**
  * Decodes and preprocesses one image: HWC float32, normalized, of the transform's size. A square size
@@ -77,7 +76,8 @@ export async function loadEvalImage(path: string, t: EvalTransform): Promise<Flo
     const top = Math.round((rh - th) / 2);
     return s.resize(rw, rh, { kernel: KERNEL[t.interpolation], fit: 'fill', fastShrinkOnLoad: false }).extract({ left, top, width: tw, height: th });
   });
-  return normalize(data, t.mean, t.std);
+  const img = toChannels({ data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: tw, height: th, channels: 3 }, t.channels);
+  return normalizeInPlace(toFloat(img), t.channels, t.mean, t.std);
 }
 
 /** Decodes an image at its own size: HWC uint8 RGB. */
@@ -85,11 +85,3 @@ export async function loadImageRGB(path: string): Promise<{ data: Buffer; width:
   return decode(path, (s) => s);
 }
 
-export function normalize(rgb: Uint8Array, mean: readonly number[], std: readonly number[]): Float32Array {
-  const out = new Float32Array(rgb.length);
-  for (let i = 0; i < rgb.length; i++) {
-    const c = i % 3;
-    out[i] = (rgb[i]! / 255 - mean[c]!) / std[c]!;
-  }
-  return out;
-}

@@ -26,7 +26,33 @@ export function loadWeights(model: Module, path: string, opts: { strict?: boolea
   }
 }
 
-/** Saves `model`'s state dict as safetensors (atomic write). */
+/** Metadata keys naming the model a weights file belongs to (so `--weights F` needs no `--model`). */
+export const MODEL_META = 'vizoo_model';
+export const CONFIG_META = 'vizoo_config';
+
+/**
+ * Saves `model`'s state dict as safetensors (atomic write). A registered model also records its variant name
+ * and pretrained config (classes, labels, preprocessing) in the file's metadata.
+ */
 export async function saveWeights(model: Module, path: string, metadata?: Record<string, string>): Promise<void> {
-  writeSafetensors(path, await model.stateDict(), { format: 'pt', ...metadata });
+  const m = model as Module & { variant?: string; pretrainedCfg?: unknown };
+  const own: Record<string, string> = { format: 'pt' };
+  if (m.variant) own[MODEL_META] = m.variant;
+  if (m.pretrainedCfg) own[CONFIG_META] = JSON.stringify(m.pretrainedCfg);
+  writeSafetensors(path, await model.stateDict(), { ...own, ...metadata });
+}
+
+/** The model name and config a vizoo weights file records, if any. */
+export function weightsModelInfo(path: string): { model?: string; config?: Record<string, unknown> } {
+  if (extname(path).toLowerCase() !== '.safetensors') return {};
+  const meta = readSafetensors(path).metadata;
+  let config: Record<string, unknown> | undefined;
+  if (meta[CONFIG_META]) {
+    try {
+      config = JSON.parse(meta[CONFIG_META]) as Record<string, unknown>;
+    } catch {
+      throw new WeightsFormatError(path, `metadata ${CONFIG_META} is not valid JSON`);
+    }
+  }
+  return { model: meta[MODEL_META], config };
 }

@@ -6,6 +6,7 @@
 import { tf, type Tensor } from '../tf.js';
 import { stopGradient } from '../nn/functional.js';
 import { Rng } from '../nn/rng.js';
+import { crossEntropy, softTargetCrossEntropy } from '../train/losses.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Small dense linear algebra (float64, row-major) for the code generation.
@@ -138,12 +139,9 @@ export function trainCodes(labels: ArrayLike<number>, numClasses: number, bits: 
 // ---------------------------------------------------------------------------------------------------------
 // Losses (tfjs ops, differentiable).
 
-/** nn.CrossEntropyLoss (mean over the batch) with class indices (int32 (B,)) or probability targets (B, C). */
-export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
-  return tf.tidy(() => {
-    const probs = targets.rank === 1 ? tf.oneHot(tf.cast(targets, 'int32'), logits.shape[1]!) : targets;
-    return tf.neg(tf.mean(tf.sum(tf.mul(tf.cast(probs, 'float32'), tf.logSoftmax(logits)), -1)));
-  });
+/** nn.CrossEntropyLoss (mean over the batch) with class indices (B,) or probability targets (B, C, EET's one-hot labels). */
+function classLoss(logits: Tensor, targets: Tensor): Tensor {
+  return targets.rank === 1 ? crossEntropy(logits, targets) : softTargetCrossEntropy(logits, tf.cast(targets, 'float32'));
 }
 
 /** nn.MSELoss (mean over every element). */
@@ -166,7 +164,7 @@ export function hashDistillLoss(hashStudent: Tensor, hashTeacher: Tensor): Tenso
 
 /** Teacher: CE(logits, y) + MSE(hash, B_y). `codes` are the batch's target codes (B, bits). */
 export function eetTeacherLoss(out: { logits: Tensor; hash: Tensor }, labels: Tensor, codes: Tensor): Tensor {
-  return tf.tidy(() => tf.add(crossEntropy(out.logits, labels), mseLoss(out.hash, codes)));
+  return tf.tidy(() => tf.add(classLoss(out.logits, labels), mseLoss(out.hash, codes)));
 }
 
 /**
@@ -175,7 +173,7 @@ export function eetTeacherLoss(out: { logits: Tensor; hash: Tensor }, labels: Te
  */
 export function eetStudentLoss(out: { logits: Tensor; hash: Tensor }, maskedLogits: Tensor, teacherHash: Tensor, labels: Tensor, codes: Tensor): Tensor {
   return tf.tidy(() => {
-    const ce = tf.mul(tf.add(crossEntropy(out.logits, labels), crossEntropy(maskedLogits, labels)), 0.1);
+    const ce = tf.mul(tf.add(classLoss(out.logits, labels), classLoss(maskedLogits, labels)), 0.1);
     return tf.addN([ce, mseLoss(out.hash, codes), hashDistillLoss(out.hash, teacherHash)]);
   });
 }

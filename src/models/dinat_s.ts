@@ -7,7 +7,7 @@
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
-import { truncNormalLinearInit } from '../nn/init_schemes.js';
+import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { PatchMerging, SwinPatchEmbed } from '../blocks/swin_patch.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
@@ -96,7 +96,7 @@ export class DiNATs extends Backbone {
     this.norm = this.add('norm', new LayerNorm(numFeatures));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(numFeatures, this.numClasses) : new Identity());
     this.featureInfo = depths.map((_, i) => ({ channels: embedDim * 2 ** i, reduction: patch * 2 ** i, module: `layers.${i}.blocks` }));
-    this.apply(truncNormalLinearInit);
+    this.apply(vitInit);
   }
 
   /** Patch embedding output, then each level's output after its patch merging (the official `layer(x)`). */
@@ -112,17 +112,9 @@ export class DiNATs extends Backbone {
   }
 
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      let y = this.posDrop.forward(this.patchEmbed.forward(x));
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        const level = this.layers.items[i]!;
-        const mapped = level.forwardBlocks(y);
-        if (indices.includes(i)) outs.push(mapped);
-        y = level.downsample && i < last ? level.downsample.forward(mapped) : mapped;
-      }
-      return outs;
+    return this.runStages(x, indices, (i, y) => {
+      const prev = i === 0 ? this.posDrop.forward(this.patchEmbed.forward(y)) : this.layers.items[i - 1]!.downsample!.forward(y);
+      return this.layers.items[i]!.forwardBlocks(prev);
     });
   }
 

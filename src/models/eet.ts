@@ -11,11 +11,11 @@ import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList, type Parameter } from '../nn/module.js';
 import { Conv2d, DropPath, Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { truncNormal } from '../nn/init.js';
-import { truncNormalLinearInit } from '../nn/init_schemes.js';
+import { vitInit } from '../nn/init_schemes.js';
 import { stopGradient } from '../nn/functional.js';
 import { Mlp } from '../blocks/mlp.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 /** Multi-head self-attention that also returns the EET token importance score (B, N-1) (C.2). */
 export class EETAttention extends Module {
@@ -252,7 +252,7 @@ export class EETViT extends Backbone {
     this.head = this.add('head', new Linear(dim, this.numClasses));
     this.headHash = this.add('head_hash', new Linear(this.numClasses, this.hashBits));
     this.featureInfo = blocks.map((_, i) => ({ channels: dim, reduction: patch, module: `blocks.${i}` }));
-    this.apply(truncNormalLinearInit);
+    this.apply(vitInit);
   }
 
   private embed(x: Tensor): Tensor {
@@ -306,17 +306,10 @@ export class EETViT extends Backbone {
 
   /** Tokens (B, N_i, C) after each block in `indices` (after that block's pruning, when it prunes). */
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
-    return tf.tidy(() => {
-      let y = this.embed(x);
-      const outs: Tensor[] = [];
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        const { out, score } = this.blocks.items[i]!.forward(y);
-        const stage = this.pruning.after.indexOf(i);
-        y = stage >= 0 ? pruneTokens(out, score, this.pruning.keep[stage]!).tokens : out;
-        if (indices.includes(i)) outs.push(y);
-      }
-      return outs;
+    return this.runStages(x, indices, (i, y) => {
+      const { out, score } = this.blocks.items[i]!.forward(i === 0 ? this.embed(y) : y);
+      const stage = this.pruning.after.indexOf(i);
+      return stage >= 0 ? pruneTokens(out, score, this.pruning.keep[stage]!).tokens : out;
     });
   }
 }
@@ -336,17 +329,15 @@ export function isHashingModel(m: unknown): m is HashingModel & Backbone {
  * torchvision's default bilinear), ImageNet mean/std. Backbones start from DeiT ImageNet weights; no EET
  * checkpoints are published.
  */
-const eetCfg = (notes: string): PretrainedConfig => ({
-  inputSize: [3, 224, 224],
-  cropPct: 0.875,
-  interpolation: 'bilinear',
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-  numClasses: 200,
-  firstConv: 'patch_embed.proj',
-  classifier: 'head',
-  notes: `WhiteJiang/EET@19b8442 model/vit.py student (token pruning after blocks 3/7/9 keeping 98/49/12); CUB-200 head. ${notes}`,
-});
+const eetCfg = (notes: string): PretrainedConfig =>
+  imagenetConfig({
+    cropPct: 0.875,
+    interpolation: 'bilinear',
+    numClasses: 200,
+    labels: undefined,
+    firstConv: 'patch_embed.proj',
+    notes: `WhiteJiang/EET@19b8442 model/vit.py student (token pruning after blocks 3/7/9 keeping 98/49/12); CUB-200 head; eval transform Resize(256) + CenterCrop(224). ${notes}`,
+  });
 
 const VARIANTS: [string, number, number, number][] = [
   // name, embed dim, heads, hash bits

@@ -9,10 +9,10 @@
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList, Sequential, type Layer } from '../nn/module.js';
 import { Conv2d, Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
-import { truncNormalLinearInit } from '../nn/init_schemes.js';
+import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 /** Two 3x3 stride-2 convs (C/2 then C, no activation between) and a LayerNorm: 1/4 resolution (B.1). */
 export class ConvTokenizer extends Module implements Layer {
@@ -142,7 +142,7 @@ export class NAT extends Backbone {
     this.head = this.add('head', this.numClasses > 0 ? new Linear(numFeatures, this.numClasses) : new Identity());
     // Feature pyramid: each level's map before its downsampler, at strides 4, 8, 16, 32.
     this.featureInfo = depths.map((_, i) => ({ channels: embedDim * 2 ** i, reduction: 4 * 2 ** i, module: `levels.${i}.blocks` }));
-    this.apply(truncNormalLinearInit);
+    this.apply(vitInit);
   }
 
   /** NHWC image -> tokenizer output, then each level's output after its downsampler (the official `level(x)`). */
@@ -158,17 +158,10 @@ export class NAT extends Backbone {
   }
 
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      let y = this.posDrop.forward(this.patchEmbed.forward(x));
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        const level = this.levels.items[i]!;
-        const mapped = level.forwardBlocks(y);
-        if (indices.includes(i)) outs.push(mapped);
-        y = level.downsample && i < last ? level.downsample.forward(mapped) : mapped;
-      }
-      return outs;
+    // Stage i: tokenizer (i = 0) or the previous level's downsampler, then level i's layers.
+    return this.runStages(x, indices, (i, y) => {
+      const prev = i === 0 ? this.posDrop.forward(this.patchEmbed.forward(y)) : this.levels.items[i - 1]!.downsample!.forward(y);
+      return this.levels.items[i]!.forwardBlocks(prev);
     });
   }
 
@@ -189,18 +182,13 @@ export class NAT extends Backbone {
  * The NAT repo registers its models without a default_cfg, so timm's resolve_data_config defaults apply:
  * 224px, crop_pct 0.875, bilinear, ImageNet mean/std.
  */
-export const natCfg = (url: string | undefined, notes: string, inputSize = 224): PretrainedConfig => ({
-  inputSize: [3, inputSize, inputSize],
-  cropPct: 0.875,
-  interpolation: 'bilinear',
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-  numClasses: 1000,
-  labels: 'imagenet-1k',
-  url,
-  classifier: 'head',
-  notes: `SHI-Labs/Neighborhood-Attention-Transformer@d334f5b; preprocessing = timm defaults (no default_cfg in the repo). ${notes}`,
-});
+export const natCfg = (url: string | undefined, notes: string): PretrainedConfig =>
+  imagenetConfig({
+    cropPct: 0.875,
+    interpolation: 'bilinear',
+    url,
+    notes: `SHI-Labs/Neighborhood-Attention-Transformer@d334f5b; preprocessing = timm defaults (no default_cfg in the repo). ${notes}`,
+  });
 
 const NAT_CKPT = 'https://shi-labs.com/projects/nat/checkpoints/CLS';
 const DINAT_CKPT = 'https://shi-labs.com/projects/dinat/checkpoints/imagenet1k';

@@ -7,7 +7,7 @@
 import { tf, type Tensor } from '../tf.js';
 import { Sequential } from '../nn/module.js';
 import { Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
-import { truncNormalLinearInit } from '../nn/init_schemes.js';
+import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { SwinPatchEmbed } from '../blocks/swin_patch.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
@@ -71,7 +71,7 @@ export class NATIsotropic extends Backbone {
     this.norm = this.add('norm', new LayerNorm(embedDim));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(embedDim, this.numClasses) : new Identity());
     this.featureInfo = layers.map((_, i) => ({ channels: embedDim, reduction: patch, module: `layers.${i}` }));
-    this.apply(truncNormalLinearInit);
+    this.apply(vitInit);
   }
 
   private embed(x: Tensor): Tensor {
@@ -86,16 +86,7 @@ export class NATIsotropic extends Backbone {
 
   /** Token map (B, S, S, C) after each layer in `indices`. */
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      let y = this.embed(x);
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        y = this.layers.layers[i]!.forward(y);
-        if (indices.includes(i)) outs.push(y);
-      }
-      return outs;
-    });
+    return this.runStages(x, indices, (i, y) => this.layers.layers[i]!.forward(i === 0 ? this.embed(y) : y));
   }
 
   forwardFeatures(x: Tensor): Tensor {

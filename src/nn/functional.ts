@@ -18,15 +18,73 @@ export interface ConvOptions {
   groups?: number;
 }
 
-/** Every-s-th row/column, for convs that are both strided and dilated (tfjs allows only one of the two). */
+/**
+ * Rows start, start+s, ... (count of them) of axes 1 and 2: a differentiable strided slice (tfjs has no
+ * StridedSlice gradient), by padding to a multiple of the stride, folding the stride into its own axis and
+ * keeping index 0 of it.
+ */
+export function stridedWindow(x: Tensor4D, start: Pair, stride: Pair, count: Pair): Tensor4D {
+  const [b, , , c] = x.shape;
+  const [sh, sw] = stride;
+  const [nh, nw] = count;
+  return tf.tidy(() => {
+    let y = tf.slice(x, [0, start[0], start[1], 0], [b, Math.min(x.shape[1] - start[0], nh * sh), Math.min(x.shape[2] - start[1], nw * sw), c]);
+    if (sh === 1 && sw === 1) return y as Tensor4D;
+    y = tf.pad(y, [[0, 0], [0, nh * sh - y.shape[1]!], [0, nw * sw - y.shape[2]!], [0, 0]]);
+    const folded = tf.reshape(y, [b, nh, sh, nw, sw, c]);
+    return tf.reshape(tf.slice(folded, [0, 0, 0, 0, 0, 0], [b, nh, 1, nw, 1, c]), [b, nh, nw, c]) as Tensor4D;
+  });
+}
+
+/** Every s-th row/column, for convs that are both strided and dilated (tfjs allows only one of the two). */
 function subsample(y: Tensor4D, [sh, sw]: Pair): Tensor4D {
   if (sh === 1 && sw === 1) return y;
-  const [b, h, w, c] = y.shape;
-  return tf.stridedSlice(y, [0, 0, 0, 0], [b, h, w, c], [1, sh, sw, 1]) as Tensor4D;
+  return stridedWindow(y, [0, 0], [sh, sw], [Math.ceil(y.shape[1] / sh), Math.ceil(y.shape[2] / sw)]);
 }
 
 function explicitPad([ph, pw]: Pair): [[number, number], [number, number], [number, number], [number, number]] {
   return [[0, 0], [ph, ph], [pw, pw], [0, 0]];
+}
+
+/**
+ * The range [first, last] of kernel taps (along one axis) that can read at least one real input element;
+ * taps outside it only ever multiply zero padding. Large or dilated kernels on small maps (LKA's 7x7 dilation 3
+ * on a 7x7 map, 13x13 kernels on 7x7 maps) then run as smaller convs with less padding: same output, and
+ * the weight slice's gradient gives the unused taps exact zeros.
+ */
+export function usefulTaps(k: number, dilation: number, stride: number, padBefore: number, inLen: number, outLen: number): Pair {
+  let first = 0;
+  let last = k - 1;
+  // Tap i reads rows lo + y*stride (lo = i*dilation - padBefore) for y in [0, outLen): does one land in [0, inLen)?
+  const reaches = (i: number) => {
+    const lo = i * dilation - padBefore;
+    const y = lo >= 0 ? 0 : Math.ceil(-lo / stride);
+    return y <= outLen - 1 && lo + y * stride <= inLen - 1;
+  };
+  while (first < last && !reaches(first)) first++;
+  while (last > first && !reaches(last)) last--;
+  return [first, last];
+}
+
+function convOutLen(inLen: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((inLen + 2 * p - d * (k - 1) - 1) / s) + 1;
+}
+
+/** Filter, explicit padding and dilation after dropping taps that only see padding (see usefulTaps). */
+function trimFilter(x: Tensor4D, w: Tensor4D, stride: Pair, pad: Pair, dilation: Pair): { w: Tensor4D; pads: [[number, number], [number, number], [number, number], [number, number]]; dilation: Pair } {
+  const [kh, kw] = w.shape;
+  const out = [convOutLen(x.shape[1], kh, stride[0], pad[0], dilation[0]), convOutLen(x.shape[2], kw, stride[1], pad[1], dilation[1])];
+  const [h0, h1] = usefulTaps(kh, dilation[0], stride[0], pad[0], x.shape[1], out[0]!);
+  const [w0, w1] = usefulTaps(kw, dilation[1], stride[1], pad[1], x.shape[2], out[1]!);
+  const top = pad[0] - h0 * dilation[0];
+  const bottom = pad[0] - (kh - 1 - h1) * dilation[0];
+  const left = pad[1] - w0 * dilation[1];
+  const right = pad[1] - (kw - 1 - w1) * dilation[1];
+  const full = { w, pads: explicitPad(pad), dilation };
+  if ((h0 === 0 && h1 === kh - 1 && w0 === 0 && w1 === kw - 1) || top < 0 || bottom < 0 || left < 0 || right < 0) return full;
+  const sliced = tf.slice(w, [h0, w0, 0, 0], [h1 - h0 + 1, w1 - w0 + 1, -1, -1]) as Tensor4D;
+  const dil: Pair = [h1 === h0 ? 1 : dilation[0], w1 === w0 ? 1 : dilation[1]];
+  return { w: sliced, pads: [[0, 0], [top, bottom], [left, right], [0, 0]], dilation: dil };
 }
 
 /**
@@ -35,30 +93,32 @@ function explicitPad([ph, pw]: Pair): [[number, number], [number, number], [numb
  */
 export function conv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor4D {
   const stride = pair(opts.stride ?? 1);
-  const dilation = pair(opts.dilation ?? 1);
-  const pad = explicitPad(pair(opts.padding ?? 0));
   const groups = opts.groups ?? 1;
-  const both = (stride[0] > 1 || stride[1] > 1) && (dilation[0] > 1 || dilation[1] > 1);
-  const s: Pair = both ? [1, 1] : stride;
-  if (groups === 1) return subsample(tf.conv2d(x, w, s, pad, 'NHWC', dilation), both ? stride : [1, 1]);
-  const inG = w.shape[2];
-  const outG = w.shape[3] / groups;
-  const xs = tf.split(x, groups, 3) as Tensor4D[];
-  const ys = xs.map((xg, g) => {
-    const wg = tf.slice(w, [0, 0, 0, g * outG], [-1, -1, inG, outG]) as Tensor4D;
-    return tf.conv2d(xg, wg, s, pad, 'NHWC', dilation);
+  return tf.tidy(() => {
+    const t = trimFilter(x, w, stride, pair(opts.padding ?? 0), pair(opts.dilation ?? 1));
+    const both = (stride[0] > 1 || stride[1] > 1) && (t.dilation[0] > 1 || t.dilation[1] > 1);
+    const s: Pair = both ? [1, 1] : stride;
+    if (groups === 1) return subsample(tf.conv2d(x, t.w, s, t.pads, 'NHWC', t.dilation), both ? stride : [1, 1]);
+    const inG = t.w.shape[2];
+    const outG = t.w.shape[3] / groups;
+    const xs = tf.split(x, groups, 3) as Tensor4D[];
+    const ys = xs.map((xg, g) => {
+      const wg = tf.slice(t.w, [0, 0, 0, g * outG], [-1, -1, inG, outG]) as Tensor4D;
+      return tf.conv2d(xg, wg, s, t.pads, 'NHWC', t.dilation);
+    });
+    return subsample(tf.concat(ys, 3), both ? stride : [1, 1]);
   });
-  return subsample(tf.concat(ys, 3), both ? stride : [1, 1]);
 }
 
 /** Depthwise conv (PyTorch groups == in channels) with a (kh, kw, C, multiplier) filter. */
 export function depthwiseConv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor4D {
   const stride = pair(opts.stride ?? 1);
-  const dilation = pair(opts.dilation ?? 1);
-  const pad = explicitPad(pair(opts.padding ?? 0));
-  const both = (stride[0] > 1 || stride[1] > 1) && (dilation[0] > 1 || dilation[1] > 1);
-  const y = tf.depthwiseConv2d(x, w, both ? [1, 1] : stride, pad, 'NHWC', dilation);
-  return subsample(y, both ? stride : [1, 1]);
+  return tf.tidy(() => {
+    const t = trimFilter(x, w, stride, pair(opts.padding ?? 0), pair(opts.dilation ?? 1));
+    const both = (stride[0] > 1 || stride[1] > 1) && (t.dilation[0] > 1 || t.dilation[1] > 1);
+    const y = tf.depthwiseConv2d(x, t.w, both ? [1, 1] : stride, t.pads, 'NHWC', t.dilation);
+    return subsample(y, both ? stride : [1, 1]);
+  });
 }
 
 const SQRT1_2 = Math.SQRT1_2;
@@ -175,6 +235,63 @@ export function resizeNearest(x: Tensor4D, size: Pair): Tensor4D {
   return tf.tidy(() => {
     const idx = (len: number, out: number) => tf.tensor1d(Array.from({ length: out }, (_, i) => Math.min(len - 1, Math.floor((i * len) / out))), 'int32');
     return tf.gather(tf.gather(x, idx(x.shape[1], size[0]), 1), idx(x.shape[2], size[1]), 2) as Tensor4D;
+  });
+}
+
+/** SiLU / swish: x * sigmoid(x). */
+export function silu(x: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/** RMSNorm over the last axis (no mean subtraction, no bias): x / sqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
+  return tf.tidy(() => {
+    const y = tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps)));
+    return weight ? tf.mul(y, weight) : y;
+  });
+}
+
+/**
+ * The (out x in) matrix of PyTorch's 1-D bicubic interpolation (F.interpolate mode='bicubic', no
+ * antialias): Keys' cubic convolution with A = -0.75, 4 taps at floor(src)-1 .. floor(src)+2 with the
+ * indices clamped to [0, in-1] (edge replication). align_corners=false samples at
+ * src = (i + 0.5) * in / out - 0.5 (not clamped at 0 for cubic); true at src = i * (in - 1) / (out - 1).
+ */
+export function bicubicMatrix(inLen: number, outLen: number, alignCorners = false): Float32Array {
+  const A = -0.75;
+  // Keys' kernel: |x| <= 1 and 1 < |x| < 2.
+  const near = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1;
+  const far = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+  const m = new Float32Array(outLen * inLen);
+  const scale = alignCorners ? (outLen > 1 ? (inLen - 1) / (outLen - 1) : 0) : inLen / outLen;
+  for (let i = 0; i < outLen; i++) {
+    const src = alignCorners ? i * scale : (i + 0.5) * scale - 0.5;
+    const base = Math.floor(src);
+    const t = src - base;
+    const w = [far(t + 1), near(t), near(1 - t), far(2 - t)];
+    for (let j = 0; j < 4; j++) {
+      const idx = Math.min(Math.max(base - 1 + j, 0), inLen - 1);
+      m[i * inLen + idx] += w[j]!;
+    }
+  }
+  return m;
+}
+
+/**
+ * Bicubic resize of NHWC to (h, w) with PyTorch semantics (see `bicubicMatrix`). Separable: two
+ * matmuls with small precomputed matrices, so it runs (and differentiates) on every backend.
+ */
+export function resizeBicubic(x: Tensor4D, size: Pair, alignCorners = false): Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const [oh, ow] = size;
+  if (h === oh && w === ow) return x.clone();
+  return tf.tidy(() => {
+    const mh = tf.tensor2d(bicubicMatrix(h, oh, alignCorners), [oh, h]);
+    const mw = tf.tensor2d(bicubicMatrix(w, ow, alignCorners), [ow, w]);
+    // Rows: (h, b*w*c) -> (oh, b, w, c); then columns: (w, b*oh*c) -> (ow, b, oh, c).
+    const rows = tf.reshape(tf.matMul(mh, tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, b * w * c])), [oh, b, w, c]);
+    const cols = tf.matMul(mw, tf.reshape(tf.transpose(rows, [2, 1, 0, 3]), [w, b * oh * c]));
+    return tf.transpose(tf.reshape(cols, [ow, b, oh, c]), [1, 2, 0, 3]) as Tensor4D;
   });
 }
 

@@ -5,3 +5,4 @@ export * from './init.js';
 export * from './rng.js';
 export * from './random.js';
 export * as F from './functional.js';
+export * from './reparam.js';

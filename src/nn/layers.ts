@@ -2,7 +2,7 @@
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, type Layer, type Parameter } from './module.js';
 import { CONV_OIHW, LINEAR, depthwiseLayout } from './layout.js';
-import { type Init, ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
+import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
 import * as F from './functional.js';
 import { globalRng } from './random.js';
 
@@ -126,7 +126,12 @@ export class BatchNorm2d extends Module implements Layer {
         this.runningVar.value.assign(tf.add(tf.mul(this.runningVar.value, 1 - m), tf.mul(unbiased, m)));
         this.numBatchesTracked.value.assign(tf.add(this.numBatchesTracked.value, tf.scalar(1, 'int32')));
       });
-      return tf.batchNorm(x, mean, variance, b, w, this.eps);
+      // Explicit broadcasting ops: their gradients reduce with sums, while the fused batchNorm's stock
+      // gradient tiles the statistics to the input's shape (slow on wasm).
+      let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
+      if (w) y = tf.mul(y, w);
+      if (b) y = tf.add(y, b);
+      return y;
     });
   }
 }
@@ -161,6 +166,31 @@ export class GELU extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return this.approximate === 'tanh' ? F.geluTanh(x) : F.gelu(x);
+  }
+}
+
+/** nn.SiLU (swish). */
+export class SiLU extends Module implements Layer {
+  forward(x: Tensor): Tensor {
+    return F.silu(x);
+  }
+}
+
+/** RMSNorm over the last axis with a weight and no bias (fla / LLaMA style): keys `weight`. */
+export class RMSNorm extends Module implements Layer {
+  readonly weight: Parameter | null;
+
+  constructor(
+    readonly normalizedShape: number,
+    readonly eps = 1e-5,
+    affine = true,
+  ) {
+    super();
+    this.weight = affine ? this.param('weight', [normalizedShape], ones) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.rmsNorm(x, this.weight?.value ?? null, this.eps);
   }
 }
 

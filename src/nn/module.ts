@@ -125,11 +125,14 @@ export class StateDictError extends Error {
     readonly mismatched: { key: string; expected: number[]; got: number[] }[],
     what: string,
   ) {
-    const lines = [`state dict does not fit ${what}:`];
-    if (missing.length) lines.push(`  missing keys (${missing.length}): ${missing.join(', ')}`);
-    if (unexpected.length) lines.push(`  unexpected keys (${unexpected.length}): ${unexpected.join(', ')}`);
-    for (const m of mismatched) lines.push(`  shape mismatch for ${m.key}: checkpoint [${m.got}], model [${m.expected}]`);
-    super(lines.join('\n'));
+    // One line (CLI errors are one line); long lists are cut, the fields keep everything.
+    const list = (keys: string[]) => (keys.length > 12 ? `${keys.slice(0, 12).join(', ')}, ... (${keys.length - 12} more)` : keys.join(', '));
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing keys (${missing.length}): ${list(missing)}`);
+    if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${list(unexpected)}`);
+    for (const m of mismatched.slice(0, 12)) parts.push(`shape mismatch for ${m.key}: checkpoint [${m.got.join(', ')}], model [${m.expected.join(', ')}]`);
+    if (mismatched.length > 12) parts.push(`${mismatched.length - 12} more shape mismatches`);
+    super(`state dict does not fit ${what}: ${parts.join('; ')}`);
     this.name = 'StateDictError';
   }
 }
@@ -190,6 +193,26 @@ export class Module {
       this.ownBuffers.set(n, b);
     }
     for (const [n, c] of from.children) if (!exclude.includes(n)) this.add(n, c);
+  }
+
+  /**
+   * Swaps the child registered under `name` for `m`, keeping its place in the state dict order (PyTorch's
+   * `self.name = new_module` on an existing attribute). Used by structural re-parameterization.
+   */
+  protected replaceChild<M extends Module>(name: string, m: M): M {
+    if (!this.children.has(name)) throw new Error(`${this.constructor.name} has no child '${name}' to replace`);
+    this.children.set(name, m);
+    return m;
+  }
+
+  /**
+   * Unregisters a parameter, buffer or child (PyTorch's `delattr`, or setting a parameter to None). The
+   * removed parameters keep their variables; the caller disposes them when nothing else shares them.
+   */
+  protected removeMember(name: string): void {
+    if (!this.ownParams.delete(name) && !this.ownBuffers.delete(name) && !this.children.delete(name)) {
+      throw new Error(`${this.constructor.name} has no member '${name}' to remove`);
+    }
   }
 
   namedChildren(): [string, Module][] {

@@ -1,5 +1,5 @@
 /** The process-wide training Rng (dropout masks, stochastic depth, augmentation), seeded by `seedEverything`. */
-import { Rng } from './rng.js';
+import { Rng, type RngState } from './rng.js';
 
 let rng = new Rng(0);
 
@@ -9,4 +9,12 @@ export function seedEverything(seed: number): void {
 
 export function globalRng(): Rng {
   return rng;
+}
+
+export function getGlobalRngState(): RngState {
+  return rng.getState();
+}
+
+export function setGlobalRngState(state: RngState): void {
+  rng.setState(state);
 }

@@ -76,6 +76,11 @@ export class Rng {
     return a;
   }
 
+  /** A shuffle drawn from a generator derived from this one's seed state and `name` (does not advance this one). */
+  derivedShuffle<T>(a: T[], name: string): T[] {
+    return new Rng(hashString(`${this.s.join(',')}:${name}`)).shuffle(a);
+  }
+
   /** Serializable state (including the cached normal), for exact resume. */
   getState(): RngState {
     return { s: [...this.s], spare: this.spare ?? null };

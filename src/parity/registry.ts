@@ -25,38 +25,22 @@ export interface ParityTarget {
 
 export type ParityBuilder = (ctx: ParityContext) => ParityTarget;
 
-interface Registered {
-  builder: ParityBuilder;
-  /** Matches the case's `module` field (official source file), for class names that several repos share. */
-  module?: RegExp;
-}
+const builders = new Map<string, ParityBuilder>();
 
-const builders = new Map<string, Registered[]>();
-
-const keyOf = (architecture: string, className: string) => `${architecture}::${className}`;
+const keyOf = (architecture: string, className: string, module?: string) => `${architecture}::${className}${module === undefined ? '' : `@${module}`}`;
 
 /**
- * Registers a builder for official class names. With `opts.module`, the builder only serves cases whose
- * `module` (official source file) matches, so families whose manifests share an architecture and class name
- * (e.g. '' and 'PatchEmbed') do not overwrite each other.
+ * Registers a builder for an official class. `opts.module` (the manifest's `module` field, e.g.
+ * 'classification/models/blocks.py') narrows it to the cases of that source file: manifests whose
+ * `architecture` is empty name different classes alike ('Block', 'PatchEmbed'), and the file tells them apart.
  */
-export function registerParityBuilder(architecture: string, classNames: string | string[], builder: ParityBuilder, opts: { module?: RegExp } = {}): void {
-  for (const c of Array.isArray(classNames) ? classNames : [classNames]) {
-    const key = keyOf(architecture, c);
-    const list = (builders.get(key) ?? []).filter((r) => String(r.module) !== String(opts.module));
-    // Module-specific builders are tried before catch-all ones.
-    list.push({ builder, module: opts.module });
-    list.sort((a, b) => Number(!a.module) - Number(!b.module));
-    builders.set(key, list);
-  }
+export function registerParityBuilder(architecture: string, classNames: string | string[], builder: ParityBuilder, opts: { module?: string } = {}): void {
+  for (const c of Array.isArray(classNames) ? classNames : [classNames]) builders.set(keyOf(architecture, c, opts.module), builder);
 }
 
-/** The builder for a class; with `module`, the first whose module pattern matches it (or a catch-all). */
+/** The builder for a case: one registered for its source file first, else one for the class alone. */
 export function findParityBuilder(architecture: string, className: string, module?: string): ParityBuilder | undefined {
-  const list = builders.get(keyOf(architecture, className));
-  if (!list) return undefined;
-  if (module === undefined) return list[0]?.builder;
-  return list.find((r) => !r.module || r.module.test(module))?.builder;
+  return (module === undefined ? undefined : builders.get(keyOf(architecture, className, module))) ?? builders.get(keyOf(architecture, className));
 }
 
 /** Typed kwarg readers with the official defaults. */

@@ -67,8 +67,11 @@ export async function runParityCase(dir: string, c: ParityCase, opts: RunOptions
   const builder = findParityBuilder(c.architecture, c.class, c.module);
   if (!builder) return done('unsupported', NaN, `class ${c.architecture}.${c.class} is not implemented in vizoo yet`);
   let file: StateDict;
+  let fileLayout = '';
   try {
-    file = readSafetensors(join(dir, c.file)).tensors;
+    const st = readSafetensors(join(dir, c.file));
+    file = st.tensors;
+    fileLayout = st.metadata.layout ?? '';
   } catch (e) {
     return done('error', NaN, (e as Error).message);
   }
@@ -96,7 +99,9 @@ export async function runParityCase(dir: string, c: ParityCase, opts: RunOptions
     for (const spec of c.outputs) {
       const key = tensorKey(spec);
       const ref = file.get(key);
-      const ours = tf.tidy(() => (isNchw(spec.layout) ? nhwcToNchw(produced.get(key)!) : produced.get(key)!.clone()));
+      // An output listed without a layout (an alias such as __output__ of a multi-output case) has the file's.
+      const layout = spec.layout?.trim() ? spec.layout : fileLayout;
+      const ours = tf.tidy(() => (isNchw(layout) ? nhwcToNchw(produced.get(key)!) : produced.get(key)!.clone()));
       const oursData = (await ours.data()) as Float32Array;
       if (opts.dump) dumped.set(key, { dtype: 'F32', shape: [...ours.shape], data: new Float32Array(oursData) });
       if (!ref) {

@@ -20,6 +20,7 @@ export interface ClassifyOptions {
 
 export async function classifyImages(model: Backbone, files: string[], opts: ClassifyOptions = {}): Promise<ClassifyResult[]> {
   const cfg = model.pretrainedCfg;
+  if (cfg.task === 'segmentation') throw new Error(`${model.variant || 'this model'} is a segmentation model: use vizoo segment`);
   const t = evalTransformFor(cfg);
   const labels = resolveLabels(cfg.labels, model.numClasses);
   const topK = Math.min(opts.topK ?? 5, model.numClasses);

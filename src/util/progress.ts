@@ -18,6 +18,10 @@ export class ProgressBar {
     this.enabled = opts.force ?? Boolean(this.stream.isTTY);
   }
 
+  setTotal(total: number): void {
+    this.opts.total = total;
+  }
+
   tick(n = 1, info = ''): void {
     this.done += n;
     this.draw(info);

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { tf } from '../../src/tf.js';
 import { Rng } from '../../src/nn/rng.js';
+import { crossEntropy, softTargetCrossEntropy } from '../../src/train/losses.js';
 import {
-  crossEntropy,
   eetStudentLoss,
   eetTeacherLoss,
   hashDistillLoss,
@@ -62,12 +62,17 @@ describe('code generation linear algebra', () => {
 });
 
 describe('EET losses', () => {
-  it('cross entropy takes class indices or one-hot targets (nn.CrossEntropyLoss)', () => {
+  it('takes class indices or one-hot labels (EET feeds one-hot targets to nn.CrossEntropyLoss)', () => {
     tf.tidy(() => {
       const logits = tf.tensor2d([[1, 2, 3], [0, 0, 1]]);
-      const want = -(Math.log(Math.exp(3) / (Math.exp(1) + Math.exp(2) + Math.exp(3))) + Math.log(1 / (2 + Math.E))) / 2;
-      expect(crossEntropy(logits, tf.tensor1d([2, 0], 'int32')).dataSync()[0]).toBeCloseTo(want, 5);
-      expect(crossEntropy(logits, tf.tensor2d([[0, 0, 1], [1, 0, 0]])).dataSync()[0]).toBeCloseTo(want, 5);
+      const hash = tf.tensor2d([[0.5, -0.5], [1, 1]]);
+      const codes = tf.tensor2d([[1, -1], [1, 1]]);
+      const byIndex = eetTeacherLoss({ logits, hash }, tf.tensor1d([2, 0], 'int32'), codes).dataSync()[0]!;
+      const byOneHot = eetTeacherLoss({ logits, hash }, tf.tensor2d([[0, 0, 1], [1, 0, 0]]), codes).dataSync()[0]!;
+      const want = -(Math.log(Math.exp(3) / (Math.exp(1) + Math.exp(2) + Math.exp(3))) + Math.log(1 / (2 + Math.E))) / 2 + (0.25 + 0.25 + 0 + 0) / 4;
+      expect(byIndex).toBeCloseTo(want, 5);
+      expect(byOneHot).toBeCloseTo(want, 5);
+      expect(softTargetCrossEntropy(logits, tf.tensor2d([[0, 0, 1], [1, 0, 0]])).dataSync()[0]).toBeCloseTo(crossEntropy(logits, tf.tensor1d([2, 0], 'int32')).dataSync()[0]!, 6);
     });
   });
 

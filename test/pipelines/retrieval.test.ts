@@ -137,7 +137,7 @@ describe('EET hash retrieval on a synthetic labelled set', () => {
   it('vizoo retrieve puts the own class first and vizoo embed reports bad files but processes the rest', () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the CLI tests`);
     if (!existsSync(codeFile)) throw new Error('the API test did not write the database code file');
-    const common = ['-m', 'eet_vit_small_cub_16bit', '-w', weights, '--num-classes', '3', '-b', 'wasm'];
+    const common = ['-m', 'eet_vit_small_cub_16bit', '-w', weights, '--num-classes', '3', '--backend', 'wasm'];
     const out = execFileSync('node', [CLI, 'retrieve', queryDir, '-d', codeFile, '-k', '2', '--json', ...common], { encoding: 'utf8' });
     const ranked = JSON.parse(out) as { file: string; label: string; results: { label: string; distance: number }[] }[];
     expect(ranked.length).toBe(3);

@@ -12,7 +12,7 @@ import { ConvDownsampler, ConvTokenizer, NAT } from '../../models/nat.js';
 import { DiNATs } from '../../models/dinat_s.js';
 import { NATIsotropic } from '../../models/nat_isotropic.js';
 import { EETAttention, EETBlock, EETViT, EET_STUDENT_PRUNING, pruneTokens } from '../../models/eet.js';
-import { type ParityTarget, kwNumber, kwNumbers, normLayerEps, registerParityBuilder } from '../registry.js';
+import { type ParityBuilder, type ParityTarget, kwNumber, kwNumbers, normLayerEps, registerParityBuilder } from '../registry.js';
 
 const single = (m: LayerModule): ParityTarget => ({ module: m, run: ([x]) => m.forward(x!) });
 
@@ -22,16 +22,20 @@ function kwAxes(kw: Record<string, unknown>, name: string, dflt: number | boolea
   return v === undefined || v === null ? dflt : (v as number | number[] | boolean | boolean[]);
 }
 
-const NATTEN = /natten/i;
-const NAT_REPO = /classification\/(nat|dinat)\.py/;
-const DINATS = /classification\/dinats\.py/;
-const ISOTROPIC = /classification\/isotropic\.py/;
+/** Registers a builder for class names, either for any case (names only this family uses) or per source file. */
+function register(classNames: string | string[], builder: ParityBuilder, modules?: string[]): void {
+  if (!modules) registerParityBuilder('', classNames, builder);
+  else for (const module of modules) registerParityBuilder('', classNames, builder, { module });
+}
+
+// Class names other repos also use ('PatchEmbed', 'Attention', 'op', ...) are tied to their source files.
+const NATTEN_OPS = ['natten.functional.na1d (NATTEN HEAD)', 'natten.functional.na2d (NATTEN HEAD)', 'natten.functional.na3d (NATTEN HEAD)'];
+const DINATS = ['classification/dinats.py', 'classification/isotropic.py'];
+const EET = ['model/vit.py'];
 
 for (const [cls, rank] of [['NeighborhoodAttention1D', 1], ['NeighborhoodAttention2D', 2], ['NeighborhoodAttention3D', 3]] as const) {
   // NATTEN 0.17.5 names the width `dim`; NATTEN >= 0.20 names it `embed_dim` and adds stride / is_causal.
-  registerParityBuilder(
-    '',
-    cls,
+  register(cls,
     ({ kwargs }) =>
       single(
         new NeighborhoodAttention({
@@ -47,13 +51,10 @@ for (const [cls, rank] of [['NeighborhoodAttention1D', 1], ['NeighborhoodAttenti
           qkScale: (kwargs.qk_scale as number | null | undefined) ?? null,
         }),
       ),
-    { module: NATTEN },
-  );
+      );
 }
 
-registerParityBuilder(
-  '',
-  'op',
+register('op',
   ({ kwargs }) => ({
     run: ([q, k, v]) =>
       neighborhoodAttention(q!, k!, v!, {
@@ -64,7 +65,7 @@ registerParityBuilder(
         scale: typeof kwargs.scale === 'number' ? kwargs.scale : undefined,
       }),
   }),
-  { module: /natten\.functional/ },
+  NATTEN_OPS,
 );
 
 const natLayer = (kwargs: Record<string, unknown>, withLayerScale: boolean) =>
@@ -79,10 +80,10 @@ const natLayer = (kwargs: Record<string, unknown>, withLayerScale: boolean) =>
     layerScale: withLayerScale ? ((kwargs.layer_scale as number | null | undefined) ?? null) : null,
   });
 
-registerParityBuilder('', 'NATLayer', ({ kwargs }) => single(natLayer(kwargs, true)), { module: NAT_REPO });
-registerParityBuilder('', 'NATransformerLayer', ({ kwargs }) => single(natLayer(kwargs, false)), { module: DINATS });
-registerParityBuilder('', 'ConvTokenizer', ({ kwargs }) => single(new ConvTokenizer(kwNumber(kwargs, 'in_chans', 3), kwNumber(kwargs, 'embed_dim', 96), kwargs.norm_layer != null)), { module: NAT_REPO });
-registerParityBuilder('', 'ConvDownsampler', ({ kwargs }) => single(new ConvDownsampler(kwNumber(kwargs, 'dim'))), { module: NAT_REPO });
+register('NATLayer', ({ kwargs }) => single(natLayer(kwargs, true)));
+register('NATransformerLayer', ({ kwargs }) => single(natLayer(kwargs, false)), DINATS);
+register('ConvTokenizer', ({ kwargs }) => single(new ConvTokenizer(kwNumber(kwargs, 'in_chans', 3), kwNumber(kwargs, 'embed_dim', 96), kwargs.norm_layer != null)));
+register('ConvDownsampler', ({ kwargs }) => single(new ConvDownsampler(kwNumber(kwargs, 'dim'))));
 
 const natModel = (kwargs: Record<string, unknown>) =>
   new NAT({
@@ -100,18 +101,14 @@ const natModel = (kwargs: Record<string, unknown>) =>
     dropPathRate: kwNumber(kwargs, 'drop_path_rate', 0.2),
   });
 
-registerParityBuilder('', ['NAT', 'DiNAT', 'DiNAT (subclass of NAT)'], ({ kwargs }) => single(natModel(kwargs)), { module: NAT_REPO });
+register(['NAT', 'DiNAT', 'DiNAT (subclass of NAT)'], ({ kwargs }) => single(natModel(kwargs)));
 
-registerParityBuilder('', 'PatchMerging', ({ kwargs }) => single(new PatchMerging(kwNumber(kwargs, 'dim'))), { module: DINATS });
-registerParityBuilder(
-  '',
-  'PatchEmbed',
+register('PatchMerging', ({ kwargs }) => single(new PatchMerging(kwNumber(kwargs, 'dim'))), DINATS);
+register('PatchEmbed',
   ({ kwargs }) => single(new SwinPatchEmbed(kwNumber(kwargs, 'patch_size', 4), kwNumber(kwargs, 'in_chans', 3), kwNumber(kwargs, 'embed_dim', 96), kwargs.norm_layer != null)),
-  { module: DINATS },
+  DINATS,
 );
-registerParityBuilder(
-  '',
-  'DiNAT_s',
+register('DiNAT_s',
   ({ kwargs }) =>
     single(
       new DiNATs({
@@ -127,11 +124,9 @@ registerParityBuilder(
         patchNorm: (kwargs.patch_norm as boolean | undefined) ?? true,
       }),
     ),
-  { module: DINATS },
+  DINATS,
 );
-registerParityBuilder(
-  '',
-  'NATIsotropic',
+register('NATIsotropic',
   ({ kwargs }) =>
     single(
       new NATIsotropic({
@@ -147,40 +142,32 @@ registerParityBuilder(
         numClasses: kwNumber(kwargs, 'num_classes', 1000),
       }),
     ),
-  { module: ISOTROPIC },
-);
+  );
 
 
-const EET = /model\/vit\.py/;
 const asFloat = (t: tf.Tensor) => tf.cast(t, 'float32');
 
-registerParityBuilder(
-  '',
-  'Attention',
+register('Attention',
   ({ kwargs }) => {
     const m = new EETAttention(kwNumber(kwargs, 'dim'), kwNumber(kwargs, 'num_heads', 8), (kwargs.qkv_bias as boolean | undefined) ?? false, (kwargs.qk_scale as number | null | undefined) ?? null);
     return { module: m, run: ([x]) => { const { out, score } = m.forward(x!); return [out, score]; } };
   },
-  { module: EET },
+  EET,
 );
 
 /** PartSelect + the inline gather: the case kwargs carry k. */
-registerParityBuilder(
-  '',
-  'forward)',
+register('forward)',
   ({ kwargs }) => ({
     run: ([x, score]) => {
       const { tokens, indices } = pruneTokens(x!, score!, kwNumber(kwargs, 'k'));
       return [tokens, asFloat(indices)];
     },
   }),
-  { module: EET },
+  EET,
 );
 
 /** Block + inline pruning (kwarg prune_k): pruned tokens, indices, block output, score. */
-registerParityBuilder(
-  '',
-  'forward (top-k=8)',
+register('forward (top-k=8)',
   ({ kwargs }) => {
     const blk = new EETBlock(kwNumber(kwargs, 'dim'), kwNumber(kwargs, 'num_heads'), {
       mlpRatio: kwNumber(kwargs, 'mlp_ratio', 4),
@@ -196,7 +183,7 @@ registerParityBuilder(
       },
     };
   },
-  { module: EET },
+  EET,
 );
 
 const eetModel = (kwargs: Record<string, unknown>, student: boolean) =>
@@ -215,9 +202,7 @@ const eetModel = (kwargs: Record<string, unknown>, student: boolean) =>
     pruning: student ? EET_STUDENT_PRUNING : undefined,
   });
 
-registerParityBuilder(
-  '',
-  ['VisionTransformer', 'VisionTransformer (EET student with content-based token pruning)'],
+register(['VisionTransformer', 'VisionTransformer (EET student with content-based token pruning)'],
   ({ kwargs }) => {
     const m = eetModel(kwargs, true);
     return {
@@ -228,12 +213,10 @@ registerParityBuilder(
       },
     };
   },
-  { module: EET },
+  EET,
 );
 
-registerParityBuilder(
-  '',
-  ['VisionTransformerTeacher', 'VisionTransformerTeacher (plain DeiT-style ViT + hash head, no pruning)'],
+register(['VisionTransformerTeacher', 'VisionTransformerTeacher (plain DeiT-style ViT + hash head, no pruning)'],
   ({ kwargs }) => {
     const m = eetModel(kwargs, false);
     return {
@@ -244,5 +227,5 @@ registerParityBuilder(
       },
     };
   },
-  { module: EET },
+  EET,
 );

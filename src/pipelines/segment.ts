@@ -1,0 +1,173 @@
+/**
+ * Semantic segmentation of image files: decode, normalize, forward, upsample the logit map to the image
+ * (bilinear with the config's align_corners), argmax; colorized mask and overlay PNGs and per-class pixel
+ * shares per image.
+ *
+ * Eval transform (BEVANet's tools/eval.py and tools/custom.py feed the whole image at its own resolution,
+ * RGB / 255 normalized with the config's mean/std, and upsample with align_corners=True): the image keeps
+ * its resolution unless `size` asks for another (bilinear, half-pixel); it is zero-padded at the bottom and
+ * right (zero in normalized space, as base_dataset.pad_image) to a multiple of the config's
+ * `inputMultiple`, and the upsampled logits are cropped back. With `size`, the argmax map is brought back
+ * to the image's own size by nearest-neighbour resizing.
+ */
+import { basename, extname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import sharp from 'sharp';
+import { tf, type Tensor4D } from '../tf.js';
+import type { Backbone } from '../models/backbone.js';
+import { loadImageRGB } from '../data/image.js';
+import { normalize } from '../data/transforms.js';
+import { resolveLabels } from '../data/labels.js';
+import { type RGB, paletteFor } from '../data/palette.js';
+import { resizeBilinear, resizeNearest } from '../nn/functional.js';
+import { atomicWriteFile } from '../util/fs.js';
+
+export interface ClassShare {
+  index: number;
+  label: string;
+  /** Fraction of the image's pixels predicted as this class. */
+  share: number;
+}
+
+export type SegmentResult =
+  | { file: string; width: number; height: number; mask?: string; overlay?: string; classes: ClassShare[] }
+  | { file: string; error: string };
+
+export interface SegmentOptions {
+  /** Folder for `<name>_mask.png` and `<name>_overlay.png` (created); none: no files are written. */
+  outDir?: string;
+  /** Run the network at this (height, width) instead of the image's own size. */
+  size?: [number, number];
+  /** Opacity of the mask in the overlay (default 0.5). */
+  alpha?: number;
+  onImage?: (r: SegmentResult) => void;
+}
+
+/** A segmentation map for one image: class index per pixel (row-major, image size). */
+export interface SegmentationMap {
+  width: number;
+  height: number;
+  classes: Int32Array;
+}
+
+export class NotSegmentationModelError extends Error {
+  constructor(variant: string, task = 'classification') {
+    super(`${variant || 'this model'} is not a segmentation model (task: ${task}); segmentation models: vizoo list '*_seg*'`);
+    this.name = 'NotSegmentationModelError';
+  }
+}
+
+/**
+ * Segments one decoded image (HWC uint8 RGB). The model must be a segmenter in eval mode.
+ */
+export async function segmentRGB(model: Backbone, rgb: Uint8Array, width: number, height: number, size?: [number, number]): Promise<SegmentationMap> {
+  const cfg = model.pretrainedCfg;
+  const multiple = Math.max(1, cfg.inputMultiple ?? 1);
+  const [h, w] = size ?? [height, width];
+  const ph = Math.ceil(h / multiple) * multiple;
+  const pw = Math.ceil(w / multiple) * multiple;
+  const input = tf.tidy(() => {
+    let x = tf.tensor4d(normalize(rgb, cfg.mean, cfg.std), [1, height, width, 3]);
+    if (h !== height || w !== width) x = resizeBilinear(x, [h, w]);
+    return ph !== h || pw !== w ? (tf.pad(x, [[0, 0], [0, ph - h], [0, pw - w], [0, 0]]) as Tensor4D) : x;
+  });
+  const labels = tf.tidy(() => {
+    const logits = model.forward(input) as Tensor4D;
+    const up = resizeBilinear(logits, [ph, pw], cfg.alignCorners ?? false);
+    let cls = tf.argMax(tf.slice(up, [0, 0, 0, 0], [1, h, w, -1]), -1).expandDims(-1) as Tensor4D;
+    if (h !== height || w !== width) cls = resizeNearest(cls, [height, width]);
+    return cls.toInt();
+  });
+  input.dispose();
+  const classes = new Int32Array((await labels.data()) as Int32Array);
+  labels.dispose();
+  return { width, height, classes };
+}
+
+/** Fraction of pixels per class, largest first (classes that occur only). */
+export function classShares(map: SegmentationMap, labels: string[]): ClassShare[] {
+  const counts = new Float64Array(labels.length);
+  for (const c of map.classes) counts[c]!++;
+  const n = map.classes.length;
+  return [...counts.keys()]
+    .filter((i) => counts[i]! > 0)
+    .map((i) => ({ index: i, label: labels[i] ?? `class ${i}`, share: counts[i]! / n }))
+    .sort((a, b) => b.share - a.share || a.index - b.index);
+}
+
+/** RGB image of the class map in the palette's colors. */
+export function colorize(map: SegmentationMap, palette: RGB[]): Buffer {
+  const out = Buffer.alloc(map.classes.length * 3);
+  map.classes.forEach((c, i) => {
+    const col = palette[c] ?? [0, 0, 0];
+    out[3 * i] = col[0];
+    out[3 * i + 1] = col[1];
+    out[3 * i + 2] = col[2];
+  });
+  return out;
+}
+
+/** (1 - alpha) * image + alpha * mask colors, per channel. */
+export function overlay(rgb: Uint8Array, maskRgb: Uint8Array, alpha = 0.5): Buffer {
+  const out = Buffer.alloc(rgb.length);
+  for (let i = 0; i < rgb.length; i++) out[i] = Math.round((1 - alpha) * rgb[i]! + alpha * maskRgb[i]!);
+  return out;
+}
+
+async function writePng(path: string, rgb: Uint8Array, width: number, height: number): Promise<void> {
+  const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  atomicWriteFile(path, png);
+}
+
+/** `name` unless already used in this run, else name_2, name_3, ... */
+function uniqueStem(file: string, used: Set<string>): string {
+  const stem = basename(file, extname(file)) || 'image';
+  let s = stem;
+  for (let k = 2; used.has(s); k++) s = `${stem}_${k}`;
+  used.add(s);
+  return s;
+}
+
+/**
+ * Segments each file. A file that cannot be read or decoded gives `{file, error}` (the others go on); the
+ * PNGs are written atomically.
+ */
+export async function segmentImages(model: Backbone, files: string[], opts: SegmentOptions = {}): Promise<SegmentResult[]> {
+  const cfg = model.pretrainedCfg;
+  if (cfg.task !== 'segmentation') throw new NotSegmentationModelError(model.variant, cfg.task);
+  const labels = resolveLabels(cfg.labels, model.numClasses);
+  const palette = paletteFor(cfg.labels, model.numClasses);
+  if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
+  model.eval();
+  const used = new Set<string>();
+  const results: SegmentResult[] = [];
+  let next = files.length ? loadImageRGB(files[0]!).then((d) => ({ d }), (e: Error) => ({ e })) : null;
+  for (let i = 0; next; i++) {
+    const file = files[i]!;
+    const loaded = await next;
+    // Decode the next image while this one runs.
+    next = i + 1 < files.length ? loadImageRGB(files[i + 1]!).then((d) => ({ d }), (e: Error) => ({ e })) : null;
+    let r: SegmentResult;
+    if ('e' in loaded) r = { file, error: loaded.e.message };
+    else {
+      const { data, width, height } = loaded.d;
+      try {
+        const map = await segmentRGB(model, data, width, height, opts.size);
+        r = { file, width, height, classes: classShares(map, labels) };
+        if (opts.outDir) {
+          const stem = uniqueStem(file, used);
+          const mask = colorize(map, palette);
+          r.mask = join(opts.outDir, `${stem}_mask.png`);
+          r.overlay = join(opts.outDir, `${stem}_overlay.png`);
+          await writePng(r.mask, mask, width, height);
+          await writePng(r.overlay, overlay(data, mask, opts.alpha ?? 0.5), width, height);
+        }
+      } catch (e) {
+        r = { file, error: `${file}: ${(e as Error).message}` };
+      }
+    }
+    results.push(r);
+    opts.onImage?.(r);
+  }
+  return results;
+}

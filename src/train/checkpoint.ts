@@ -1,0 +1,76 @@
+/**
+ * Training checkpoints: a folder per save (model.safetensors with the official keys, trainer.safetensors with
+ * optimizer and EMA tensors and the trainer state as JSON metadata), written under a temporary name and
+ * renamed into place; then `checkpoint.json` (written atomically) points at it. A crash at any moment leaves
+ * the previous checkpoint intact.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Module } from '../nn/module.js';
+import type { HostTensor, StateDict } from '../hub/host_tensor.js';
+import { readSafetensors, writeSafetensors } from '../hub/safetensors.js';
+import { loadWeights, saveWeights } from '../hub/weights.js';
+import { atomicWriteFile } from '../util/fs.js';
+
+export interface CheckpointPointer {
+  latest: string;
+  step: number;
+  epoch: number;
+}
+
+export interface TrainerTensors {
+  optimizer: Map<string, HostTensor>;
+  ema?: Map<string, HostTensor>;
+}
+
+export async function saveCheckpoint(outDir: string, name: string, model: Module, tensors: TrainerTensors, state: Record<string, unknown>, keep = 2): Promise<string> {
+  const root = join(outDir, 'checkpoints');
+  mkdirSync(root, { recursive: true });
+  const tmp = join(root, `.tmp-${name}-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  await saveWeights(model, join(tmp, 'model.safetensors'));
+  const all: StateDict = new Map();
+  for (const [k, v] of tensors.optimizer) all.set(`optimizer.${k}`, v);
+  for (const [k, v] of tensors.ema ?? []) all.set(`ema.${k}`, v);
+  writeSafetensors(join(tmp, 'trainer.safetensors'), all, { vizoo_trainer: JSON.stringify(state) });
+  const final = join(root, name);
+  rmSync(final, { recursive: true, force: true });
+  renameSync(tmp, final);
+  const pointer: CheckpointPointer = { latest: `checkpoints/${name}`, step: Number(state.optStep ?? 0), epoch: Number(state.epoch ?? 0) };
+  atomicWriteFile(join(outDir, 'checkpoint.json'), `${JSON.stringify(pointer)}\n`);
+  const old = readdirSync(root).filter((d) => d.startsWith('step-') && d !== name).sort();
+  for (const d of old.slice(0, Math.max(0, old.length - (keep - 1)))) rmSync(join(root, d), { recursive: true, force: true });
+  return final;
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  state: Record<string, unknown>;
+  optimizer: Map<string, HostTensor>;
+  ema: Map<string, HostTensor>;
+}
+
+/** Loads the latest checkpoint of `outDir` into `model` and returns the trainer state. */
+export function loadCheckpoint(outDir: string, model: Module): LoadedCheckpoint {
+  const ptrPath = join(outDir, 'checkpoint.json');
+  if (!existsSync(ptrPath)) throw new Error(`${outDir}: no checkpoint to resume from (checkpoint.json is missing)`);
+  let ptr: CheckpointPointer;
+  try {
+    ptr = JSON.parse(readFileSync(ptrPath, 'utf8')) as CheckpointPointer;
+  } catch (e) {
+    throw new Error(`${ptrPath}: not valid JSON (${(e as Error).message})`);
+  }
+  const dir = join(outDir, ptr.latest);
+  loadWeights(model, join(dir, 'model.safetensors'));
+  const t = readSafetensors(join(dir, 'trainer.safetensors'));
+  const optimizer = new Map<string, HostTensor>();
+  const ema = new Map<string, HostTensor>();
+  for (const [k, v] of t.tensors) {
+    if (k.startsWith('optimizer.')) optimizer.set(k.slice(10), v);
+    else if (k.startsWith('ema.')) ema.set(k.slice(4), v);
+  }
+  const raw = t.metadata.vizoo_trainer;
+  if (!raw) throw new Error(`${join(dir, 'trainer.safetensors')}: no trainer state in its metadata`);
+  return { dir, state: JSON.parse(raw) as Record<string, unknown>, optimizer, ema };
+}
