@@ -24,6 +24,7 @@ export { resolveLabels, packageRoot as packageRootPath } from './data/labels.js'
 export * from './pipelines/classify.js';
 export * from './pipelines/retrieval.js';
 export * from './losses/hashing.js';
+export { EETDistillation, eetClassCodes, type EETDistillationOptions } from './train/eet_distillation.js';
 export { type HashingModel, isHashingModel } from './models/eet.js';
 export { neighborhoodAttention, setNeighborhoodAttentionImpl, type NeighborhoodAttentionOptions } from './kernels/neighborhood_attention.js';
 export { ProgressBar, formatSeconds } from './util/progress.js';

@@ -197,12 +197,16 @@ export function regionMask(score: Tensor, imageSize: number, patchSize: number, 
   const [b, n] = score.shape as [number, number];
   const grid = Math.floor(imageSize / patchSize);
   if (grid * grid !== n) throw new Error(`regionMask: ${n} scores do not form the ${grid}x${grid} patch grid of a ${imageSize}px image with ${patchSize}px patches`);
-  return tf.tidy(() => {
-    const { indices } = tf.topk(stopGradient(score), opts.count ?? 4);
+  // One zero-gradient op: ops inside a custom gradient are not taped, so the TopK (which has no gradient)
+  // never meets the backward pass even though the score comes from trained parameters.
+  const build = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+    const sc = args[0] as Tensor;
+    const { indices } = tf.topk(sc, opts.count ?? 4);
     let hit = tf.reshape(tf.sum(tf.oneHot(indices, n), 1), [b, grid, grid]); // 1 where a patch is zeroed
     if (opts.transposed ?? true) hit = tf.transpose(hit, [0, 2, 1]);
     const pixels = tf.reshape(tf.mul(tf.reshape(hit, [b, grid, 1, grid, 1]), tf.ones([1, 1, patchSize, 1, patchSize])), [b, grid * patchSize, grid * patchSize]);
     const full = grid * patchSize === imageSize ? pixels : tf.pad(pixels, [[0, 0], [0, imageSize - grid * patchSize], [0, imageSize - grid * patchSize]]);
-    return tf.expandDims(tf.sub(1, tf.minimum(full, 1)), -1);
+    return { value: tf.expandDims(tf.sub(1, tf.minimum(full, 1)), -1), gradFunc: () => tf.zerosLike(sc) };
   });
+  return tf.tidy(() => build(score));
 }
