@@ -10,7 +10,7 @@ import { Module, type Layer, type Parameter } from '../nn/module.js';
 import { DropPath, Dropout, LayerNorm, Linear } from '../nn/layers.js';
 import { constant, truncNormal } from '../nn/init.js';
 import { neighborhoodAttention } from '../kernels/neighborhood_attention.js';
-import { Mlp } from './mlp.js';
+import { Mlp } from './attention.js';
 
 export interface NeighborhoodAttentionConfig {
   dim: number;

@@ -13,7 +13,7 @@ import { Conv2d, DropPath, Dropout, Identity, LayerNorm, Linear } from '../nn/la
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { stopGradient } from '../nn/functional.js';
-import { Mlp } from '../blocks/mlp.js';
+import { Mlp } from '../blocks/attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
