@@ -23,7 +23,7 @@ export * from './data/image.js';
 export { resolveLabels, packageRoot as packageRootPath } from './data/labels.js';
 export * from './pipelines/classify.js';
 export * from './pipelines/retrieval.js';
-export * from './losses/hashing.js';
+export * from './train/hashing_losses.js';
 export { EETDistillation, eetClassCodes, type EETDistillationOptions } from './train/eet_distillation.js';
 export { type HashingModel, isHashingModel } from './models/eet.js';
 export { neighborhoodAttention, setNeighborhoodAttentionImpl, type NeighborhoodAttentionOptions } from './kernels/neighborhood_attention.js';

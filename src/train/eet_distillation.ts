@@ -12,7 +12,7 @@ import { tf, type Tensor } from '../tf.js';
 import { Module } from '../nn/module.js';
 import type { EETViT } from '../models/eet.js';
 import type { PretrainedConfig } from '../models/registry.js';
-import { eetStudentLoss, eetTeacherLoss, regionMask, trainCodes, type TrainCodesOptions } from '../losses/hashing.js';
+import { eetStudentLoss, eetTeacherLoss, regionMask, trainCodes, type TrainCodesOptions } from './hashing_losses.js';
 import type { TrainBatch, TrainOutput } from './trainer.js';
 
 /**

@@ -15,7 +15,7 @@ import { EETViT } from '../../src/models/eet.js';
 import { Rng } from '../../src/nn/rng.js';
 import { writeSafetensors } from '../../src/hub/safetensors.js';
 import { evalTransformFor, loadEvalImage } from '../../src/data/image.js';
-import { eetTeacherLoss, trainCodes } from '../../src/losses/hashing.js';
+import { eetTeacherLoss, trainCodes } from '../../src/train/hashing_losses.js';
 import { type CodeEntry, embedImages, hammingRank, listImageFolder, meanAveragePrecision, rankDatabase } from '../../src/pipelines/retrieval.js';
 import { CLI } from '../paths.js';
 

@@ -7,7 +7,7 @@ import { tf } from '../../src/tf.js';
 import { fit, imagenetConfig, inputSpecFor, SyntheticShapes } from '../../src/index.js';
 import { EETViT } from '../../src/models/eet.js';
 import { crossEntropy } from '../../src/train/losses.js';
-import { hashDistillLoss, mseLoss, regionMask } from '../../src/losses/hashing.js';
+import { hashDistillLoss, mseLoss, regionMask } from '../../src/train/hashing_losses.js';
 import { EETDistillation, eetClassCodes } from '../../src/train/eet_distillation.js';
 
 function build(classes: number) {

@@ -6,7 +6,7 @@
 import { tf, type Tensor } from '../tf.js';
 import { stopGradient } from '../nn/functional.js';
 import { Rng } from '../nn/rng.js';
-import { crossEntropy, softTargetCrossEntropy } from '../train/losses.js';
+import { crossEntropy, softTargetCrossEntropy } from './losses.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Small dense linear algebra (float64, row-major) for the code generation.

@@ -13,7 +13,7 @@ import {
   regionMask,
   symmetricEigen,
   trainCodes,
-} from '../../src/losses/hashing.js';
+} from '../../src/train/hashing_losses.js';
 
 const randMat = (rng: Rng, rows: number, cols: number) => ({ rows, cols, data: Float64Array.from({ length: rows * cols }, () => rng.normal()) });
 
