@@ -144,9 +144,10 @@ registerModel({
     std: [0.353],
     numClasses: 10,
     labels: 'fashion-mnist',
+    sha256: '289c4309850511c2d0500e64f1ee77f57d8f0add84fa2e9300981e786ee692e9',
     firstConv: 'patch_embed1.proj',
     classifier: 'head',
-    notes: 'Not an official variant: dims 32/64/128/192, depths 1/1/2/1, trained by vizoo on Fashion-MNIST.',
+    notes: 'Not an official variant: dims 32/64/128/192, depths 1/1/2/1, trained by vizoo on Fashion-MNIST: 90.94% test top-1 (weights/README.md).',
   },
   build: (o: ModelOptions) =>
     new VAN({ embedDims: [32, 64, 128, 192], depths: [1, 1, 2, 1], mlpRatios: [4, 4, 4, 4], normEps: 1e-6, numClasses: o.numClasses ?? 10, inChans: o.inChans ?? 1, dropRate: o.dropRate, dropPathRate: o.dropPathRate }),

@@ -5,10 +5,10 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative } from 'node:path';
-import { tf } from '../tf.js';
 import type { Backbone } from '../models/backbone.js';
 import { type HashingModel, isHashingModel } from '../models/eet.js';
-import { evalTransformFor, loadEvalImage } from '../data/image.js';
+import { evalTransformFor } from '../data/image.js';
+import { type ItemResult, runImageBatches } from './image_batches.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif'];
 
@@ -87,30 +87,19 @@ export function codeFromHash(hash: ArrayLike<number>): string {
 export async function embedImages(model: Backbone, images: LabelledImage[], opts: EmbedOptions = {}): Promise<EmbedResult[]> {
   const m = requireHashing(model);
   const t = evalTransformFor(m.pretrainedCfg);
-  const bs = Math.max(1, opts.batchSize ?? 8);
   m.eval();
-  const results: EmbedResult[] = [];
-  for (let start = 0; start < images.length; start += bs) {
-    const batch = await Promise.all(images.slice(start, start + bs).map((im) => loadEvalImage(im.file, t).then((d) => ({ im, d }), (e: Error) => ({ im, e }))));
-    const ok = batch.filter((b): b is { im: LabelledImage; d: Float32Array } => 'd' in b);
-    const codes = new Map<LabelledImage, string>();
-    if (ok.length) {
-      const [h, w] = t.size;
-      const data = new Float32Array(ok.length * h * w * 3);
-      ok.forEach((b, i) => data.set(b.d, i * h * w * 3));
-      const x = tf.tensor4d(data, [ok.length, h, w, 3]);
-      const hash = tf.tidy(() => m.forwardHash(x).hash);
-      const values = (await hash.data()) as Float32Array;
-      tf.dispose([x, hash]);
-      ok.forEach((b, i) => codes.set(b.im, codeFromHash(values.subarray(i * m.hashBits, (i + 1) * m.hashBits))));
-    }
-    for (const b of batch) {
-      const r: EmbedResult = 'e' in b ? { file: b.im.file, label: b.im.label, error: b.e.message } : { file: b.im.file, label: b.im.label, code: codes.get(b.im)! };
-      results.push(r);
-      opts.onImage?.(r);
-    }
-  }
-  return results;
+  const toResult = (r: ItemResult<LabelledImage, string>): EmbedResult =>
+    'error' in r ? { file: r.item.file, label: r.item.label, error: r.error.message } : { file: r.item.file, label: r.item.label, code: r.value };
+  const rs = await runImageBatches(
+    images,
+    (im) => im.file,
+    t,
+    opts.batchSize ?? 8,
+    (x) => m.forwardHash(x).hash,
+    (row) => codeFromHash(row),
+    opts.onImage && ((r) => opts.onImage!(toResult(r))),
+  );
+  return rs.map(toResult);
 }
 
 export function hammingDistance(a: string, b: string): number {

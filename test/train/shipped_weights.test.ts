@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getModelEntry, readSafetensors } from '../../src/index.js';
+import { FASHION_MNIST_CLASSES, getModelEntry, readSafetensors } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { ROOT } from '../paths.js';
 
@@ -14,7 +14,7 @@ describe('shipped Fashion-MNIST weights', () => {
     expect(existsSync(WEIGHTS)).toBe(true);
     const meta = readSafetensors(WEIGHTS).metadata;
     expect(meta.vizoo_model).toBe('van_fmnist');
-    expect(JSON.parse(meta.vizoo_config!)).toMatchObject({ numClasses: 10, inputSize: [1, 28, 28], labels: 'fashion-mnist' });
+    expect(JSON.parse(meta.vizoo_config!)).toMatchObject({ numClasses: 10, inputSize: [1, 28, 28], labels: FASHION_MNIST_CLASSES });
     const sha = createHash('sha256').update(readFileSync(WEIGHTS)).digest('hex');
     expect(getModelEntry('van_fmnist').pretrainedCfg.sha256).toBe(sha);
     expect(readFileSync(join(ROOT, 'weights', 'README.md'), 'utf8')).toContain(sha);

@@ -1,0 +1,52 @@
+/**
+ * Batched inference over image files: each batch is decoded and preprocessed while the previous one runs
+ * through the model; images that cannot be read are reported per item and the rest still run.
+ */
+import { tf, type Tensor, type Tensor4D } from '../tf.js';
+import { type EvalTransform, loadEvalImage } from '../data/image.js';
+
+export type ItemResult<T, R> = { item: T; value: R } | { item: T; error: Error };
+
+/**
+ * Runs `infer` on batches of `items` (decoded from `fileOf(item)` with transform `t`). `infer` gets the
+ * (B, H, W, C) batch and returns a tensor whose first axis is the batch; `read` turns one row of its data into
+ * the item's result. `onItem` sees each result in input order.
+ */
+export async function runImageBatches<T, R>(
+  items: T[],
+  fileOf: (item: T) => string,
+  t: EvalTransform,
+  batchSize: number,
+  infer: (x: Tensor4D) => Tensor,
+  read: (row: Float32Array, item: T) => R,
+  onItem?: (r: ItemResult<T, R>) => void,
+): Promise<ItemResult<T, R>[]> {
+  const bs = Math.max(1, batchSize);
+  const [h, w] = t.size;
+  const decode = (start: number) =>
+    Promise.all(items.slice(start, start + bs).map((item) => loadEvalImage(fileOf(item), t).then((data) => ({ item, data }), (error: Error) => ({ item, error }))));
+  const results: ItemResult<T, R>[] = [];
+  let pending = items.length ? decode(0) : null;
+  for (let start = 0; pending; start += bs) {
+    const batch = await pending;
+    pending = start + bs < items.length ? decode(start + bs) : null;
+    const ok = batch.filter((b): b is { item: T; data: Float32Array } => 'data' in b);
+    const rows = new Map<T, Float32Array>();
+    if (ok.length) {
+      const stacked = new Float32Array(ok.length * h * w * t.channels);
+      ok.forEach((b, i) => stacked.set(b.data, i * h * w * t.channels));
+      const x = tf.tensor4d(stacked, [ok.length, h, w, t.channels]);
+      const y = tf.tidy(() => infer(x));
+      const data = (await y.data()) as Float32Array;
+      tf.dispose([x, y]);
+      const per = data.length / ok.length;
+      ok.forEach((b, i) => rows.set(b.item, data.subarray(i * per, (i + 1) * per)));
+    }
+    for (const b of batch) {
+      const r: ItemResult<T, R> = 'error' in b ? { item: b.item, error: b.error } : { item: b.item, value: read(rows.get(b.item)!, b.item) };
+      results.push(r);
+      onItem?.(r);
+    }
+  }
+  return results;
+}
