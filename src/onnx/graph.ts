@@ -1,0 +1,276 @@
+/**
+ * An ONNX graph under construction, its clean-up passes (inverse transposes cancelled, reshape chains
+ * merged, identities and dead nodes removed) and its serialization with onnx-proto.
+ */
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+/** ONNX element types vizoo writes. */
+export const ElemType = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  BFLOAT16: 16,
+} as const;
+export type ElemTypeId = (typeof ElemType)[keyof typeof ElemType];
+
+export type Attr =
+  | { i: number }
+  | { f: number }
+  | { ints: number[] }
+  | { floats: number[] }
+  | { s: string }
+  | { t: InitTensor };
+
+export const I = (i: number): Attr => ({ i });
+export const F = (f: number): Attr => ({ f });
+export const Is = (ints: number[]): Attr => ({ ints });
+export const S = (s: string): Attr => ({ s });
+
+export interface InitTensor {
+  dtype: ElemTypeId;
+  dims: number[];
+  /** Little-endian element bytes. */
+  raw: Uint8Array;
+}
+
+export interface GNode {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, Attr>;
+}
+
+export interface GValueInfo {
+  dtype: ElemTypeId;
+  /** Dims: a number, or a symbolic name (dynamic batch). */
+  shape: (number | string)[];
+}
+
+function rawOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export function floatTensor(values: ArrayLike<number>, dims: number[]): InitTensor {
+  return { dtype: ElemType.FLOAT, dims, raw: rawOf(Float32Array.from(values)) };
+}
+
+export function int64Tensor(values: ArrayLike<number>, dims: number[] = [values.length]): InitTensor {
+  const big = (v: number) => (v >= 2 ** 63 ? 0x7fffffffffffffffn : v <= -(2 ** 63) ? -0x7fffffffffffffffn : BigInt(Math.trunc(v)));
+  return { dtype: ElemType.INT64, dims, raw: rawOf(BigInt64Array.from(Array.from(values, big))) };
+}
+
+export function boolTensor(values: ArrayLike<number>, dims: number[]): InitTensor {
+  return { dtype: ElemType.BOOL, dims, raw: Uint8Array.from(values, (v) => (v ? 1 : 0)) };
+}
+
+export class GraphBuilder {
+  readonly nodes: GNode[] = [];
+  readonly initializers = new Map<string, InitTensor>();
+  readonly info = new Map<string, GValueInfo>();
+  inputs: string[] = [];
+  outputs: string[] = [];
+  /** Initializers kept even when unused (the state dict). */
+  readonly keep = new Set<string>();
+  private counter = 0;
+  private readonly constCache = new Map<string, string>();
+
+  fresh(prefix = 'v'): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  /** Adds a node; returns its output names. `info` describes the outputs when known. */
+  node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, nOut = 1, info?: (GValueInfo | undefined)[]): string[] {
+    const outputs = Array.from({ length: nOut }, () => this.fresh(op.toLowerCase()));
+    this.nodes.push({ op, inputs, outputs, attrs });
+    outputs.forEach((o, i) => info?.[i] && this.info.set(o, info[i]!));
+    return outputs;
+  }
+
+  /** Single-output node. */
+  op(op: string, inputs: string[], attrs: Record<string, Attr> = {}, info?: GValueInfo): string {
+    return this.node(op, inputs, attrs, 1, [info])[0]!;
+  }
+
+  initializer(name: string, t: InitTensor): string {
+    this.initializers.set(name, t);
+    this.info.set(name, { dtype: t.dtype, shape: [...t.dims] });
+    return name;
+  }
+
+  /** A constant initializer, shared between uses when small. */
+  constant(t: InitTensor): string {
+    const small = t.raw.byteLength <= 256;
+    const key = small ? `${t.dtype}|${t.dims.join(',')}|${Array.from(t.raw).join(',')}` : '';
+    if (small && this.constCache.has(key)) return this.constCache.get(key)!;
+    const name = this.initializer(this.fresh('const'), t);
+    if (small) this.constCache.set(key, name);
+    return name;
+  }
+
+  ints(values: number[]): string {
+    return this.constant(int64Tensor(values));
+  }
+
+  scalarFloat(v: number): string {
+    return this.constant(floatTensor([v], []));
+  }
+
+  /** Static shape of a value when known (no symbolic dims). */
+  staticShape(name: string): number[] | undefined {
+    const s = this.info.get(name)?.shape;
+    return s && s.every((d) => typeof d === 'number') ? (s as number[]) : undefined;
+  }
+
+  // ---- clean-up passes ----
+
+  private producers(): Map<string, GNode> {
+    const m = new Map<string, GNode>();
+    for (const n of this.nodes) for (const o of n.outputs) m.set(o, n);
+    return m;
+  }
+
+  private intsOf(name: string): number[] | undefined {
+    const t = this.initializers.get(name);
+    if (!t || t.dtype !== ElemType.INT64) return undefined;
+    const v = new BigInt64Array(t.raw.slice().buffer);
+    return Array.from(v, Number);
+  }
+
+  /** Replaces every use of `from` by `to` (graph outputs keep their names through an Identity). */
+  private replaceUses(from: string, to: string): void {
+    for (const n of this.nodes) n.inputs = n.inputs.map((i) => (i === from ? to : i));
+  }
+
+  optimize(): void {
+    for (let pass = 0; pass < 8; pass++) {
+      let changed = false;
+      const prod = this.producers();
+      for (const n of this.nodes) {
+        if (n.op === 'Transpose') {
+          const p = prod.get(n.inputs[0]!);
+          if (p?.op === 'Transpose') {
+            const p1 = (p.attrs.perm as { ints: number[] }).ints;
+            const p2 = (n.attrs.perm as { ints: number[] }).ints;
+            const perm = p2.map((i) => p1[i]!);
+            n.inputs = [p.inputs[0]!];
+            n.attrs = { perm: Is(perm) };
+            changed = true;
+          }
+          const perm = (n.attrs.perm as { ints: number[] }).ints;
+          if (perm.every((v, i) => v === i)) {
+            n.op = 'Identity';
+            n.attrs = {};
+            changed = true;
+          }
+        } else if (n.op === 'Reshape') {
+          const p = prod.get(n.inputs[0]!);
+          const target = this.intsOf(n.inputs[1]!);
+          if (p?.op === 'Reshape' && target && !target.includes(0)) {
+            n.inputs = [p.inputs[0]!, n.inputs[1]!];
+            changed = true;
+          }
+          const src = this.staticShape(n.inputs[0]!);
+          if (target && src && !target.includes(-1) && !target.includes(0) && target.length === src.length && target.every((d, i) => d === src[i])) {
+            n.op = 'Identity';
+            n.inputs = [n.inputs[0]!];
+            changed = true;
+          }
+        } else if ((n.op === 'Unsqueeze' || n.op === 'Squeeze') && prod.get(n.inputs[0]!)?.op === 'Identity') {
+          // handled by the identity pass below
+        }
+      }
+      // Identities: route consumers around them (an Identity that produces a graph output stays).
+      const outs = new Set(this.outputs);
+      for (const n of this.nodes) {
+        if (n.op === 'Identity' && !outs.has(n.outputs[0]!)) {
+          this.replaceUses(n.outputs[0]!, n.inputs[0]!);
+        }
+      }
+      changed = this.removeDead() || changed;
+      if (!changed) break;
+    }
+  }
+
+  /** Removes nodes whose outputs nobody uses and initializers nobody reads (except `keep`). */
+  removeDead(): boolean {
+    const used = new Set<string>(this.outputs);
+    const live: GNode[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i]!;
+      if (n.outputs.some((o) => used.has(o))) {
+        live.push(n);
+        for (const x of n.inputs) if (x) used.add(x);
+      }
+    }
+    live.reverse();
+    const removed = live.length !== this.nodes.length;
+    this.nodes.length = 0;
+    this.nodes.push(...live);
+    for (const k of [...this.initializers.keys()]) if (!used.has(k) && !this.keep.has(k)) this.initializers.delete(k);
+    return removed;
+  }
+
+  // ---- serialization ----
+
+  private valueInfo(name: string): onnxProto.onnx.IValueInfoProto {
+    const vi = this.info.get(name);
+    if (!vi) throw new Error(`ONNX export: no type for graph value '${name}'`);
+    return {
+      name,
+      type: {
+        tensorType: {
+          elemType: vi.dtype,
+          shape: { dim: vi.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        },
+      },
+    };
+  }
+
+  toModel(opts: { opset: number; producer?: string; docString?: string; metadata?: Record<string, string> }): Uint8Array {
+    const attr = (name: string, a: Attr): onnxProto.onnx.IAttributeProto => {
+      const T = onnx.AttributeProto.AttributeType;
+      if ('i' in a) return { name, type: T.INT, i: a.i };
+      if ('f' in a) return { name, type: T.FLOAT, f: a.f };
+      if ('ints' in a) return { name, type: T.INTS, ints: a.ints };
+      if ('floats' in a) return { name, type: T.FLOATS, floats: a.floats };
+      if ('s' in a) return { name, type: T.STRING, s: new TextEncoder().encode(a.s) };
+      return { name, type: T.TENSOR, t: { dims: a.t.dims, dataType: a.t.dtype, rawData: a.t.raw } };
+    };
+    const graph: onnxProto.onnx.IGraphProto = {
+      name: 'vizoo',
+      node: this.nodes.map((n, i) => ({
+        name: `${n.op}_${i}`,
+        opType: n.op,
+        input: n.inputs,
+        output: n.outputs,
+        attribute: Object.entries(n.attrs).map(([k, v]) => attr(k, v)),
+      })),
+      initializer: [...this.initializers].map(([name, t]) => ({ name, dims: t.dims, dataType: t.dtype, rawData: t.raw })),
+      input: this.inputs.map((n) => this.valueInfo(n)),
+      output: this.outputs.map((n) => this.valueInfo(n)),
+    };
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: opts.opset }],
+      producerName: opts.producer ?? 'vizoo',
+      docString: opts.docString,
+      graph,
+      metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
+  return onnx.ModelProto.decode(bytes);
+}
+
+export { onnx };
