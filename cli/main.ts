@@ -9,6 +9,7 @@ import { registerParity } from './commands/parity.js';
 import { registerBackends } from './commands/backends.js';
 import { registerTrain } from './commands/train.js';
 import { registerEval } from './commands/eval.js';
+import { registerInterop } from './commands/interop.js';
 import { VERSION } from './common.js';
 
 const program = new Command();
@@ -26,6 +27,7 @@ registerParity(program);
 registerBackends(program);
 registerTrain(program);
 registerEval(program);
+registerInterop(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`vizoo: error: ${(e as Error).message}\n`);

@@ -148,6 +148,58 @@ function buildGraph(model: Exportable, a: Trace, b: Trace | null, batches: [numb
     if (p.persistent) g.keep.add(key);
   }
 
+  /**
+   * A constant created during the forward whose size follows the batch along one axis (zeros, masks,
+   * the row offsets of flattened gathers): seen per batch item it must be affine in the item's index,
+   * C[b*n + j] = block[j] + b * step[j], which covers blocks repeated per item (step 0) and ranges. It
+   * becomes Range(batch) * step + block, reshaped.
+   */
+  const batchConstant = (v: TValue, w: TValue): string => {
+    const dims = v.shape.flatMap((d, i) => (d !== w.shape[i] ? [i] : []));
+    const fail = (why: string): never => {
+      throw new Error(`ONNX export: a constant of shape [${v.shape}] created during the forward depends on the batch size (${why}); export with a fixed batch`);
+    };
+    if (dims.length !== 1) fail('along several axes');
+    const d = dims[0]!;
+    const per = v.shape[d]! / bA;
+    if (!Number.isInteger(per) || per !== w.shape[d]! / bB) fail('its length is not a multiple of the batch');
+    const inner = v.shape.slice(d + 1).reduce((x, y) => x * y, 1);
+    const outer = v.shape.slice(0, d).reduce((x, y) => x * y, 1);
+    const at = (t: TValue, o: number, b: number, j: number, r: number) => t.data![((o * (t.shape[d]! / per) + b) * per + j) * inner + r]!;
+    const block = new Float64Array(outer * per * inner);
+    const step = new Float64Array(outer * per * inner);
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < per; j++) {
+        for (let r = 0; r < inner; r++) {
+          const k = (o * per + j) * inner + r;
+          block[k] = at(v, o, 0, j, r);
+          step[k] = at(v, o, 1, j, r) - block[k]!;
+        }
+      }
+    }
+    const close = (a: number, b: number) => a === b || Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(a), Math.abs(b));
+    for (const [t, n] of [[v, bA], [w, bB]] as const) {
+      for (let o = 0; o < outer; o++) for (let b = 0; b < n; b++) for (let j = 0; j < per; j++) for (let r = 0; r < inner; r++) {
+        const k = (o * per + j) * inner + r;
+        if (!close(at(t, o, b, j, r), block[k]! + b * step[k]!)) fail('not affine in the batch index');
+      }
+    }
+    const Arr = v.data!.constructor as Float32ArrayConstructor;
+    const view = [outer, 1, per, inner];
+    const blockT = g.constant(constInit({ ...v, shape: view, data: new Arr(block) }));
+    if (step.every((x) => x === 0)) {
+      const tiled = g.op('Tile', [blockT, shapeInts('batch constant', [1, bA, 1, 1], [1, bB, 1, 1])]);
+      return g.op('Reshape', [tiled, g.ints(v.shape.map((x, i) => (i === d ? -1 : x)))], {}, infoOf(v));
+    }
+    const n = g.op('Reshape', [batch(), g.constant(int64Tensor([], [0]))]);
+    let idx = g.op('Range', [g.constant(int64Tensor([0], [])), n, g.constant(int64Tensor([1], []))]);
+    idx = g.op('Reshape', [idx, g.ints([1, -1, 1, 1])]);
+    if (v.dtype === 'float32') idx = g.op('Cast', [idx], { to: I(ElemType.FLOAT) });
+    const stepT = g.constant(constInit({ ...v, shape: view, data: new Arr(step) }));
+    const full = g.op('Add', [g.op('Mul', [idx, stepT]), blockT]);
+    return g.op('Reshape', [full, g.ints(v.shape.map((x, i) => (i === d ? -1 : x)))], {}, infoOf(v));
+  };
+
   const nameOf = (v: TValue): string => {
     const known = names.get(v.index);
     if (known) return known;
@@ -155,11 +207,7 @@ function buildGraph(model: Exportable, a: Trace, b: Trace | null, batches: [numb
     const w = alt.get(v.index);
     let name: string;
     if (w && !sameArr(v.shape, w.shape)) {
-      // A constant whose shape follows the batch size: fine when uniform (zeros, ones, fills).
-      const first = v.data![0] ?? 0;
-      if (!Array.from(v.data!).every((x) => x === first)) throw new Error(`ONNX export: a constant of shape [${v.shape}] created during the forward depends on the batch size and is not uniform; export with a fixed batch`);
-      const scalar = g.constant(constInit({ ...v, shape: [], data: v.data!.slice(0, 1) }));
-      name = g.op('Expand', [scalar, shapeInts('constant shape', v.shape, w.shape)], {}, infoOf(v));
+      name = batchConstant(v, w);
     } else {
       if (w && !sameArr(v.data!, w.data!)) throw new Error(`ONNX export: a constant of shape [${v.shape}] created during the forward has values that depend on the batch size; export with a fixed batch`);
       name = v.data!.length * 4 <= 256 ? g.constant(constInit(v)) : g.initializer(g.fresh('const'), constInit(v));

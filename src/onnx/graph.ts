@@ -71,6 +71,13 @@ export function boolTensor(values: ArrayLike<number>, dims: number[]): InitTenso
   return { dtype: ElemType.BOOL, dims, raw: Uint8Array.from(values, (v) => (v ? 1 : 0)) };
 }
 
+/** Ops applied element by element (with numpy broadcasting): a transpose commutes with them. */
+const ELEMENTWISE = new Set([
+  'Relu', 'Sigmoid', 'Tanh', 'Erf', 'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus',
+  'LeakyRelu', 'Elu', 'Selu', 'Not', 'Cast', 'Sin', 'Cos', 'IsNaN', 'Clip', 'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min',
+  'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Where', 'PRelu',
+]);
+
 export class GraphBuilder {
   readonly nodes: GNode[] = [];
   readonly initializers = new Map<string, InitTensor>();
@@ -150,8 +157,8 @@ export class GraphBuilder {
   }
 
   optimize(): void {
-    for (let pass = 0; pass < 8; pass++) {
-      let changed = false;
+    for (let pass = 0; pass < 64; pass++) {
+      let changed = this.pushTransposes();
       const prod = this.producers();
       for (const n of this.nodes) {
         if (n.op === 'Transpose') {
@@ -197,6 +204,72 @@ export class GraphBuilder {
       changed = this.removeDead() || changed;
       if (!changed) break;
     }
+  }
+
+  /**
+   * Moves a Transpose below an elementwise op that is its only consumer: E(T(x), c) = T(E(x, T^-1(c))) for
+   * operands c of known static shape (biases, scales: constant after folding) or other transposed inputs
+   * with the same permutation. Repeated, the transposes around NHWC-to-NCHW conv wrappers meet their inverses
+   * and cancel, so chains of convs, norms and activations run in NCHW without layout shuffles.
+   */
+  private pushTransposes(): boolean {
+    const uses = new Map<string, number>();
+    for (const n of this.nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+    for (const o of this.outputs) uses.set(o, (uses.get(o) ?? 0) + 1);
+    const prod = this.producers();
+    let changed = false;
+    for (let idx = 0; idx < this.nodes.length; idx++) {
+      const e = this.nodes[idx]!;
+      if (!ELEMENTWISE.has(e.op) || e.outputs.length !== 1) continue;
+      const transposed = e.inputs.map((i) => {
+        const p = prod.get(i);
+        return p?.op === 'Transpose' && uses.get(i) === 1 ? p : null;
+      });
+      const perms = transposed.filter((t): t is GNode => t !== null).map((t) => (t.attrs.perm as { ints: number[] }).ints);
+      if (!perms.length) continue;
+      const perm = perms[0]!;
+      if (!perms.every((q) => q.join() === perm.join())) continue;
+      const outShape = this.staticShape(e.outputs[0]!);
+      const rank = perm.length;
+      if (!outShape || outShape.length !== rank) continue;
+      const inv = new Array<number>(rank);
+      perm.forEach((p, i) => (inv[p] = i));
+      // Every other operand must have a known shape of rank <= the output's.
+      const others = e.inputs.map((i, k) => (transposed[k] || !i ? null : this.staticShape(i)));
+      if (e.inputs.some((i, k) => !transposed[k] && i && (!others[k] || others[k]!.length > rank))) continue;
+      const newInputs = e.inputs.map((i, k) => {
+        if (transposed[k]) return transposed[k]!.inputs[0]!;
+        const s = others[k];
+        if (!i || !s || s.every((d) => d === 1)) return i;
+        const full = [...new Array<number>(rank - s.length).fill(1), ...s];
+        const dtype = this.info.get(i)?.dtype ?? ElemType.FLOAT;
+        // New nodes go right before `e` (the node list stays in topological order).
+        const pre: GNode[] = [];
+        let r = i;
+        if (s.length !== rank) {
+          r = this.fresh('reshape');
+          this.info.set(r, { dtype, shape: full });
+          pre.push({ op: 'Reshape', inputs: [i, this.ints(full)], outputs: [r], attrs: {} });
+        }
+        const t = this.fresh('transpose');
+        this.info.set(t, { dtype, shape: inv.map((a) => full[a]!) });
+        pre.push({ op: 'Transpose', inputs: [r], outputs: [t], attrs: { perm: Is(inv) } });
+        this.nodes.splice(idx, 0, ...pre);
+        idx += pre.length;
+        return t;
+      });
+      const out = e.outputs[0]!;
+      const inner = this.fresh(e.op.toLowerCase());
+      const info = this.info.get(out)!;
+      this.info.set(inner, { dtype: info.dtype, shape: inv.map((a) => outShape[a]!) });
+      e.inputs = newInputs;
+      e.outputs = [inner];
+      this.nodes.splice(idx + 1, 0, { op: 'Transpose', inputs: [inner], outputs: [out], attrs: { perm: Is(perm) } });
+      for (const t of transposed) if (t) uses.set(t.outputs[0]!, 0);
+      changed = true;
+      return changed;
+    }
+    return changed;
   }
 
   /** Removes nodes whose outputs nobody uses and initializers nobody reads (except `keep`). */

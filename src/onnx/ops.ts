@@ -534,6 +534,7 @@ export const KERNEL_MAPPINGS: Record<string, KernelMapping> = {
   Conv2DBackpropInput: single((ctx) => {
     // conv2dTranspose: dy (B, h, w, inC) with filter (kh, kw, outC, inC) -> (B, H, W, outC)
     const { g } = ctx;
+    ctx.handled('inputShape');
     const fv = ctx.inputValue('filter');
     const [kh, kw] = fv.shape as [number, number];
     const s = pair(ctx.attr('strides'));
@@ -541,7 +542,11 @@ export const KERNEL_MAPPINGS: Record<string, KernelMapping> = {
     const out = ctx.node.outputs[0]!;
     const p = convPads(ctx.attr('pad') as PadSpec, 'NHWC', [out.shape[1]!, out.shape[2]!], [dyv.shape[1]!, dyv.shape[2]!], [kh, kw], s, [1, 1]);
     const w = g.op('Transpose', [ctx.input('filter')], { perm: Is([3, 2, 0, 1]) });
-    return inNchw(ctx, ctx.input('dy'), (x) => g.op('ConvTranspose', [x, w], { kernel_shape: Is([kh, kw]), strides: Is(s), pads: Is(p), output_shape: Is([out.shape[1]!, out.shape[2]!]) }));
+    // output = s*(in-1) + output_padding + k - pad_begin - pad_end
+    const extra = [0, 1].map((a) => out.shape[1 + a]! - (s[a]! * (dyv.shape[1 + a]! - 1) + [kh, kw][a]! - p[a]! - p[a + 2]!));
+    const attrs: Record<string, Attr> = { kernel_shape: Is([kh, kw]), strides: Is(s), pads: Is(p) };
+    if (extra.some((e) => e !== 0)) attrs.output_padding = Is(extra);
+    return inNchw(ctx, ctx.input('dy'), (x) => g.op('ConvTranspose', [x, w], attrs));
   }),
   AvgPool: pool('AveragePool'),
   MaxPool: pool('MaxPool'),

@@ -68,11 +68,18 @@ export class UnsupportedKernelError extends Error {
 
 const registered = new Map<string, Set<string>>();
 
+/** The kernel names tfjs itself defines (exported as constants: `tf.Conv2D === 'Conv2D'`, ...). */
+function stockKernelNames(base: string): string[] {
+  return [...new Set(Object.values(tf as unknown as Record<string, unknown>).filter((v): v is string => typeof v === 'string' && tf.getKernel(v, base) !== undefined))];
+}
+
 /**
  * Registers the trace backend over `base` ('wasm' or 'cpu'): the very instance of that backend under another
- * name, with only `kernels` (those that have an ONNX mapping), each the base backend's own implementation.
+ * name, with tfjs's own kernels only (each the base backend's implementation). Kernels that custom ops
+ * register (fused attention kernels, ...) are absent, so those ops take their composite paths. Kernels
+ * outside `mapped` may run only on constants (they are folded); anything else is an export error.
  */
-export async function ensureTraceBackend(base: string, kernels: Iterable<string>): Promise<string> {
+export async function ensureTraceBackend(base: string, mapped: Iterable<string>): Promise<string> {
   const name = traceBackendName(base);
   if (!tf.findBackendFactory(name)) {
     const instance = tf.findBackend(base) ?? (await tf.setBackend(base), tf.findBackend(base));
@@ -81,15 +88,18 @@ export async function ensureTraceBackend(base: string, kernels: Iterable<string>
     registered.set(name, new Set());
   }
   const have = registered.get(name)!;
-  for (const k of kernels) {
+  for (const k of new Set([...mapped, ...stockKernelNames(base)])) {
     if (have.has(k)) continue;
     const impl = tf.getKernel(k, base);
     if (!impl) continue;
     tf.registerKernel({ ...impl, backendName: name });
     have.add(k);
   }
+  mappedKernels = new Set(mapped);
   return name;
 }
+
+let mappedKernels = new Set<string>();
 
 type Engine = {
   runKernel: (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor | Tensor[];
@@ -153,6 +163,8 @@ export class Recorder {
     engine.runKernel = function (this: Engine, name, inputs, attrs) {
       if (self.depth > 0) return original.call(this, name, inputs, attrs);
       const ins: [string, TValue | null][] = Object.keys(inputs).map((k) => [k, inputs[k] ? self.valueOf(inputs[k]!) : null]);
+      const folded = ins.every(([, v]) => !v || v.kind === 'const');
+      if (!folded && !mappedKernels.has(name)) throw new UnsupportedKernelError(name);
       self.depth++;
       let out: Tensor | Tensor[];
       try {
@@ -165,7 +177,6 @@ export class Recorder {
         self.depth--;
       }
       const outs = Array.isArray(out) ? out : [out];
-      const folded = ins.every(([, v]) => !v || v.kind === 'const');
       const node: TNode = { index: self.nodes.length, kernel: name, inputs: ins, attrs: { ...(attrs ?? {}) }, outputs: [] };
       outs.forEach((t, slot) => {
         const v = folded

@@ -1,6 +1,6 @@
 /** Image classification: decode + preprocess (overlapping the previous batch's compute), forward, softmax, top-k. */
 import { tf } from '../tf.js';
-import type { Backbone } from '../models/backbone.js';
+import { type InferenceModel, runForward } from './model.js';
 import { evalTransformFor, loadEvalImage } from '../data/image.js';
 import { resolveLabels } from '../data/labels.js';
 
@@ -18,7 +18,7 @@ export interface ClassifyOptions {
   onImage?: (r: ClassifyResult) => void;
 }
 
-export async function classifyImages(model: Backbone, files: string[], opts: ClassifyOptions = {}): Promise<ClassifyResult[]> {
+export async function classifyImages(model: InferenceModel, files: string[], opts: ClassifyOptions = {}): Promise<ClassifyResult[]> {
   const cfg = model.pretrainedCfg;
   if (cfg.task === 'segmentation') throw new Error(`${model.variant || 'this model'} is a segmentation model: use vizoo segment`);
   const t = evalTransformFor(cfg);
@@ -37,8 +37,10 @@ export async function classifyImages(model: Backbone, files: string[], opts: Cla
     const probs = new Map<string, Float32Array>();
     if (ok.length) {
       const [h, w] = t.size;
-      const x = tf.tensor4d(concat(ok.map((b) => b.d)), [ok.length, h, w, 3]);
-      const p = tf.tidy(() => tf.softmax(model.forward(x)));
+      const x = tf.tensor4d(concat(ok.map((b) => b.d)), [ok.length, h, w, t.channels]);
+      const logits = await runForward(model, x);
+      const p = tf.tidy(() => tf.softmax(logits));
+      logits.dispose();
       const data = (await p.data()) as Float32Array;
       tf.dispose([x, p]);
       ok.forEach((b, i) => probs.set(b.f, data.subarray(i * model.numClasses, (i + 1) * model.numClasses)));
