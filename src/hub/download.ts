@@ -88,6 +88,7 @@ export async function download(url: string, o: DownloadOptions = {}): Promise<st
     if (!want || have === want) return final;
     if (o.offline ?? offlineDefault()) throw new ChecksumError(url, want, have);
     rmSync(final, { force: true });
+    rmSync(`${final}.sha256`, { force: true });
   }
   if (o.offline ?? offlineDefault()) throw new DownloadError(url, `${url} is not in the cache (${final}) and vizoo is offline (VIZOO_OFFLINE)`);
   const partialDir = hubDir(o, 'partial');

@@ -170,26 +170,36 @@ function matchCount(keys: Iterable<string>, want: Set<string>): number {
 export function mapStateDict(sd: StateDict, want: Set<string>, keyMap: string = 'auto'): { sd: StateDict; report: AdaptReport } {
   const report: AdaptReport = { strippedPrefixes: [], dropped: [] };
   let cur = sd;
-  const strip = () => {
-    for (;;) {
-      const base = matchCount(cur.keys(), want);
-      if (base === want.size) return;
-      let best: { prefix: string; count: number } | null = null;
-      for (const p of WRAPPER_PREFIXES) {
-        const n = [...cur.keys()].filter((k) => k.startsWith(p)).length;
-        if (!n) continue;
-        const count = matchCount([...cur.keys()].filter((k) => k.startsWith(p)).map((k) => k.slice(p.length)), want);
-        if (count > base && (!best || count > best.count)) best = { prefix: p, count };
-      }
-      if (!best) return;
-      const next: StateDict = new Map();
-      for (const [k, t] of cur) {
-        if (k.startsWith(best.prefix)) next.set(k.slice(best.prefix.length), t);
-        else report.dropped.push(k);
-      }
-      report.strippedPrefixes.push(best.prefix);
-      cur = next;
+  // Prefix chains up to three deep ('model.module.' of a DDP model saved through a wrapper).
+  const chains: string[][] = [];
+  for (const a of WRAPPER_PREFIXES) {
+    chains.push([a]);
+    for (const b of WRAPPER_PREFIXES) {
+      chains.push([a, b]);
+      for (const c of WRAPPER_PREFIXES) chains.push([a, b, c]);
     }
+  }
+  const strip = () => {
+    const base = matchCount(cur.keys(), want);
+    if (base === want.size) return;
+    let best: { chain: string[]; count: number } | null = null;
+    const keys = [...cur.keys()];
+    for (const chain of chains) {
+      const p = chain.join('');
+      const inside = keys.filter((k) => k.startsWith(p));
+      if (!inside.length) continue;
+      const count = matchCount(inside.map((k) => k.slice(p.length)), want);
+      if (count > base && (!best || count > best.count || (count === best.count && chain.length < best.chain.length))) best = { chain, count };
+    }
+    if (!best) return;
+    const p = best.chain.join('');
+    const next: StateDict = new Map();
+    for (const [k, t] of cur) {
+      if (k.startsWith(p)) next.set(k.slice(p.length), t);
+      else report.dropped.push(k);
+    }
+    report.strippedPrefixes.push(...best.chain);
+    cur = next;
   };
   strip();
   if (keyMap !== 'none' && matchCount(cur.keys(), want) < want.size) {

@@ -95,33 +95,55 @@ function strides(shape: number[]): number[] {
   return s;
 }
 
-export function serializeTorchCheckpoint(sd: StateDict, opts: { archiveName?: string; zip64?: boolean } = {}): Uint8Array[] {
+/** A checkpoint's top level: a state dict, or a dict of state dicts and plain values ({model, model_ema, epoch}). */
+export type CheckpointContent = StateDict | Record<string, StateDict | number | string | null>;
+
+export function serializeTorchCheckpoint(content: CheckpointContent, opts: { archiveName?: string; zip64?: boolean } = {}): Uint8Array[] {
   const root = opts.archiveName ?? 'archive';
   const w = new PickleWriter();
-  w.op(0x80, 2);
-  w.global('collections', 'OrderedDict').op(0x29, 0x52); // OrderedDict()
-  w.op(0x28); // MARK for SETITEMS
   const storages: { name: string; data: Uint8Array }[] = [];
-  let i = 0;
-  for (const [key, t] of sd) {
-    const id = String(i++);
-    w.str(key);
-    w.global('torch._utils', '_rebuild_tensor_v2');
-    w.tuple([
-      () => {
-        w.tuple([() => w.str('storage'), () => w.global('torch', STORAGE_OF[t.dtype]), () => w.str(id), () => w.str('cpu'), () => w.int(t.data.length)]);
-        w.op(0x51); // BINPERSID
-      },
-      () => w.int(0),
-      () => w.tuple(t.shape.map((d) => () => w.int(d))),
-      () => w.tuple(strides(t.shape).map((d) => () => w.int(d))),
-      () => w.op(0x89), // requires_grad False
-      () => w.global('collections', 'OrderedDict').op(0x29, 0x52),
-    ]);
-    w.op(0x52); // REDUCE
-    storages.push({ name: `${root}/data/${id}`, data: bytesOf(t) });
+  const stateDict = (sd: StateDict) => {
+    w.global('collections', 'OrderedDict').op(0x29, 0x52); // OrderedDict()
+    if (sd.size === 0) return;
+    w.op(0x28); // MARK for SETITEMS
+    for (const [key, t] of sd) {
+      const id = String(storages.length);
+      w.str(key);
+      w.global('torch._utils', '_rebuild_tensor_v2');
+      w.tuple([
+        () => {
+          w.tuple([() => w.str('storage'), () => w.global('torch', STORAGE_OF[t.dtype]), () => w.str(id), () => w.str('cpu'), () => w.int(t.data.length)]);
+          w.op(0x51); // BINPERSID
+        },
+        () => w.int(0),
+        () => w.tuple(t.shape.map((d) => () => w.int(d))),
+        () => w.tuple(strides(t.shape).map((d) => () => w.int(d))),
+        () => w.op(0x89), // requires_grad False
+        () => w.global('collections', 'OrderedDict').op(0x29, 0x52),
+      ]);
+      w.op(0x52); // REDUCE
+      storages.push({ name: `${root}/data/${id}`, data: bytesOf(t) });
+    }
+    w.op(0x75); // SETITEMS
+  };
+  w.op(0x80, 2);
+  if (content instanceof Map) stateDict(content);
+  else {
+    w.op(0x7d); // EMPTY_DICT
+    const entries = Object.entries(content);
+    if (entries.length) {
+      w.op(0x28);
+      for (const [k, v] of entries) {
+        w.str(k);
+        if (v instanceof Map) stateDict(v);
+        else if (typeof v === 'number') w.int(v);
+        else if (typeof v === 'string') w.str(v);
+        else w.op(0x4e); // None
+      }
+      w.op(0x75);
+    }
   }
-  w.op(0x75, 0x2e); // SETITEMS, STOP
+  w.op(0x2e); // STOP
   const enc = new TextEncoder();
   return buildStoredZip(
     [
@@ -134,8 +156,8 @@ export function serializeTorchCheckpoint(sd: StateDict, opts: { archiveName?: st
   );
 }
 
-/** Writes `sd` as a PyTorch checkpoint (atomic write). */
-export function writeTorchCheckpoint(path: string, sd: StateDict, opts: { zip64?: boolean } = {}): void {
+/** Writes a PyTorch checkpoint (atomic write). */
+export function writeTorchCheckpoint(path: string, content: CheckpointContent, opts: { zip64?: boolean } = {}): void {
   const stem = basename(path, extname(path)).replace(/[^A-Za-z0-9_]/g, '_') || 'archive';
-  atomicWriteFile(path, serializeTorchCheckpoint(sd, { archiveName: stem, zip64: opts.zip64 }));
+  atomicWriteFile(path, serializeTorchCheckpoint(content, { archiveName: stem, zip64: opts.zip64 }));
 }

@@ -145,6 +145,15 @@ export function onnxStateDictFor(model: Module, initializers: StateDict): StateD
   return out;
 }
 
+/**
+ * What a checkpoint of `model` holds, without reading any value: [key, PyTorch shape, dtype] in state dict
+ * order, exactly as saveWeights / writeTorchCheckpoint write it (float32 parameters and buffers, int64
+ * counters). The official PyTorch code loads files with this layout with `load_state_dict`.
+ */
+export function checkpointLayout(model: Module): [string, number[], 'F32' | 'I64'][] {
+  return model.stateEntries().map(([k, p]) => [k, [...p.shape], p.dtype === 'int64' ? 'I64' : 'F32']);
+}
+
 /** Metadata keys naming the model a weights file belongs to (so `--weights F` needs no `--model`). */
 export const MODEL_META = 'vizoo_model';
 export const CONFIG_META = 'vizoo_config';
