@@ -8,8 +8,9 @@ import { type BackendName, availableBackends, tf, useBackend } from '../src/inde
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 import { van } from './van.js';
 import { largeKernel } from './large_kernel.js';
+import { interop } from './interop.js';
 
-const MODULES: BenchModule[] = [van, largeKernel];
+const MODULES: BenchModule[] = [van, largeKernel, interop];
 
 interface Row {
   name: string;
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   const out = ['| case | backend | median ms | peak MiB | time / wasm |', '|---|---|---:|---:|---:|'];
   for (const r of rows) {
     const w = wasm.get(r.name);
-    out.push(`| ${r.name} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${(r.peakBytes / 2 ** 20).toFixed(1)} | ${w ? (r.medianMs / w).toFixed(2) : '-'} |`);
+    out.push(`| ${r.name} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${Number.isFinite(r.peakBytes) ? (r.peakBytes / 2 ** 20).toFixed(1) : '-'} | ${w ? (r.medianMs / w).toFixed(2) : '-'} |`);
   }
   const ratios: BenchRatio[] = MODULES.flatMap((m) => m.ratios ?? []);
   for (const q of ratios) {

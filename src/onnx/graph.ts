@@ -78,6 +78,8 @@ const ELEMENTWISE = new Set([
   'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Where', 'PRelu',
 ]);
 
+const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd']);
+
 export class GraphBuilder {
   readonly nodes: GNode[] = [];
   readonly initializers = new Map<string, InitTensor>();
@@ -213,23 +215,29 @@ export class GraphBuilder {
    * and cancel, so chains of convs, norms and activations run in NCHW without layout shuffles.
    */
   private pushTransposes(): boolean {
-    const uses = new Map<string, number>();
-    for (const n of this.nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
-    for (const o of this.outputs) uses.set(o, (uses.get(o) ?? 0) + 1);
+    for (const n of this.nodes) if (ELEMENTWISE.has(n.op) && n.outputs.length === 1) this.inferElementwise(n);
+    const consumers = new Map<string, GNode[]>();
+    for (const n of this.nodes) for (const i of n.inputs) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+    const graphOut = new Set(this.outputs);
     const prod = this.producers();
-    let changed = false;
+    // Transposes whose every consumer is an elementwise op (and not a graph output) can move below them.
+    const movable = (name: string) => {
+      const p = prod.get(name);
+      if (p?.op !== 'Transpose' || graphOut.has(name)) return null;
+      const cs = consumers.get(name) ?? [];
+      return cs.length > 0 && cs.every((c) => (ELEMENTWISE.has(c.op) || (REDUCE.has(c.op) && (c.attrs.keepdims as { i: number } | undefined)?.i !== 0)) && c.outputs.length === 1) ? p : null;
+    };
     for (let idx = 0; idx < this.nodes.length; idx++) {
       const e = this.nodes[idx]!;
+      if (REDUCE.has(e.op) && this.pushThroughReduce(e, idx, movable)) return true;
       if (!ELEMENTWISE.has(e.op) || e.outputs.length !== 1) continue;
-      const transposed = e.inputs.map((i) => {
-        const p = prod.get(i);
-        return p?.op === 'Transpose' && uses.get(i) === 1 ? p : null;
-      });
+      const transposed = e.inputs.map((i) => (i ? movable(i) : null));
       const perms = transposed.filter((t): t is GNode => t !== null).map((t) => (t.attrs.perm as { ints: number[] }).ints);
       if (!perms.length) continue;
       const perm = perms[0]!;
       if (!perms.every((q) => q.join() === perm.join())) continue;
-      const outShape = this.staticShape(e.outputs[0]!);
+      this.inferElementwise(e);
+      const outShape = this.info.get(e.outputs[0]!)?.shape;
       const rank = perm.length;
       if (!outShape || outShape.length !== rank) continue;
       const inv = new Array<number>(rank);
@@ -265,11 +273,52 @@ export class GraphBuilder {
       e.inputs = newInputs;
       e.outputs = [inner];
       this.nodes.splice(idx + 1, 0, { op: 'Transpose', inputs: [inner], outputs: [out], attrs: { perm: Is(perm) } });
-      for (const t of transposed) if (t) uses.set(t.outputs[0]!, 0);
-      changed = true;
-      return changed;
+      return true;
     }
-    return changed;
+    return false;
+  }
+
+  /** Reduce(T(x), axes, keepdims=1) = T(Reduce(x, perm[axes], keepdims=1)). */
+  private pushThroughReduce(e: GNode, idx: number, movable: (name: string) => GNode | null): boolean {
+    if ((e.attrs.keepdims as { i: number } | undefined)?.i === 0) return false;
+    const t = e.inputs[0] ? movable(e.inputs[0]) : null;
+    if (!t) return false;
+    // ReduceSum (opset 13) takes its axes as an input, the others as an attribute.
+    const axes = e.op === 'ReduceSum' ? (e.inputs[1] ? this.intsOf(e.inputs[1]) : undefined) : (e.attrs.axes as { ints: number[] } | undefined)?.ints;
+    if (!axes) return false;
+    const perm = (t.attrs.perm as { ints: number[] }).ints;
+    const rank = perm.length;
+    const outShape = this.info.get(e.outputs[0]!)?.shape;
+    if (!outShape || outShape.length !== rank) return false;
+    const inv = new Array<number>(rank);
+    perm.forEach((p, i) => (inv[p] = i));
+    const moved = axes.map((a) => perm[a < 0 ? a + rank : a]!);
+    e.inputs = [t.inputs[0]!, ...(e.op === 'ReduceSum' ? [this.ints(moved)] : [])];
+    if (e.op !== 'ReduceSum') e.attrs = { ...e.attrs, axes: Is(moved) };
+    const out = e.outputs[0]!;
+    const inner = this.fresh(e.op.toLowerCase());
+    this.info.set(inner, { dtype: this.info.get(out)!.dtype, shape: inv.map((a) => outShape[a]!) });
+    e.outputs = [inner];
+    this.nodes.splice(idx + 1, 0, { op: 'Transpose', inputs: [inner], outputs: [out], attrs: { perm: Is(perm) } });
+    return true;
+  }
+
+  /** Value info of an elementwise node's output from its inputs' (numpy broadcasting), when missing. */
+  private inferElementwise(e: GNode): void {
+    const out = e.outputs[0]!;
+    if (this.info.has(out)) return;
+    const ins = e.inputs.filter(Boolean).map((i) => this.info.get(i));
+    if (ins.some((x) => !x)) return;
+    const rank = Math.max(...ins.map((x) => x!.shape.length));
+    const shape: (number | string)[] = [];
+    for (let d = 0; d < rank; d++) {
+      const dims = ins.map((x) => x!.shape[x!.shape.length - rank + d]).filter((v): v is number | string => v !== undefined && v !== 1);
+      shape.push(dims.find((v) => typeof v === 'string') ?? dims[0] ?? 1);
+    }
+    const boolOut = ['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Not', 'IsNaN'].includes(e.op);
+    const src = e.op === 'Where' ? ins[1]! : ins[0]!;
+    const dtype = e.op === 'Cast' ? ((e.attrs.to as { i: number }).i as ElemTypeId) : boolOut ? ElemType.BOOL : src.dtype;
+    this.info.set(out, { dtype, shape });
   }
 
   /** Removes nodes whose outputs nobody uses and initializers nobody reads (except `keep`). */
