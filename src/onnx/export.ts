@@ -7,7 +7,6 @@
  * A dynamic batch is found by tracing at two batch sizes: every shape attribute that differs between the
  * traces becomes a function of the input's batch size.
  */
-import { writeFileSync } from 'node:fs';
 import { tf, type Tensor } from '../tf.js';
 import type { Module } from '../nn/module.js';
 import type { PretrainedConfig } from '../models/registry.js';
@@ -95,7 +94,7 @@ function correspond(a: Trace, b: Trace): { values: Map<number, TValue>; nodes: M
   return { values: alt, nodes };
 }
 
-function buildGraph(model: Exportable, a: Trace, b: Trace | null, batches: [number, number], nchwIn: number[]): { g: GraphBuilder; outputs: string[]; outShapes: number[][] } {
+function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn: number[]): { g: GraphBuilder; outputs: string[]; outShapes: number[][] } {
   const g = new GraphBuilder();
   const pairs = b ? correspond(a, b) : null;
   const alt = pairs?.values ?? new Map<number, TValue>();
@@ -283,7 +282,6 @@ function buildGraph(model: Exportable, a: Trace, b: Trace | null, batches: [numb
     outShapes.push(shape.map((d) => (typeof d === 'number' ? d : -1)));
   });
   g.outputs = outputs;
-  void model;
   return { g, outputs, outShapes };
 }
 
@@ -304,20 +302,14 @@ export async function exportOnnx(model: Exportable, opts: ExportOptions = {}): P
   try {
     await tf.setBackend(traceBackend);
     const forward = (x: Tensor) => model.forward(x);
-    const t0 = performance.now();
     a = await traceModel(model, forward, { inputShape: [batches[0], h, w, c] });
-    const t1 = performance.now();
     if (opts.dynamicBatch) b = await traceModel(model, forward, { inputShape: [batches[1], h, w, c], reuse: a });
-    if (process.env.VIZOO_EXPORT_PROFILE) console.error(`trace ${(t1 - t0).toFixed(0)} ms, second ${(performance.now() - t1).toFixed(0)} ms`);
   } finally {
     if (prev) await tf.setBackend(prev);
     if (wasTraining) model.train();
   }
-  const t2 = performance.now();
-  const { g, outputs, outShapes } = buildGraph(model, a, b, batches, [batches[0], c, h, w]);
-  const t3 = performance.now();
+  const { g, outputs, outShapes } = buildGraph(a, b, batches, [batches[0], c, h, w]);
   g.optimize();
-  const t4 = performance.now();
   const kernels: Record<string, number> = {};
   for (const n of a.nodes) kernels[n.kernel] = (kernels[n.kernel] ?? 0) + 1;
   const metadata: Record<string, string> = { ...(opts.metadata ?? {}) };
@@ -325,7 +317,6 @@ export async function exportOnnx(model: Exportable, opts: ExportOptions = {}): P
   if (cfg) metadata.vizoo_config = JSON.stringify(cfg);
   metadata.vizoo_input_layout = 'NCHW';
   const bytes = g.toModel({ opset: opts.opset ?? 17, producer: 'vizoo', metadata });
-  if (process.env.VIZOO_EXPORT_PROFILE) console.error(`build ${(t3 - t2).toFixed(0)} ms, optimize ${(t4 - t3).toFixed(0)} ms, encode ${(performance.now() - t4).toFixed(0)} ms, nodes ${g.nodes.length}`);
   return {
     bytes,
     inputName: 'input',
@@ -343,4 +334,3 @@ export async function exportOnnxFile(model: Exportable, path: string, opts: Expo
   return r;
 }
 
-void writeFileSync;

@@ -192,8 +192,6 @@ export class GraphBuilder {
             n.inputs = [n.inputs[0]!];
             changed = true;
           }
-        } else if ((n.op === 'Unsqueeze' || n.op === 'Squeeze') && prod.get(n.inputs[0]!)?.op === 'Identity') {
-          // handled by the identity pass below
         }
       }
       // Identities: route consumers around them (an Identity that produces a graph output stays).

@@ -114,8 +114,9 @@ function readConst(t: Tensor): Float32Array | Int32Array | Uint8Array {
 }
 
 /**
- * Records the kernels `fn` runs on the trace backend. `sources` names tensors that are graph inputs;
- * `params` maps parameter variables to their keys. Returns the trace of `fn`'s outputs.
+ * Records kernel calls. Tensors are known by id: declared sources (the input, parameters in PyTorch layout),
+ * outputs of recorded kernels, parameter variables (by dataId), and otherwise constants, read when first seen
+ * (tensors made from host data during the forward; anything cached outside it is frozen into the graph).
  */
 export class Recorder {
   readonly values: TValue[] = [];
@@ -223,7 +224,6 @@ export function patternInput(n: number, seed = 1): Float32Array {
  * Every parameter and buffer becomes a source in PyTorch layout; its layout conversion is traced too.
  */
 export async function traceModel(model: Module, forward: (x: Tensor) => Tensor | Tensor[], opts: TraceOptions): Promise<Trace> {
-  const tp0 = performance.now();
   const rec = new Recorder();
   const params: Trace['params'] = new Map();
   if (opts.reuse) {
@@ -252,13 +252,10 @@ export async function traceModel(model: Module, forward: (x: Tensor) => Tensor |
     }
   }
   const prelude = rec.nodes.length;
-  const tp = performance.now();
   const n = opts.inputShape.reduce((a, b) => a * b, 1);
   const x = tf.tensor(opts.input ?? patternInput(n), opts.inputShape, 'float32');
   const xin = rec.source(x, 'input', 'input');
-  const tq = performance.now();
   const y = rec.record(() => forward(x));
-  if (process.env.VIZOO_EXPORT_PROFILE) console.error(`params ${(tq - tp0).toFixed(0)} ms, forward ${(performance.now() - tq).toFixed(0)} ms`);
   const ys = Array.isArray(y) ? y : [y];
   const outputs = ys.map((t) => rec.valueOf(t));
   tf.dispose([x, ...ys]);
