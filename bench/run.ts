@@ -1,16 +1,20 @@
 /**
  * `npm run bench`: every benchmark case on every available backend (median of N after warm-up, peak
  * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios.
- * Usage: npm run bench [-- --filter <substring>] [--backends wasm,cpu] [--iterations N]
+ * Usage: npm run bench [-- --filter <substring>[,<substring>...]] [--backends wasm,cpu] [--iterations N]
  */
 import { parseArgs } from 'node:util';
 import { type BackendName, availableBackends, tf, useBackend } from '../src/index.js';
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 import { van } from './van.js';
 import { largeKernel } from './large_kernel.js';
+import { vig } from './vig.js';
+import { globalAttention } from './global_attention.js';
+import { train } from './train.js';
+import { localSparse } from './local_sparse.js';
 import { interop } from './interop.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, interop];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop];
 
 interface Row {
   name: string;
@@ -57,7 +61,8 @@ async function main(): Promise<void> {
   // A software WebGPU adapter (SwiftShader) is ~100x slower than wasm: only benchmark it when asked for.
   if (!wanted) backends = backends.filter((b) => b !== 'webgpu' || !process.env.VK_ICD_FILENAMES?.includes('swiftshader'));
   else backends = backends.filter((b) => wanted.includes(b));
-  const cases = MODULES.flatMap((m) => m.benchmarks).filter((c) => !values.filter || c.name.includes(values.filter));
+  const filters = values.filter?.split(',').filter(Boolean);
+  const cases = MODULES.flatMap((m) => m.benchmarks).filter((c) => !filters || filters.some((f) => c.name.includes(f)));
   const rows: Row[] = [];
   for (const backend of backends) {
     await useBackend(backend);
@@ -73,6 +78,10 @@ async function main(): Promise<void> {
   for (const r of rows) {
     const w = wasm.get(r.name);
     out.push(`| ${r.name} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${Number.isFinite(r.peakBytes) ? (r.peakBytes / 2 ** 20).toFixed(1) : '-'} | ${w ? (r.medianMs / w).toFixed(2) : '-'} |`);
+  }
+  for (const r of rows.filter((x) => / train step (\d+)x/.test(x.name))) {
+    const batch = Number(/ train step (\d+)x/.exec(r.name)![1]);
+    out.push(`${r.name} [${r.backend}]: ${((batch * 1000) / r.medianMs).toFixed(1)} images/s`);
   }
   const ratios: BenchRatio[] = MODULES.flatMap((m) => m.ratios ?? []);
   for (const q of ratios) {

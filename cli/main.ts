@@ -10,6 +10,7 @@ import { registerBackends } from './commands/backends.js';
 import { registerTrain } from './commands/train.js';
 import { registerEval } from './commands/eval.js';
 import { registerInterop } from './commands/interop.js';
+import { registerRetrieval } from './commands/retrieval.js';
 import { VERSION } from './common.js';
 
 const program = new Command();
@@ -28,6 +29,7 @@ registerBackends(program);
 registerTrain(program);
 registerEval(program);
 registerInterop(program);
+registerRetrieval(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`vizoo: error: ${(e as Error).message}\n`);

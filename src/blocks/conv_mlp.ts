@@ -1,11 +1,12 @@
 /**
- * Convolutional MLP of VAN / BEVANet / PVTv2: 1x1 conv -> depthwise 3x3 -> GELU -> 1x1 conv, and the
+ * Convolutional MLPs around a depthwise 3x3 conv: VAN / BEVANet (1x1 conv projections) and PVTv2 / LITv2
+ * (Linear projections on NHWC maps): fc1 -> depthwise 3x3 -> GELU -> fc2, and the
  * `DWConv` / `PWConv` wrappers whose extra key level (`dwconv.weight`, `pwconv.weight`) the official
  * checkpoints carry.
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, type Layer, type LayerModule } from '../nn/module.js';
-import { Conv2d, Dropout, GELU } from '../nn/layers.js';
+import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import type { Pair } from '../nn/functional.js';
 
 export interface DWConvOptions {
@@ -55,6 +56,7 @@ export class PWConv extends Module implements Layer {
 export type Projection = (inChannels: number, outChannels: number) => LayerModule;
 export const plainProjection: Projection = (i, o) => new Conv2d(i, o, 1);
 export const pwProjection: Projection = (i, o) => new PWConv(i, o);
+export const linearProjection: Projection = (i, o) => new Linear(i, o);
 
 /** VAN `Mlp` / BEVANet `MLP`: fc1 (1x1) -> DWConv -> GELU -> fc2 (1x1); GELU comes after the depthwise conv. */
 export class ConvMlp extends Module implements Layer {
@@ -78,5 +80,15 @@ export class ConvMlp extends Module implements Layer {
       const h = this.drop.forward(this.act.forward(this.dwconv.forward(this.fc1.forward(x))));
       return this.drop.forward(this.fc2.forward(h));
     });
+  }
+}
+
+/**
+ * The PVTv2 / LITv2 `DWMlp` ("ConvFFN"): the same MLP with Linear fc1/fc2 on NHWC maps. There is no
+ * activation between fc1 and the depthwise conv and no residual around it.
+ */
+export class DWConvMlp extends ConvMlp {
+  constructor(inFeatures: number, hiddenFeatures = inFeatures, outFeatures = inFeatures, drop = 0) {
+    super(inFeatures, hiddenFeatures, outFeatures, drop, linearProjection);
   }
 }

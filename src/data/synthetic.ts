@@ -1,7 +1,9 @@
 /**
  * Synthetic shapes: procedurally drawn images, deterministic per (seed, index), for tests and demos.
- * Classification: one filled shape (circle, square, triangle, cross) on a noisy background; the class is
- * the shape. Segmentation: several shapes; the mask holds each pixel's shape class (0 = background).
+ * Classification: one filled shape (circle, square, triangle, cross) of a random color on a noisy
+ * background; the class is the geometry. Segmentation: several shapes, each class with its own hue (red,
+ * green, blue, yellow, brightness jittered) so a small network can learn it in a few hundred steps; the mask
+ * holds each pixel's shape class (0 = background).
  */
 import { Rng } from '../nn/rng.js';
 import type { ClassificationDataset, ClassificationSample, SegmentationDataset, SegmentationSample } from './dataset.js';
@@ -19,12 +21,15 @@ function inside(shape: number, x: number, y: number, cx: number, cy: number, r: 
   }
 }
 
+const HUES = [[1, 0.25, 0.2], [0.25, 1, 0.2], [0.25, 0.3, 1], [1, 0.9, 0.2]];
+
 function draw(rng: Rng, size: number, shapes: { cls: number; cx: number; cy: number; r: number }[], mask?: Uint8Array): Uint8Array {
   const img = new Uint8Array(size * size * 3);
   const bg = [rng.int(90), rng.int(90), rng.int(90)];
   for (let i = 0; i < size * size; i++) for (let c = 0; c < 3; c++) img[i * 3 + c] = bg[c]! + rng.int(40);
   for (const s of shapes) {
-    const col = [120 + rng.int(136), 120 + rng.int(136), 120 + rng.int(136)];
+    const bright = 150 + rng.int(106);
+    const col = mask ? HUES[s.cls]!.map((h) => Math.round(h * bright)) : [120 + rng.int(136), 120 + rng.int(136), 120 + rng.int(136)];
     for (let y = 0; y < size; y++)
       for (let x = 0; x < size; x++) {
         if (!inside(s.cls, x + 0.5, y + 0.5, s.cx, s.cy, s.r)) continue;

@@ -1,5 +1,5 @@
 /** What every registered model offers: classification, stage feature maps, head reset (timm's interface). */
-import type { Tensor } from '../tf.js';
+import { tf, type Tensor } from '../tf.js';
 import { Module } from '../nn/module.js';
 import type { PretrainedConfig } from './registry.js';
 
@@ -28,6 +28,22 @@ export abstract class Backbone extends Module {
 
   /** NHWC image batch -> the NHWC map of every stage in `indices` (default: all). */
   abstract forwardIntermediates(x: Tensor, indices?: number[]): Tensor[];
+
+  /**
+   * The forward_intermediates loop: stage(i, y) for i = 0..max(indices), each fed the previous stage's
+   * result, keeping output(i, y) (default: y itself) of the requested stages.
+   */
+  protected runStages(x: Tensor, indices: number[], stage: (i: number, y: Tensor) => Tensor, output: (i: number, y: Tensor) => Tensor = (_, y) => y): Tensor[] {
+    return tf.tidy(() => {
+      const outs: Tensor[] = [];
+      let y = x;
+      for (let i = 0; i <= Math.max(...indices); i++) {
+        y = stage(i, y);
+        if (indices.includes(i)) outs.push(output(i, y));
+      }
+      return outs;
+    });
+  }
 }
 
 /**

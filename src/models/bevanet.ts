@@ -17,7 +17,7 @@ import { ConvMlp, PWConv, pwProjection } from '../blocks/conv_mlp.js';
 import { LSKA, SDLSKA } from '../blocks/lska.js';
 import { PagFM, SegmentHead, makeLayer } from '../blocks/pidnet.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 /** The large-kernel attention inside EVA blocks (`lka`): SDLSKA in every released config, LSKA the config default. */
 export type GatingKind = 'SDLSKA' | 'LSKA';
@@ -398,6 +398,11 @@ export class BEVANetSeg extends BEVANetBase {
     });
   }
 
+  /** Training uses every head (FullModel): the auxiliary and boundary maps feed the loss (pretrained config `trainLoss: 'bevanet'`). */
+  forwardTrain(x: Tensor): Record<string, Tensor> {
+    return { ...this.forwardOutputs(x) };
+  }
+
   /** NHWC image batch -> NHWC logit map at 1/8 resolution (B, ceil(H/8), ceil(W/8), numClasses). */
   forward(x: Tensor): Tensor {
     const out = this.forwardOutputs(x);
@@ -483,8 +488,6 @@ export const BEVANET_VARIANTS: Record<string, { planes: number; nBlocks: number[
   bevanet_l: { planes: 64, nBlocks: [3, 3, 4, 4, 2], ppmPlanes: 112, headPlanes: 256 },
 };
 
-const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 const SRC = 'maomao0819/BEVANet@603205b';
 
 /**
@@ -496,11 +499,12 @@ const segCfg = (notes: string): PretrainedConfig => ({
   inputSize: [3, 1024, 2048],
   cropPct: 1,
   interpolation: 'bilinear',
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
+  mean: IMAGENET_DEFAULT_MEAN,
+  std: IMAGENET_DEFAULT_STD,
   numClasses: 19,
   labels: 'cityscapes',
   task: 'segmentation',
+  trainLoss: 'bevanet',
   alignCorners: true,
   inputMultiple: 8,
   firstConv: 'conv1.0',
@@ -509,18 +513,13 @@ const segCfg = (notes: string): PretrainedConfig => ({
 });
 
 /** ImageNet pretraining (tools/pretrain.py / datasets/imagenet.py): standard 224 eval, ImageNet mean/std. */
-const clsCfg = (notes: string): PretrainedConfig => ({
-  inputSize: [3, 224, 224],
-  cropPct: 0.875,
-  interpolation: 'bilinear',
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-  numClasses: 1000,
-  labels: 'imagenet-1k',
-  firstConv: 'conv1.0',
-  classifier: 'head',
-  notes: `${SRC} models/BEVANet.py get_cls_model (BEVANet_CLS_32); eval crop 0.875 bilinear assumed (not verified against datasets/imagenet.py). ${notes}`,
-});
+const clsCfg = (notes: string): PretrainedConfig =>
+  imagenetConfig({
+    cropPct: 0.875,
+    interpolation: 'bilinear',
+    firstConv: 'conv1.0',
+    notes: `${SRC} models/BEVANet.py get_cls_model (BEVANet_CLS_32); eval crop 0.875 bilinear assumed (not verified against datasets/imagenet.py). ${notes}`,
+  });
 
 const NOTES: Record<string, { seg: string; cls: string }> = {
   bevanet_s: { seg: 'Cityscapes val 78.2 mIoU (README; weights: Google Drive 1tk8vNr4t9qK481uid65NCj0fPvjLIBRk).', cls: 'ImageNet 71.1 top-1 (README; Google Drive 1adaWjRHfoS97lxyEZHkM0vOn_1KFbI7j).' },

@@ -34,8 +34,21 @@ export interface PretrainedConfig {
   alignCorners?: boolean;
   /** Segmentation only: the input's height and width must be multiples of this (the image is padded). */
   inputMultiple?: number;
+  /** Name of the model's own training loss (src/train/seg_losses.ts TRAIN_LOSSES); default: cross entropy. */
+  trainLoss?: string;
   /** Free-form provenance notes (paper, repo@commit, where preprocessing comes from). */
   notes?: string;
+}
+
+export const IMAGENET_DEFAULT_MEAN = [0.485, 0.456, 0.406];
+export const IMAGENET_DEFAULT_STD = [0.229, 0.224, 0.225];
+
+/**
+ * An ImageNet-1k classifier config: 224x224 RGB, ImageNet mean/std, 1000 classes with their labels, head
+ * `head`; each family gives its eval crop, interpolation and provenance and may override the rest.
+ */
+export function imagenetConfig(o: Pick<PretrainedConfig, 'cropPct' | 'interpolation' | 'notes'> & Partial<PretrainedConfig>): PretrainedConfig {
+  return { inputSize: [3, 224, 224], mean: IMAGENET_DEFAULT_MEAN, std: IMAGENET_DEFAULT_STD, numClasses: 1000, labels: 'imagenet-1k', classifier: 'head', ...o };
 }
 
 export interface ModelOptions {

@@ -14,7 +14,7 @@ import { DilatedReparamBlock } from '../blocks/dilated_reparam.js';
 import { GRN } from '../blocks/grn.js';
 import { SEBlock } from '../blocks/squeeze_excite.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 export interface UniRepLKNetBlockOptions {
   dropPath?: number;
@@ -219,16 +219,7 @@ export class UniRepLKNet extends Backbone {
 
 
   forwardIntermediates(x: Tensor, indices: number[] = [0, 1, 2, 3]): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      let y = x;
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        y = this.stages.items[i]!.forward(this.downsample_layers.items[i]!.forward(y));
-        if (indices.includes(i)) outs.push(y);
-      }
-      return outs;
-    });
+    return this.runStages(x, indices, (i, y) => this.stages.items[i]!.forward(this.downsample_layers.items[i]!.forward(y)));
   }
 
   /** Mean over H and W of the last stage, then the final LayerNorm: (B, C3). */
@@ -248,19 +239,15 @@ export class UniRepLKNet extends Backbone {
  * transform resizes the shorter side, which equals it for square images).
  */
 const HF = 'https://huggingface.co/DingXiaoH/UniRepLKNet/resolve/main';
-const uniCfg = (size: number, file: string | undefined, notes: string): PretrainedConfig => ({
-  inputSize: [3, size, size],
-  cropPct: size >= 384 ? 1 : 0.875,
-  interpolation: 'bicubic',
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-  numClasses: 1000,
-  labels: 'imagenet-1k',
-  url: file ? `${HF}/${file}` : undefined,
-  firstConv: 'downsample_layers.0.0',
-  classifier: 'head',
-  notes: `AILab-CVC/UniRepLKNet@b5677d8 unireplknet.py; preprocessing from datasets.py. ${notes}`,
-});
+const uniCfg = (size: number, file: string | undefined, notes: string): PretrainedConfig =>
+  imagenetConfig({
+    inputSize: [3, size, size],
+    cropPct: size >= 384 ? 1 : 0.875,
+    interpolation: 'bicubic',
+    url: file ? `${HF}/${file}` : undefined,
+    firstConv: 'downsample_layers.0.0',
+    notes: `AILab-CVC/UniRepLKNet@b5677d8 unireplknet.py; preprocessing from datasets.py. ${notes}`,
+  });
 
 const VARIANTS: [string, number[], number[], number, string | undefined, string][] = [
   ['a', [2, 2, 6, 2], [40, 80, 160, 320], 224, 'unireplknet_a_in1k_224_acc77.03.pth', 'IN-1k 77.0 top-1.'],

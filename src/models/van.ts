@@ -11,7 +11,7 @@ import { LKA, LayerScaleConvBlock, SpatialAttention } from '../blocks/lka.js';
 import { ConvMlp } from '../blocks/conv_mlp.js';
 import { OverlapPatchEmbed } from '../blocks/patch_embed.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
 
 export interface VanConfig {
   embedDims: number[];
@@ -76,16 +76,7 @@ export class VAN extends Backbone {
   }
 
   forwardIntermediates(x: Tensor, indices: number[] = [0, 1, 2, 3]): Tensor[] {
-    return tf.tidy(() => {
-      const outs: Tensor[] = [];
-      let y = x;
-      const last = Math.max(...indices);
-      for (let i = 0; i <= last; i++) {
-        y = this.stage(i, y);
-        if (indices.includes(i)) outs.push(y);
-      }
-      return outs;
-    });
+    return this.runStages(x, indices, (i, y) => this.stage(i, y));
   }
 
   /** Last stage map after its LayerNorm, pooled over H and W: (B, C4). */
@@ -106,19 +97,16 @@ export class VAN extends Backbone {
  * Preprocessing of the official weights: VAN's builders set `default_cfg = timm.models.vision_transformer._cfg()`
  * (timm 0.4.12), which timm's train.py and validate.py resolve: bicubic, crop_pct 0.9, mean = std = 0.5.
  */
-const vanCfg = (url?: string, notes?: string): PretrainedConfig => ({
-  inputSize: [3, 224, 224],
-  cropPct: 0.9,
-  interpolation: 'bicubic',
-  mean: [0.5, 0.5, 0.5],
-  std: [0.5, 0.5, 0.5],
-  numClasses: 1000,
-  labels: 'imagenet-1k',
-  url,
-  firstConv: 'patch_embed1.proj',
-  classifier: 'head',
-  notes: `Visual-Attention-Network/VAN-Classification@e19779b models/van.py; preprocessing from timm 0.4.12 vit _cfg() as set by the builders.${notes ? ` ${notes}` : ''}`,
-});
+const vanCfg = (url?: string, notes?: string): PretrainedConfig =>
+  imagenetConfig({
+    cropPct: 0.9,
+    interpolation: 'bicubic',
+    mean: [0.5, 0.5, 0.5],
+    std: [0.5, 0.5, 0.5],
+    url,
+    firstConv: 'patch_embed1.proj',
+    notes: `Visual-Attention-Network/VAN-Classification@e19779b models/van.py; preprocessing from timm 0.4.12 vit _cfg() as set by the builders.${notes ? ` ${notes}` : ''}`,
+  });
 
 const HF = 'https://huggingface.co/Visual-Attention-Network';
 const VARIANTS: [string, number[], number[], PretrainedConfig][] = [

@@ -238,6 +238,69 @@ export function resizeNearest(x: Tensor4D, size: Pair): Tensor4D {
   });
 }
 
+/** SiLU / swish: x * sigmoid(x). */
+export function silu(x: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/** RMSNorm over the last axis (no mean subtraction, no bias): x / sqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
+  return tf.tidy(() => {
+    const y = tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps)));
+    return weight ? tf.mul(y, weight) : y;
+  });
+}
+
+/**
+ * The (out x in) matrix of PyTorch's 1-D bicubic interpolation (F.interpolate mode='bicubic', no
+ * antialias): Keys' cubic convolution with A = -0.75, 4 taps at floor(src)-1 .. floor(src)+2 with the
+ * indices clamped to [0, in-1] (edge replication). align_corners=false samples at
+ * src = (i + 0.5) * in / out - 0.5 (not clamped at 0 for cubic); true at src = i * (in - 1) / (out - 1).
+ */
+export function bicubicMatrix(inLen: number, outLen: number, alignCorners = false): Float32Array {
+  const A = -0.75;
+  // Keys' kernel: |x| <= 1 and 1 < |x| < 2.
+  const near = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1;
+  const far = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+  const m = new Float32Array(outLen * inLen);
+  const scale = alignCorners ? (outLen > 1 ? (inLen - 1) / (outLen - 1) : 0) : inLen / outLen;
+  for (let i = 0; i < outLen; i++) {
+    const src = alignCorners ? i * scale : (i + 0.5) * scale - 0.5;
+    const base = Math.floor(src);
+    const t = src - base;
+    const w = [far(t + 1), near(t), near(1 - t), far(2 - t)];
+    for (let j = 0; j < 4; j++) {
+      const idx = Math.min(Math.max(base - 1 + j, 0), inLen - 1);
+      m[i * inLen + idx] += w[j]!;
+    }
+  }
+  return m;
+}
+
+/**
+ * Bicubic resize of NHWC to (h, w) with PyTorch semantics (see `bicubicMatrix`). Separable: two
+ * matmuls with small precomputed matrices, so it runs (and differentiates) on every backend.
+ */
+export function resizeBicubic(x: Tensor4D, size: Pair, alignCorners = false): Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const [oh, ow] = size;
+  if (h === oh && w === ow) return x.clone();
+  return tf.tidy(() => {
+    const mh = tf.tensor2d(bicubicMatrix(h, oh, alignCorners), [oh, h]);
+    const mw = tf.tensor2d(bicubicMatrix(w, ow, alignCorners), [ow, w]);
+    // Rows: (h, b*w*c) -> (oh, b, w, c); then columns: (w, b*oh*c) -> (ow, b, oh, c).
+    const rows = tf.reshape(tf.matMul(mh, tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, b * w * c])), [oh, b, w, c]);
+    const cols = tf.matMul(mw, tf.reshape(tf.transpose(rows, [2, 1, 0, 3]), [w, b * oh * c]));
+    return tf.transpose(tf.reshape(cols, [ow, b, oh, c]), [1, 2, 0, 3]) as Tensor4D;
+  });
+}
+
 /** NCHW <-> NHWC at the edges (fixtures, PyTorch-convention files). */
 export const nchwToNhwc = (x: Tensor): Tensor => tf.transpose(x, [0, 2, 3, 1]);
 export const nhwcToNchw = (x: Tensor): Tensor => tf.transpose(x, [0, 3, 1, 2]);
+
+/** Identity in the forward pass, zero gradient (torch's `.detach()`), e.g. for scores that only pick indices. */
+export function stopGradient(x: Tensor): Tensor {
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => ({ value: tf.clone(args[0] as Tensor), gradFunc: (dy: Tensor) => tf.zerosLike(dy) }));
+  return f(x);
+}

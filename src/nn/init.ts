@@ -52,3 +52,10 @@ export const torchDefaultBias = (fanIn: number): Init => {
   const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
   return uniform(-bound, bound);
 };
+
+/** xavier_uniform_(gain): U(+-gain * sqrt(6 / (fan_in + fan_out))). */
+export const xavierUniform = (gain = 1): Init => (shape, rng) => {
+  const { fanIn, fanOut } = fans(shape);
+  const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
+  return uniform(-bound, bound)(shape, rng);
+};

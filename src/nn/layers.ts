@@ -2,7 +2,7 @@
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, type Layer, type Parameter } from './module.js';
 import { CONV_OIHW, LINEAR, depthwiseLayout } from './layout.js';
-import { type Init, ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
+import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
 import * as F from './functional.js';
 import { globalRng } from './random.js';
 
@@ -166,6 +166,31 @@ export class GELU extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return this.approximate === 'tanh' ? F.geluTanh(x) : F.gelu(x);
+  }
+}
+
+/** nn.SiLU (swish). */
+export class SiLU extends Module implements Layer {
+  forward(x: Tensor): Tensor {
+    return F.silu(x);
+  }
+}
+
+/** RMSNorm over the last axis with a weight and no bias (fla / LLaMA style): keys `weight`. */
+export class RMSNorm extends Module implements Layer {
+  readonly weight: Parameter | null;
+
+  constructor(
+    readonly normalizedShape: number,
+    readonly eps = 1e-5,
+    affine = true,
+  ) {
+    super();
+    this.weight = affine ? this.param('weight', [normalizedShape], ones) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.rmsNorm(x, this.weight?.value ?? null, this.eps);
   }
 }
 

@@ -27,14 +27,20 @@ export type ParityBuilder = (ctx: ParityContext) => ParityTarget;
 
 const builders = new Map<string, ParityBuilder>();
 
-const keyOf = (architecture: string, className: string) => `${architecture}::${className}`;
+const keyOf = (architecture: string, className: string, module?: string) => `${architecture}::${className}${module === undefined ? '' : `@${module}`}`;
 
-export function registerParityBuilder(architecture: string, classNames: string | string[], builder: ParityBuilder): void {
-  for (const c of Array.isArray(classNames) ? classNames : [classNames]) builders.set(keyOf(architecture, c), builder);
+/**
+ * Registers a builder for an official class. `opts.module` (the manifest's `module` field, e.g.
+ * 'classification/models/blocks.py') narrows it to the cases of that source file: manifests whose
+ * `architecture` is empty name different classes alike ('Block', 'PatchEmbed'), and the file tells them apart.
+ */
+export function registerParityBuilder(architecture: string, classNames: string | string[], builder: ParityBuilder, opts: { module?: string } = {}): void {
+  for (const c of Array.isArray(classNames) ? classNames : [classNames]) builders.set(keyOf(architecture, c, opts.module), builder);
 }
 
-export function findParityBuilder(architecture: string, className: string): ParityBuilder | undefined {
-  return builders.get(keyOf(architecture, className));
+/** The builder for a case: one registered for its source file first, else one for the class alone. */
+export function findParityBuilder(architecture: string, className: string, module?: string): ParityBuilder | undefined {
+  return (module === undefined ? undefined : builders.get(keyOf(architecture, className, module))) ?? builders.get(keyOf(architecture, className));
 }
 
 /** Typed kwarg readers with the official defaults. */

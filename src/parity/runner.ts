@@ -64,7 +64,7 @@ export async function runParityCase(dir: string, c: ParityCase, opts: RunOptions
   const t0 = performance.now();
   const base = { case: c.case, class: c.class, architecture: c.architecture, tolerance: c.tolerance_max_abs, outputs: [] as { name: string; maxAbsDiff: number }[] };
   const done = (status: ParityStatus, maxAbsDiff: number, message?: string): ParityResult => ({ ...base, status, maxAbsDiff, message, seconds: (performance.now() - t0) / 1000 });
-  const builder = findParityBuilder(c.architecture, c.class);
+  const builder = findParityBuilder(c.architecture, c.class, c.module);
   if (!builder) return done('unsupported', NaN, `class ${c.architecture}.${c.class} is not implemented in vizoo yet`);
   let file: StateDict;
   let fileLayout = '';

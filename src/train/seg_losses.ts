@@ -179,3 +179,24 @@ export function labelBoundaries(labels: Tensor, radius = 2): Tensor {
     return tf.squeeze(tf.cast(tf.greater(hi, lo), 'float32'), [3]);
   });
 }
+
+/** Output of a training forward as the losses below receive it. */
+type NamedOutputs = Record<string, Tensor> | Tensor | Tensor[];
+
+/**
+ * BEVANet's loss over its training outputs (main/aux/boundary); a deploy-form model (main map only) falls
+ * back to cross entropy. OHEM keeps at least 1/8 of the pixels (the official 131072 of a 1024x1024 crop batch).
+ */
+function bevanetTrainingLoss(output: NamedOutputs, batch: { y: Tensor }): Tensor {
+  const o = output as Record<string, Tensor>;
+  return tf.tidy(() => {
+    if (!o.aux || !o.boundary) return crossEntropyIgnore(resizeBilinear(o.main as Tensor4D, [batch.y.shape[1]!, batch.y.shape[2]!], true), batch.y);
+    const minKept = Math.max(1, Math.floor(batch.y.size / 8));
+    return bevanetLoss({ main: o.main!, aux: o.aux, boundary: o.boundary }, batch.y, labelBoundaries(batch.y), { ohem: { thresh: 0.9, minKept } }).loss;
+  });
+}
+
+/** Model-specific training losses, named by `PretrainedConfig.trainLoss`. */
+export const TRAIN_LOSSES: Record<string, (output: NamedOutputs, batch: { y: Tensor }) => Tensor> = {
+  bevanet: bevanetTrainingLoss,
+};

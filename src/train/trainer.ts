@@ -21,6 +21,7 @@ import { atomicWriteFile } from '../util/fs.js';
 import { AdamW, type Optimizer, SGD, clipGradNorm } from './optim.js';
 import { type ScheduleConfig, learningRate } from './schedule.js';
 import { pixelCrossEntropy, softTargetCrossEntropy } from './losses.js';
+import { TRAIN_LOSSES } from './seg_losses.js';
 import { mixBatch } from './mixup.js';
 import { ModelEma } from './ema.js';
 import { buildParamGroups, freezeParameters } from './param_groups.js';
@@ -28,7 +29,28 @@ import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type EvalMetrics, evaluate } from './evaluate.js';
 import { writeCurvesPng } from './plot.js';
 
-export type TrainableModel = Module & { forward(x: Tensor): Tensor | Tensor[]; headModules?: readonly string[]; pretrainedCfg?: PretrainedConfig; numClasses?: number };
+/** What a training forward returns: one tensor, several, or named outputs (e.g. main/aux/boundary maps). */
+export type TrainOutput = Tensor | Tensor[] | Record<string, Tensor>;
+
+export interface TrainBatch {
+  x: Tensor4D;
+  /** (B) int32 labels or (B, H, W) int32 masks. */
+  y: Tensor;
+  /** Soft class targets (classification; mixup and label smoothing applied). */
+  targets?: Tensor;
+}
+
+/**
+ * A model the trainer can fit. Models whose training differs from inference (auxiliary heads) implement
+ * `forwardTrain`; a model with its own loss names it in its pretrained config (`trainLoss`, e.g. 'bevanet').
+ */
+export type TrainableModel = Module & {
+  forward(x: Tensor): Tensor | Tensor[];
+  forwardTrain?(x: Tensor): TrainOutput;
+  headModules?: readonly string[];
+  pretrainedCfg?: PretrainedConfig;
+  numClasses?: number;
+};
 
 export interface StepInfo {
   epoch: number;
@@ -97,13 +119,15 @@ export interface FitOptions {
   resume?: boolean;
   seed?: number;
   prefetch?: number;
-  /** Custom loss over the model output (e.g. segmentation aux/boundary terms); default: CE (soft targets / ignore index). */
-  loss?: (output: Tensor | Tensor[], batch: { x: Tensor4D; y: Tensor; targets?: Tensor }) => Tensor;
+  /** Loss over the training output; default: the model's `trainingLoss`, else CE (soft targets / ignore index). */
+  loss?: (output: TrainOutput, batch: TrainBatch) => Tensor;
   callbacks?: FitCallbacks;
   /** Log a step line every N optimizer steps (default 10). */
   logInterval?: number;
   /** Stop after this many optimizer steps in total (tests, smoke runs). */
   maxSteps?: number;
+  /** Early stopping: checked after each epoch (with its evaluation); true ends training there. */
+  stopWhen?: (e: EpochInfo) => boolean;
 }
 
 export interface FitResult {
@@ -129,8 +153,8 @@ interface TrainerState {
 }
 
 function defaultLoss(task: Dataset['task'], ignoreIndex: number) {
-  return (out: Tensor | Tensor[], b: { y: Tensor; targets?: Tensor }): Tensor => {
-    const logits = Array.isArray(out) ? out[0]! : out;
+  return (out: TrainOutput, b: TrainBatch): Tensor => {
+    const logits = out instanceof tf.Tensor ? out : Array.isArray(out) ? out[0]! : Object.values(out)[0]!;
     if (task === 'classification') return softTargetCrossEntropy(logits, b.targets!);
     const [, h, w] = b.y.shape as [number, number, number];
     const up = logits.shape[1] === h && logits.shape[2] === w ? logits : resizeBilinear(logits as Tensor4D, [h, w]);
@@ -169,7 +193,9 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     minLr: o.minLr ?? 1e-6,
   };
   const ignoreIndex = data.task === 'segmentation' ? data.ignoreIndex : 255;
-  const lossFn = o.loss ?? defaultLoss(data.task, ignoreIndex);
+  const modelLoss = model.pretrainedCfg?.trainLoss;
+  if (modelLoss && !TRAIN_LOSSES[modelLoss]) throw new Error(`unknown training loss '${modelLoss}' in the model's config`);
+  const lossFn = o.loss ?? (modelLoss ? TRAIN_LOSSES[modelLoss]! : defaultLoss(data.task, ignoreIndex));
   const ema = o.ema ? new ModelEma(model, o.ema) : null;
   const trainerRng = new Rng(seed ^ 0x6d1c5eed);
   let st: TrainerState = {
@@ -293,6 +319,7 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     st.epochLossCount = 0;
     await checkpoint();
     if (out) await plot(out, stepLosses, st.history);
+    if (o.stopWhen?.(info)) break;
   }
   if (pending) tf.dispose([...(pending as Map<string, Tensor>).values()]);
   const result: FitResult = { steps: st.optStep, epochs: st.epoch, history: st.history, lastLoss, skipped: loader.skipped };
@@ -328,7 +355,8 @@ async function trainStep(
     x = mixed.x;
     targets = mixed.targets;
   }
-  const { value, grads } = tf.variableGrads(() => tf.div(lossFn(model.forward(x), { x, y: batch.y, targets }), accum) as tf.Scalar, vars);
+  const forward = (t: Tensor): TrainOutput => (model.forwardTrain ? model.forwardTrain(t) : model.forward(t));
+  const { value, grads } = tf.variableGrads(() => tf.div(lossFn(forward(x), { x, y: batch.y, targets }), accum) as tf.Scalar, vars);
   const named = new Map<string, Tensor>();
   for (const [name, g] of Object.entries(grads)) named.set(byVarName.get(name)!, g);
   collect(named);

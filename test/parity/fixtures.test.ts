@@ -15,7 +15,7 @@ it('finds the shared parity fixtures', () => {
 
 for (const family of families) {
   const dir = join(PARITY, family);
-  const cases = readManifest(dir).cases.filter((c) => findParityBuilder(c.architecture, c.class));
+  const cases = readManifest(dir).cases.filter((c) => findParityBuilder(c.architecture, c.class, c.module));
   if (!cases.length) continue;
   describe(`parity ${family}`, () => {
     for (const c of cases) {

@@ -2,3 +2,8 @@
 import './van.js';
 import './unireplknet.js';
 import './bevanet.js';
+import './vig.js';
+import './litv2.js';
+import './soft.js';
+import './karat.js';
+import './local_sparse.js';

@@ -1,0 +1,206 @@
+/**
+ * Neighborhood attention as direct typed-array loops, registered as tfjs kernels for the cpu and wasm
+ * backends (forward and backward). Per (batch, query, head): logits over the plan's slots, softmax, weighted
+ * sum of values; nothing of size (N, K, C) is materialized, unlike the composite.
+ */
+import { tf } from '../tf.js';
+import type { NeighborhoodPlan } from './neighborhood_plan.js';
+
+export const NA_FORWARD = 'VizooNeighborhoodAttention';
+export const NA_BACKWARD = 'VizooNeighborhoodAttentionGrad';
+
+interface TensorInfo {
+  dataId: object;
+  shape: number[];
+  dtype: string;
+}
+
+interface Attrs {
+  plan: NeighborhoodPlan;
+  scale: number;
+}
+
+/** The minimal surfaces of the cpu and wasm backends used here. */
+interface CpuBackend {
+  data: { get(id: object): { values: Float32Array } };
+  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): TensorInfo;
+}
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: string): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+}
+
+type Io = {
+  read(t: TensorInfo): Float32Array;
+  /** Allocates outputs, then returns writable views (zeroed) and a finisher returning the tensors. */
+  outputs(shapes: number[][]): { views: Float32Array[]; done(): TensorInfo[] };
+};
+
+function ioFor(backend: unknown): Io {
+  const wasm = backend as WasmBackend;
+  if (typeof wasm.typedArrayFromHeap === 'function') {
+    return {
+      read: (t) => wasm.typedArrayFromHeap(t),
+      outputs: (shapes) => {
+        // Allocate every output before taking any heap view: an allocation may grow (and detach) the heap.
+        const infos = shapes.map((s) => wasm.makeOutput(s, 'float32'));
+        const views = infos.map((i) => wasm.typedArrayFromHeap(i).fill(0));
+        return { views, done: () => infos };
+      },
+    };
+  }
+  const cpu = backend as CpuBackend;
+  return {
+    read: (t) => cpu.data.get(t.dataId).values,
+    outputs: (shapes) => {
+      const views = shapes.map((s) => new Float32Array(s.reduce((p, v) => p * v, 1)));
+      return { views, done: () => views.map((v, i) => cpu.makeTensorInfo(shapes[i]!, 'float32', v)) };
+    },
+  };
+}
+
+/**
+ * Softmax weights of one (batch, query, head): fills `w` (length K; masked slots 0) from the pre-scaled query
+ * `qs` (NATTEN scales q before the dot product) and the keys, plus the RPB entry of each slot.
+ */
+function slotWeights(w: Float64Array, qs: Float64Array, k: Float32Array, rpbRow: Float32Array | null, rpbIdx: Int32Array | null, nbr: Int32Array, base: number, kk: number, rowStride: number, colOff: number, d: number): void {
+  let max = -Infinity;
+  for (let j = 0; j < kk; j++) {
+    const nb = nbr[base + j]!;
+    if (nb < 0) {
+      w[j] = -Infinity;
+      continue;
+    }
+    const kOff = nb * rowStride + colOff;
+    let dot = 0;
+    for (let c = 0; c < d; c++) dot += qs[c]! * k[kOff + c]!;
+    if (rpbRow) dot += rpbRow[rpbIdx![base + j]!]!;
+    w[j] = dot;
+    if (dot > max) max = dot;
+  }
+  let sum = 0;
+  for (let j = 0; j < kk; j++) {
+    const e = w[j] === -Infinity ? 0 : Math.exp(w[j]! - max);
+    w[j] = e;
+    sum += e;
+  }
+  const inv = 1 / sum;
+  for (let j = 0; j < kk; j++) w[j]! *= inv;
+}
+
+function forward({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs: Attrs }): TensorInfo {
+  const { plan, scale } = attrs;
+  const [b, nt, heads, d] = inputs.q!.shape as [number, number, number, number];
+  const io = ioFor(backend);
+  const out = io.outputs([[b, nt, heads, d]]);
+  const q = io.read(inputs.q!);
+  const k = io.read(inputs.k!);
+  const v = io.read(inputs.v!);
+  const rpb = inputs.rpb ? io.read(inputs.rpb) : null;
+  const y = out.views[0]!;
+  const kk = plan.numSlots;
+  const nbr = plan.neighbors;
+  const rpbIdx = plan.rpbIndex;
+  const rowStride = heads * d; // one token's channels
+  const w = new Float64Array(kk);
+  const qs = new Float64Array(d);
+  const acc = new Float64Array(d);
+  for (let bi = 0; bi < b; bi++) {
+    const batchOff = bi * nt * rowStride;
+    for (let n = 0; n < nt; n++) {
+      const base = n * kk;
+      for (let hh = 0; hh < heads; hh++) {
+        const qOff = batchOff + n * rowStride + hh * d;
+        for (let c = 0; c < d; c++) qs[c] = q[qOff + c]! * scale;
+        const rpbRow = rpb ? rpb.subarray(hh * plan.rpbSize, (hh + 1) * plan.rpbSize) : null;
+        slotWeights(w, qs, k, rpbRow, rpbIdx, nbr, base, kk, rowStride, batchOff + hh * d, d);
+        acc.fill(0);
+        for (let j = 0; j < kk; j++) {
+          const nb = nbr[base + j]!;
+          if (nb < 0) continue;
+          const wj = w[j]!;
+          const vOff = batchOff + nb * rowStride + hh * d;
+          for (let c = 0; c < d; c++) acc[c]! += wj * v[vOff + c]!;
+        }
+        for (let c = 0; c < d; c++) y[qOff + c] = acc[c]!;
+      }
+    }
+  }
+  return out.done()[0]!;
+}
+
+function backward({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs: Attrs }): TensorInfo[] {
+  const { plan, scale } = attrs;
+  const shape = inputs.q!.shape;
+  const [b, nt, heads, d] = shape as [number, number, number, number];
+  const io = ioFor(backend);
+  const shapes = [shape, shape, shape];
+  if (inputs.rpb) shapes.push(inputs.rpb.shape);
+  const out = io.outputs(shapes);
+  const q = io.read(inputs.q!);
+  const k = io.read(inputs.k!);
+  const v = io.read(inputs.v!);
+  const dy = io.read(inputs.dy!);
+  const rpb = inputs.rpb ? io.read(inputs.rpb) : null;
+  const [dq, dk, dv, drpb] = out.views as [Float32Array, Float32Array, Float32Array, Float32Array | undefined];
+  const kk = plan.numSlots;
+  const nbr = plan.neighbors;
+  const rpbIdx = plan.rpbIndex;
+  const rowStride = heads * d;
+  const w = new Float64Array(kk);
+  const dA = new Float64Array(kk);
+  const qs = new Float64Array(d);
+  for (let bi = 0; bi < b; bi++) {
+    const batchOff = bi * nt * rowStride;
+    for (let n = 0; n < nt; n++) {
+      const base = n * kk;
+      for (let hh = 0; hh < heads; hh++) {
+        const qOff = batchOff + n * rowStride + hh * d;
+        for (let c = 0; c < d; c++) qs[c] = q[qOff + c]! * scale;
+        const rpbRow = rpb ? rpb.subarray(hh * plan.rpbSize, (hh + 1) * plan.rpbSize) : null;
+        slotWeights(w, qs, k, rpbRow, rpbIdx, nbr, base, kk, rowStride, batchOff + hh * d, d);
+        // dA_j = dy . v_j;  dLogit_j = w_j (dA_j - sum_i w_i dA_i)   (softmax VJP)
+        let wdA = 0;
+        for (let j = 0; j < kk; j++) {
+          const nb = nbr[base + j]!;
+          if (nb < 0) {
+            dA[j] = 0;
+            continue;
+          }
+          const vOff = batchOff + nb * rowStride + hh * d;
+          let s = 0;
+          for (let c = 0; c < d; c++) s += dy[qOff + c]! * v[vOff + c]!;
+          dA[j] = s;
+          wdA += w[j]! * s;
+        }
+        for (let j = 0; j < kk; j++) {
+          const nb = nbr[base + j]!;
+          if (nb < 0) continue;
+          const wj = w[j]!;
+          const dl = wj * (dA[j]! - wdA);
+          const off = batchOff + nb * rowStride + hh * d;
+          const sdl = scale * dl;
+          for (let c = 0; c < d; c++) {
+            dq[qOff + c]! += sdl * k[off + c]!;
+            dk[off + c]! += dl * qs[c]!;
+            dv[off + c]! += wj * dy[qOff + c]!;
+          }
+          if (drpb) drpb[hh * plan.rpbSize + rpbIdx![base + j]!]! += dl;
+        }
+      }
+    }
+  }
+  return out.done();
+}
+
+/** Registers the kernels for cpu and wasm (once per process). */
+export function registerJsKernels(): void {
+  for (const backendName of ['cpu', 'wasm']) {
+    if (!tf.getKernel(NA_FORWARD, backendName)) {
+      tf.registerKernel({ kernelName: NA_FORWARD, backendName, kernelFunc: forward as unknown as tf.KernelFunc });
+    }
+    if (!tf.getKernel(NA_BACKWARD, backendName)) {
+      tf.registerKernel({ kernelName: NA_BACKWARD, backendName, kernelFunc: backward as unknown as tf.KernelFunc });
+    }
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Hash-based image retrieval with a model that has a hash head (EET): binary codes for images, Hamming-ranked
+ * retrieval, and mAP@k on labelled folders. Codes are sign(hash) as in EET's evaluation (`train_model.py`,
+ * `utils.calc_map_k`); a code is stored as a string of '1' (positive) and '0' (negative) bits.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, relative } from 'node:path';
+import { tf } from '../tf.js';
+import type { Backbone } from '../models/backbone.js';
+import { type HashingModel, isHashingModel } from '../models/eet.js';
+import { evalTransformFor, loadEvalImage } from '../data/image.js';
+
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif'];
+
+export interface LabelledImage {
+  file: string;
+  /** Class name (the image's folder under the root), or null for images directly in the root or given alone. */
+  label: string | null;
+}
+
+/**
+ * Images of a folder in the ImageFolder convention: `root/<class>/<image>` gets label <class> (nested deeper
+ * folders keep their first-level class), files directly in root get null. Sorted by path.
+ */
+export function listImageFolder(root: string): LabelledImage[] {
+  const out: LabelledImage[] = [];
+  const walk = (dir: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (e) {
+      throw new Error(`${dir}: cannot read folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    for (const name of names.sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (IMAGE_EXTENSIONS.includes(extname(name).toLowerCase())) {
+        const rel = relative(root, path).split(/[\\/]/);
+        out.push({ file: path, label: rel.length > 1 ? rel[0]! : null });
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** Folders expand to their images (labelled by class subfolder); files are taken as they are. */
+export function expandImageArgs(paths: string[]): LabelledImage[] {
+  return paths.flatMap((p) => {
+    let isDir = false;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      /* a missing file is reported when it is decoded */
+    }
+    return isDir ? listImageFolder(p) : [{ file: p, label: null }];
+  });
+}
+
+export interface CodeEntry {
+  file: string;
+  label: string | null;
+  /** '1'/'0' per bit: sign of the continuous hash. */
+  code: string;
+}
+
+export type EmbedResult = CodeEntry | { file: string; label: string | null; error: string };
+
+export interface EmbedOptions {
+  batchSize?: number;
+  onImage?: (r: EmbedResult) => void;
+}
+
+function requireHashing(model: Backbone): HashingModel & Backbone {
+  if (!isHashingModel(model)) throw new Error(`model '${model.variant || model.constructor.name}' has no hash head (use an EET model, e.g. eet_vit_small_cub_16bit)`);
+  return model;
+}
+
+/** sign(hash) as a bit string (exact zeros, a measure-zero case, count as negative). */
+export function codeFromHash(hash: ArrayLike<number>): string {
+  let s = '';
+  for (let i = 0; i < hash.length; i++) s += hash[i]! > 0 ? '1' : '0';
+  return s;
+}
+
+/** Hash codes of images with the model's eval preprocessing. Undecodable images become error entries. */
+export async function embedImages(model: Backbone, images: LabelledImage[], opts: EmbedOptions = {}): Promise<EmbedResult[]> {
+  const m = requireHashing(model);
+  const t = evalTransformFor(m.pretrainedCfg);
+  const bs = Math.max(1, opts.batchSize ?? 8);
+  m.eval();
+  const results: EmbedResult[] = [];
+  for (let start = 0; start < images.length; start += bs) {
+    const batch = await Promise.all(images.slice(start, start + bs).map((im) => loadEvalImage(im.file, t).then((d) => ({ im, d }), (e: Error) => ({ im, e }))));
+    const ok = batch.filter((b): b is { im: LabelledImage; d: Float32Array } => 'd' in b);
+    const codes = new Map<LabelledImage, string>();
+    if (ok.length) {
+      const [h, w] = t.size;
+      const data = new Float32Array(ok.length * h * w * 3);
+      ok.forEach((b, i) => data.set(b.d, i * h * w * 3));
+      const x = tf.tensor4d(data, [ok.length, h, w, 3]);
+      const hash = tf.tidy(() => m.forwardHash(x).hash);
+      const values = (await hash.data()) as Float32Array;
+      tf.dispose([x, hash]);
+      ok.forEach((b, i) => codes.set(b.im, codeFromHash(values.subarray(i * m.hashBits, (i + 1) * m.hashBits))));
+    }
+    for (const b of batch) {
+      const r: EmbedResult = 'e' in b ? { file: b.im.file, label: b.im.label, error: b.e.message } : { file: b.im.file, label: b.im.label, code: codes.get(b.im)! };
+      results.push(r);
+      opts.onImage?.(r);
+    }
+  }
+  return results;
+}
+
+export function hammingDistance(a: string, b: string): number {
+  if (a.length !== b.length) throw new Error(`codes of different lengths (${a.length} and ${b.length} bits)`);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) d++;
+  return d;
+}
+
+export interface Ranked {
+  index: number;
+  distance: number;
+}
+
+/** Database entries by increasing Hamming distance to `query`; ties keep database order (stable). */
+export function hammingRank(query: string, database: readonly { code: string }[]): Ranked[] {
+  return database.map((e, index) => ({ index, distance: hammingDistance(query, e.code) })).sort((x, y) => x.distance - y.distance || x.index - y.index);
+}
+
+/**
+ * mAP@k as EET's `calc_map_k`: per query with at least one relevant (same-label) database item, rank the
+ * database by Hamming distance, take the 1-based ranks r_1 < r_2 < ... of the first min(k, #relevant)
+ * relevant items and average i / r_i; queries without relevant items count as 0 in the mean over all
+ * queries. `k` undefined means the whole database. `exclude(q, d)` removes pairs (leave-one-out).
+ */
+export function meanAveragePrecision(queries: readonly CodeEntry[], database: readonly CodeEntry[], k?: number, exclude?: (q: number, d: number) => boolean): number {
+  if (!queries.length) throw new Error('mAP: no queries');
+  let total = 0;
+  queries.forEach((q, qi) => {
+    const db = database.map((e, di) => ({ e, di })).filter(({ di }) => !exclude?.(qi, di));
+    const relevant = db.filter(({ e }) => e.label !== null && e.label === q.label).length;
+    if (!relevant) return;
+    const ranking = hammingRank(q.code, db.map(({ e }) => e));
+    const take = Math.min(k ?? db.length, relevant);
+    let found = 0;
+    let sum = 0;
+    for (let r = 0; r < ranking.length && found < take; r++) {
+      if (db[ranking[r]!.index]!.e.label === q.label) {
+        found++;
+        sum += found / (r + 1);
+      }
+    }
+    total += sum / take;
+  });
+  return total / queries.length;
+}
+
+export interface RetrievalHit {
+  file: string;
+  label: string | null;
+  distance: number;
+}
+
+export type RetrieveResult = { file: string; label: string | null; results: RetrievalHit[] } | { file: string; label: string | null; error: string };
+
+/** The `topK` nearest database entries of each query (query files themselves are skipped in the database). */
+export function rankDatabase(queries: readonly EmbedResult[], database: readonly CodeEntry[], topK = 10): RetrieveResult[] {
+  return queries.map((q) => {
+    if ('error' in q) return q;
+    const db = database.filter((e) => e.file !== q.file);
+    const hits = hammingRank(q.code, db)
+      .slice(0, topK)
+      .map(({ index, distance }) => ({ file: db[index]!.file, label: db[index]!.label, distance }));
+    return { file: q.file, label: q.label, results: hits };
+  });
+}
+
+/** A saved code file (`vizoo embed -o`). */
+export interface CodeFile {
+  model: string;
+  bits: number;
+  items: CodeEntry[];
+}
+
+export function parseCodeFile(text: string, path: string): CodeFile {
+  let v: CodeFile;
+  try {
+    v = JSON.parse(text) as CodeFile;
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(v.items) || typeof v.bits !== 'number') throw new Error(`${path}: not a vizoo code file (needs "bits" and "items")`);
+  for (const it of v.items) if (typeof it.code !== 'string' || it.code.length !== v.bits) throw new Error(`${path}: entry ${it.file} has no ${v.bits}-bit code`);
+  return v;
+}
+
+/** Display name of an image relative to a folder (for compact listings). */
+export function shortName(file: string, root?: string): string {
+  return root ? relative(root, file) : join(basename(dirname(file)), basename(file));
+}
