@@ -54,7 +54,7 @@ export interface ModelCliOptions {
 export const checkpointKeyOption = () =>
   new Option('--checkpoint-key <key>', 'PyTorch checkpoints: the entry holding the state dict (default: state_dict, model, module, model_ema, ... whichever is present)');
 
-export const keyMapOption = () => new Option('--key-map <name>', 'foreign key naming: auto (default), none, hf-van, hf-nat').default('auto');
+export const keyMapOption = () => new Option('--key-map <name>', 'foreign key naming: auto (default), none, hf-van, hf-nat, vig-legacy').default('auto');
 
 /** Replaces an `hf:` / `https:` weights spec by the downloaded file (cached). */
 export async function resolveWeightsOption<O extends { weights?: string }>(o: O): Promise<O> {

@@ -52,7 +52,7 @@ export function registerInterop(program: Command): void {
         let numClasses = o.numClasses;
         const probe = createModel(o.model, { init: false, numClasses });
         const want = new Set(probe.stateEntries().map(([k]) => k));
-        const mapped = mapStateDict(sd, want, o.keyMap);
+        const mapped = mapStateDict(sd, want, o.keyMap, new Map(probe.stateEntries().map(([k, p]) => [k, p.shape])));
         if (numClasses === undefined && cls) {
           const w = mapped.sd.get(`${cls}.weight`);
           if (w && w.shape[0] !== probe.numClasses) numClasses = w.shape[0];

@@ -136,7 +136,27 @@ const HF_NAT: KeyMap = {
   },
 };
 
-export const KEY_MAPS: KeyMap[] = [HF_VAN, HF_NAT];
+/**
+ * ViG-H checkpoints of the authors' earlier training code, which `HierViG._load_from_state_dict` renames:
+ * patch_embed.proj/norm -> patch_embed.0/2, blocks' ln_1 -> norm and self_attention -> op, norm/head ->
+ * classifier.norm/head.
+ */
+const VIG_LEGACY: KeyMap = {
+  name: 'vig-legacy',
+  description: 'ViG-H legacy training-code names (ln_1, self_attention, top-level norm/head)',
+  matches: (keys) => keys.some((k) => /^layers\.\d+\.blocks\.\d+\.(ln_1|self_attention)\./.test(k)),
+  apply: (sd) =>
+    renameAll(sd, [
+      [/^patch_embed\.proj\./, () => 'patch_embed.0.'],
+      [/^patch_embed\.norm\./, () => 'patch_embed.2.'],
+      [/^(layers\.\d+\.blocks\.\d+\.)ln_1\./, (m) => `${m[1]}norm.`],
+      [/^(layers\.\d+\.blocks\.\d+\.)self_attention\./, (m) => `${m[1]}op.`],
+      [/^norm\./, () => 'classifier.norm.'],
+      [/^head\./, () => 'classifier.head.'],
+    ]),
+};
+
+export const KEY_MAPS: KeyMap[] = [HF_VAN, HF_NAT, VIG_LEGACY];
 
 export function getKeyMap(name: string): KeyMap {
   const m = KEY_MAPS.find((k) => k.name === name);
@@ -167,7 +187,7 @@ function matchCount(keys: Iterable<string>, want: Set<string>): number {
  * (or the one whose naming the keys match, with 'auto'), then wrapper prefixes stripped while that makes
  * more keys match.
  */
-export function mapStateDict(sd: StateDict, want: Set<string>, keyMap: string = 'auto'): { sd: StateDict; report: AdaptReport } {
+export function mapStateDict(sd: StateDict, want: Set<string>, keyMap: string = 'auto', shapes?: Map<string, readonly number[]>): { sd: StateDict; report: AdaptReport } {
   const report: AdaptReport = { strippedPrefixes: [], dropped: [] };
   let cur = sd;
   // Prefix chains up to three deep ('model.module.' of a DDP model saved through a wrapper).
@@ -210,5 +230,23 @@ export function mapStateDict(sd: StateDict, want: Set<string>, keyMap: string = 
       strip();
     }
   }
+  if (shapes) cur = squeezeTrailingOnes(cur, shapes);
   return { sd: cur, report };
+}
+
+/**
+ * A weight stored with extra trailing 1-dims (a 1x1 conv kernel (out, in, 1, 1) for a Linear (out, in):
+ * ViG's Linear2d loads either) is viewed in the model's shape.
+ */
+function squeezeTrailingOnes(sd: StateDict, shapes: Map<string, readonly number[]>): StateDict {
+  let out: StateDict | null = null;
+  for (const [k, t] of sd) {
+    const want = shapes.get(k);
+    if (!want || want.length === t.shape.length) continue;
+    const [long, short] = t.shape.length > want.length ? [t.shape, want] : [want, t.shape];
+    if (!short.every((d, i) => d === long[i]) || !long.slice(short.length).every((d) => d === 1)) continue;
+    out ??= new Map(sd);
+    out.set(k, { ...t, shape: [...want] });
+  }
+  return out ?? sd;
 }

@@ -73,7 +73,7 @@ type DeployAware = Module & { variant?: string; numClasses?: number; backbone?: 
 export function loadStateDictInto(model: Module, sd: StateDict, opts: LoadWeightsOptions = {}, file = '<state dict>'): LoadWeightsResult {
   const own = new Map(model.stateEntries());
   const want = new Set(own.keys());
-  const { sd: mapped, report } = mapStateDict(sd, want, opts.keyMap);
+  const { sd: mapped, report } = mapStateDict(sd, want, opts.keyMap, new Map([...own].map(([k, p]) => [k, p.shape])));
   const wrap = <T>(f: () => T): T => {
     try {
       return f();

@@ -45,7 +45,7 @@ export function loadForFinetune(
   const model = createModel(name, { numClasses: o.numClasses, inChans: o.inChans, seed: o.seed, dropPathRate: o.dropPathRate, dropRate: o.dropRate, init: false });
   const own = new Map(model.stateEntries());
   // PyTorch checkpoints and foreign namings (HF ports, wrapper prefixes) map to the official keys first.
-  const sd: StateDict = new Map(mapStateDict(readWeightsFile(weights, { checkpointKey: o.checkpointKey }), new Set(own.keys()), o.keyMap).sd);
+  const sd: StateDict = new Map(mapStateDict(readWeightsFile(weights, { checkpointKey: o.checkpointKey }), new Set(own.keys()), o.keyMap, new Map([...own].map(([k, p]) => [k, p.shape]))).sd);
   const cfg = model.pretrainedCfg;
   const classifier = cfg.classifier;
   if (classifier) {

@@ -141,6 +141,31 @@ describe('key maps', () => {
     }
   });
 
+  it('ViG-H legacy names (ln_1, self_attention, top-level norm/head) and Linear2d weights stored as 1x1 convs', () => {
+    const ref = JSON.parse(readFileSync(join(KEYS, 'vig_h_t.json'), 'utf8')) as { state_dict: [string, number[], string][] };
+    const shapes = new Map(ref.state_dict.map(([k, s]) => [k, s] as [string, number[]]));
+    const official: StateDict = new Map();
+    for (const [k, shape] of ref.state_dict) {
+      if (!/^(patch_embed|classifier|layers\.0\.blocks\.0\.)/.test(k)) continue;
+      const n = shape.reduce((a, b) => a * b, 1);
+      official.set(k, { dtype: 'F32', shape, data: Float32Array.from({ length: n }, (_, i) => i % 13) });
+    }
+    const legacy: StateDict = new Map();
+    for (const [k, t] of official) {
+      const name = k
+        .replace(/^patch_embed\.0\./, 'patch_embed.proj.')
+        .replace(/^patch_embed\.2\./, 'patch_embed.norm.')
+        .replace(/^(layers\.\d+\.blocks\.\d+\.)norm\./, '$1ln_1.')
+        .replace(/^(layers\.\d+\.blocks\.\d+\.)op\./, '$1self_attention.')
+        .replace(/^classifier\./, '');
+      // One Linear stored as a (out, in, 1, 1) conv kernel.
+      legacy.set(name, k.endsWith('op.qkv_proj.weight') ? { ...t, shape: [...t.shape, 1, 1] } : t);
+    }
+    const { sd, report } = mapStateDict(legacy, new Set(shapes.keys()), 'auto', shapes);
+    expect(report.keyMap).toBe('vig-legacy');
+    sameTensors(official, sd);
+  });
+
   it('wrapper prefixes (BEVANet FullModel model., DDP module., torch.compile _orig_mod.) are stripped; keys outside are reported', async () => {
     const official = vanTiny();
     const wrapped: StateDict = new Map();
