@@ -12,8 +12,9 @@ import { vig } from './vig.js';
 import { globalAttention } from './global_attention.js';
 import { train } from './train.js';
 import { localSparse } from './local_sparse.js';
+import { interop } from './interop.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop];
 
 interface Row {
   name: string;
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
   const out = ['| case | backend | median ms | peak MiB | time / wasm |', '|---|---|---:|---:|---:|'];
   for (const r of rows) {
     const w = wasm.get(r.name);
-    out.push(`| ${r.name} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${(r.peakBytes / 2 ** 20).toFixed(1)} | ${w ? (r.medianMs / w).toFixed(2) : '-'} |`);
+    out.push(`| ${r.name} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${Number.isFinite(r.peakBytes) ? (r.peakBytes / 2 ** 20).toFixed(1) : '-'} | ${w ? (r.medianMs / w).toFixed(2) : '-'} |`);
   }
   for (const r of rows.filter((x) => / train step (\d+)x/.test(x.name))) {
     const batch = Number(/ train step (\d+)x/.exec(r.name)![1]);

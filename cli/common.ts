@@ -1,7 +1,7 @@
 /** Options and error handling shared by the commands. */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { type Backbone, type BackendInfo, loadModel, packageRootPath, useBackend, weightsModelInfo } from '../src/index.js';
+import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, loadModel, ortModelFor, packageRootPath, resolveWeights, useBackend, weightsModelInfo } from '../src/index.js';
 
 export const VERSION = (JSON.parse(readFileSync(`${packageRootPath()}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -47,13 +47,28 @@ export interface ModelCliOptions {
   weights?: string;
   seed: number;
   numClasses?: number;
+  checkpointKey?: string;
+  keyMap?: string;
+}
+
+export const checkpointKeyOption = () =>
+  new Option('--checkpoint-key <key>', 'PyTorch checkpoints: the entry holding the state dict (default: state_dict, model, module, model_ema, ... whichever is present)');
+
+export const keyMapOption = () => new Option('--key-map <name>', 'foreign key naming: auto (default), none, hf-van, hf-nat, vig-legacy').default('auto');
+
+/** Replaces an `hf:` / `https:` weights spec by the downloaded file (cached). */
+export async function resolveWeightsOption<O extends { weights?: string }>(o: O): Promise<O> {
+  if (o.weights) o.weights = await resolveWeights(o.weights);
+  return o;
 }
 
 /** Model options of commands that build one; the model defaults to the one a weights file names, then `defaultModel`. */
 export function addModelOptions(cmd: Command, defaultModel?: string): Command {
   return cmd
     .option('-m, --model <name>', `registered model name (vizoo list)${defaultModel ? `; default: the model the weights file names, else ${defaultModel}` : '; default: the model the weights file names'}`)
-    .option('-w, --weights <file>', 'weights file (.safetensors); default: shipped weights when the package has them')
+    .option('-w, --weights <file>', 'weights: .safetensors, PyTorch .pth/.pt/.bin/.ckpt/.tar, .onnx, hf:org/repo[/file] or https://...; default: shipped weights when the package has them')
+    .addOption(checkpointKeyOption())
+    .addOption(keyMapOption())
     .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
     .addOption(seedOption())
     .addOption(backendOption());
@@ -72,9 +87,28 @@ export function resolveModelName(o: ModelCliOptions, defaultModel?: string): str
 export function buildModel(o: ModelCliOptions, defaultModel?: string): Backbone {
   const name = resolveModelName(o, defaultModel);
   const numClasses = o.numClasses ?? (o.weights ? numClassesOf(o.weights) : undefined);
-  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses });
+  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
   if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${name}: using random initialization (seed ${o.seed}); pass --weights\n`);
   return model;
+}
+
+export const runtimeOption = () => new Option('--runtime <name>', 'tfjs (default) or ort: export once to ONNX (cached in $VIZOO_CACHE/onnx) and run in onnxruntime-node').choices(['tfjs', 'ort']).default('tfjs');
+
+/**
+ * The model to run: `--onnx` opens an ONNX file in onnxruntime; `--runtime ort` exports the vizoo model
+ * (cached) and runs that; otherwise the tfjs model itself.
+ */
+export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?: string }, defaultModel?: string, inputSize?: [number, number]): Promise<InferenceModel & { dispose?(): unknown }> {
+  if (o.onnx) return OrtModel.open(o.onnx, { model: o.model, numClasses: o.numClasses });
+  const model = buildModel(o, defaultModel);
+  if (o.runtime !== 'ort') return model;
+  const weightsFile = (model as { weightsFile?: string | null }).weightsFile ?? null;
+  return ortModelFor(model, {
+    weightsFile,
+    seed: o.seed,
+    inputSize,
+    onExport: (p) => process.stderr.write(`vizoo: exported ${model.variant} to ${p} (cached for --runtime ort)\n`),
+  });
 }
 
 function numClassesOf(weights: string): number | undefined {

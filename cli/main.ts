@@ -9,6 +9,7 @@ import { registerParity } from './commands/parity.js';
 import { registerBackends } from './commands/backends.js';
 import { registerTrain } from './commands/train.js';
 import { registerEval } from './commands/eval.js';
+import { registerInterop } from './commands/interop.js';
 import { registerRetrieval } from './commands/retrieval.js';
 import { VERSION } from './common.js';
 
@@ -27,6 +28,7 @@ registerParity(program);
 registerBackends(program);
 registerTrain(program);
 registerEval(program);
+registerInterop(program);
 registerRetrieval(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

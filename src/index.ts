@@ -19,6 +19,20 @@ export * from './hub/host_tensor.js';
 export * from './hub/safetensors.js';
 export * from './hub/weights.js';
 export { shippedWeightsPath } from './hub/shipped.js';
+export * from './hub/pytorch.js';
+export { writeTorchCheckpoint, serializeTorchCheckpoint } from './hub/pytorch_writer.js';
+export { UnsafePickleError, PickleFormatError } from './hub/pickle.js';
+export { KEY_MAPS, type KeyMap, type AdaptReport, mapStateDict, getKeyMap } from './hub/keymaps.js';
+export { readOnnxInitializers, readOnnxModel, onnxMetadata } from './hub/onnx_weights.js';
+export { cacheDir, sha256File } from './hub/cache.js';
+export * from './hub/download.js';
+export * from './hub/sources.js';
+export { exportOnnx, exportOnnxFile, type ExportOptions, type ExportResult } from './onnx/export.js';
+export { writeTritonRepository, type TritonOptions } from './onnx/triton.js';
+export { UnsupportedKernelError } from './onnx/trace.js';
+export { KERNEL_MAPPINGS, MAPPED_KERNELS } from './onnx/ops.js';
+export { OrtModel, ortModelFor, ortCachePath, runSession, IMAGENET_DEFAULT, type OrtRuntimeOptions } from './onnx/runtime.js';
+export { type InferenceModel, runForward } from './pipelines/model.js';
 export * from './data/image.js';
 export { resolveLabels, packageRoot as packageRootPath } from './data/labels.js';
 export * from './pipelines/classify.js';
@@ -28,6 +42,7 @@ export { EETDistillation, eetClassCodes, type EETDistillationOptions } from './t
 export { type HashingModel, isHashingModel } from './models/eet.js';
 export { neighborhoodAttention, setNeighborhoodAttentionImpl, type NeighborhoodAttentionOptions } from './kernels/neighborhood_attention.js';
 export { ProgressBar, formatSeconds } from './util/progress.js';
+export { atomicWriteFile, atomicWriteBytes } from './util/fs.js';
 export * from './data/dataset.js';
 export * from './data/transforms.js';
 export { openDataset, type Split } from './data/spec.js';
@@ -52,13 +67,17 @@ export interface LoadModelOptions extends ModelOptions {
   /** A weights file; `'shipped'` (default) uses weights/<variant>.safetensors when the package has it, `null` none. */
   weights?: string | null;
   strict?: boolean;
+  /** PyTorch checkpoints: the entry holding the state dict. */
+  checkpointKey?: string;
+  /** Foreign key naming: 'auto' (default), 'none', or a key map name. */
+  keyMap?: string;
 }
 
 /** A model ready for inference: weights loaded (or seeded init when there are none), eval mode. */
 export function loadModel(name: string, opts: LoadModelOptions = {}): Backbone & { weightsFile: string | null } {
   const weights = opts.weights === undefined || opts.weights === 'shipped' ? shippedWeightsPath(name) : opts.weights;
   const model = createModel(name, { ...opts, init: false }) as Backbone & { weightsFile: string | null };
-  if (weights) loadWeights(model, weights, { strict: opts.strict ?? true });
+  if (weights) loadWeights(model, weights, { strict: opts.strict ?? true, checkpointKey: opts.checkpointKey, keyMap: opts.keyMap });
   model.initialize(opts.seed ?? 0);
   model.weightsFile = weights;
   return model.eval();

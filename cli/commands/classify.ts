@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type ClassifyResult, ProgressBar, classifyImages } from '../../src/index.js';
-import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, selectBackend } from '../common.js';
+import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildRunner, parseIntArg, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
 
 export function registerClassify(program: Command): void {
   addModelOptions(
@@ -10,12 +10,15 @@ export function registerClassify(program: Command): void {
       .argument('<images...>', 'image files')
       .option('-k, --top <k>', 'predictions per image', parseIntArg('--top', 1), 5)
       .option('--batch-size <n>', 'images per forward pass', parseIntArg('--batch-size', 1), 8)
-      .option('--json', 'print JSON: [{file, predictions: [{index, label, prob}]} | {file, error}]'),
+      .option('--json', 'print JSON: [{file, predictions: [{index, label, prob}]} | {file, error}]')
+      .option('--onnx <file>', 'classify with an ONNX model in onnxruntime (preprocessing from its vizoo metadata, else --model, else ImageNet defaults)')
+      .addOption(runtimeOption()),
     DEFAULT_MODEL,
   ).action(
-    action(async (images: string[], o: ModelCliOptions & { top: number; batchSize: number; json?: boolean; backend: string }) => {
+    action(async (images: string[], o: ModelCliOptions & { top: number; batchSize: number; json?: boolean; backend: string; onnx?: string; runtime: string }) => {
       await selectBackend(o.backend);
-      const model = buildModel(o, DEFAULT_MODEL);
+      await resolveWeightsOption(o);
+      const model = await buildRunner(o, DEFAULT_MODEL);
       const bar = images.length > 4 ? new ProgressBar({ total: images.length, label: 'classify' }) : null;
       const results = await classifyImages(model, images, {
         topK: o.top,
@@ -30,6 +33,7 @@ export function registerClassify(program: Command): void {
       else process.stdout.write(results.map(formatText).filter(Boolean).join('\n') + '\n');
       const failed = results.filter((r) => 'error' in r).length;
       if (failed) process.stderr.write(`vizoo: ${failed} of ${results.length} images failed\n`);
+      await model.dispose?.();
       return failed ? 1 : 0;
     }),
   );

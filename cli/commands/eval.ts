@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ProgressBar, evaluate, inputSpecFor, openDataset, type Split } from '../../src/index.js';
-import { type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, selectBackend } from '../common.js';
+import { type ModelCliOptions, action, addModelOptions, buildModel, buildRunner, parseIntArg, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
 
 export function registerEval(program: Command): void {
   addModelOptions(
@@ -10,23 +10,28 @@ export function registerEval(program: Command): void {
       .requiredOption('-d, --data <spec>', 'fashion-mnist | synthetic:shapes[:N] | synthetic:seg-shapes[:N] | <folder>')
       .option('--split <name>', 'train | val | test', 'test')
       .option('-b, --batch-size <n>', 'batch size', parseIntArg('--batch-size', 1), 64)
-      .option('--json', 'print JSON'),
+      .option('--json', 'print JSON')
+      .addOption(runtimeOption()),
   ).action(
-    action(async (o: ModelCliOptions & { data: string; split: Split; batchSize: number; json?: boolean; backend: string }) => {
+    action(async (o: ModelCliOptions & { data: string; split: Split; batchSize: number; json?: boolean; backend: string; runtime: string }) => {
       if (!['train', 'val', 'test'].includes(o.split)) throw new Error(`--split must be train, val or test, got '${o.split}'`);
       await selectBackend(o.backend);
-      const model = buildModel(o);
+      await resolveWeightsOption(o);
       const ds = openDataset(o.data, o.split);
+      const tfModel = buildModel(o);
+      const spec = inputSpecFor(tfModel.pretrainedCfg);
+      const model = o.runtime === 'ort' ? await buildRunner({ ...o, model: tfModel.variant }, undefined, [spec.height, spec.width]) : tfModel;
       const bar = new ProgressBar({ total: ds.length, label: 'eval' });
       const m = await evaluate(model, ds, {
-        spec: inputSpecFor(model.pretrainedCfg),
+        spec,
         numClasses: model.numClasses,
         batchSize: o.batchSize,
         onBatch: (d) => bar.update(d),
         onSkip: (_s, msg) => process.stderr.write(`vizoo: warning: skipped ${msg}\n`),
       });
       bar.finish();
-      const out = { model: model.variant, weights: (model as { weightsFile?: string | null }).weightsFile ?? null, data: o.data, split: o.split, ...m };
+      const out = { model: model.variant, weights: (tfModel as { weightsFile?: string | null }).weightsFile ?? null, runtime: o.runtime, data: o.data, split: o.split, ...m };
+      if (model !== tfModel) await (model as { dispose?(): unknown }).dispose?.();
       if (o.json) process.stdout.write(`${JSON.stringify(out)}\n`);
       else if (m.task === 'classification') {
         process.stdout.write(`${o.data} (${o.split}, ${m.samples} images): top-1 ${(m.top1 * 100).toFixed(2)}%, top-5 ${(m.top5 * 100).toFixed(2)}%\n`);

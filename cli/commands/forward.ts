@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { type HostTensor, nchwToNhwcHost, nhwcToNchwHost, readWeightsFile, tf, toFloat32, writeSafetensors } from '../../src/index.js';
-import { type ModelCliOptions, action, addModelOptions, buildModel, selectBackend } from '../common.js';
+import { type HostTensor, OrtModel, nchwToNhwcHost, nhwcToNchwHost, readWeightsFile, runSession, tf, toFloat32, writeSafetensors } from '../../src/index.js';
+import { type ModelCliOptions, action, addModelOptions, buildModel, resolveWeightsOption, selectBackend } from '../common.js';
 
 export function registerForward(program: Command): void {
   addModelOptions(
@@ -9,12 +9,25 @@ export function registerForward(program: Command): void {
       .description('run a model on a tensor file: NCHW input in, logits (B, classes) out, PyTorch conventions')
       .requiredOption('-i, --input <file>', 'input .safetensors holding an NCHW float tensor')
       .requiredOption('-o, --output <file>', 'output .safetensors (key "output")')
-      .option('--input-key <key>', 'tensor to read (default: the only tensor, or "input" / "__input__")'),
+      .option('--input-key <key>', 'tensor to read (default: the only tensor, or "input" / "__input__")')
+      .option('--onnx <file>', 'run this ONNX model in onnxruntime instead (outputs keep their ONNX names; the first is also "output")'),
   ).action(
-    action(async (o: ModelCliOptions & { input: string; output: string; inputKey?: string; backend: string }) => {
-      await selectBackend(o.backend);
-      const model = buildModel(o);
+    action(async (o: ModelCliOptions & { input: string; output: string; inputKey?: string; backend: string; onnx?: string }) => {
       const x = pickInput(readWeightsFile(o.input), o.input, o.inputKey);
+      if (o.onnx) {
+        const m = await OrtModel.open(o.onnx);
+        const outs = await runSession(m.session, toFloat32(x), x.shape);
+        const tensors: Record<string, HostTensor> = {};
+        const first = m.session.outputNames[0]!;
+        tensors.output = { dtype: 'F32', shape: outs.get(first)!.shape, data: outs.get(first)!.data };
+        for (const [name, t] of outs) if (name !== 'output') tensors[name] = { dtype: 'F32', shape: t.shape, data: t.data };
+        writeSafetensors(o.output, tensors);
+        await m.dispose();
+        return;
+      }
+      await selectBackend(o.backend);
+      await resolveWeightsOption(o);
+      const model = buildModel(o);
       const xt = tf.tensor4d(toFloat32(nchwToNhwcHost(x)), [x.shape[0]!, x.shape[2]!, x.shape[3]!, x.shape[1]!]);
       const y = model.forward(xt);
       const data = new Float32Array((await y.data()) as Float32Array);

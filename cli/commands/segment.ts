@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { NotSegmentationModelError, type SegmentResult, ProgressBar, getModelEntry, segmentImages } from '../../src/index.js';
-import { type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, resolveModelName, selectBackend } from '../common.js';
+import { type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, resolveModelName, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
+import { ortModelFor, loadImageRGB, type InferenceModel } from '../../src/index.js';
 
 /** The segmenter `vizoo segment` uses when nothing names one. */
 const DEFAULT_SEGMENTER = 'bevanet_s_seg_deploy';
@@ -28,15 +29,18 @@ export function registerSegment(program: Command): void {
       .option('--size <HxW>', 'run the network at this size instead of the image size', parseSize)
       .option('--alpha <a>', 'mask opacity in the overlay', parseAlpha, 0.5)
       .option('--top <k>', 'classes listed per image in text output', parseIntArg('--top', 1), 5)
-      .option('--json', 'print JSON: [{file, width, height, mask, overlay, classes: [{index, label, share}]} | {file, error}]'),
+      .option('--json', 'print JSON: [{file, width, height, mask, overlay, classes: [{index, label, share}]} | {file, error}]')
+      .addOption(runtimeOption()),
     DEFAULT_SEGMENTER,
   ).action(
-    action(async (images: string[], o: ModelCliOptions & { out: string; size?: [number, number]; alpha: number; top: number; json?: boolean; backend: string }) => {
+    action(async (images: string[], o: ModelCliOptions & { out: string; size?: [number, number]; alpha: number; top: number; json?: boolean; backend: string; runtime: string }) => {
+      await resolveWeightsOption(o);
       const name = resolveModelName(o, DEFAULT_SEGMENTER);
       const task = getModelEntry(name).pretrainedCfg.task;
       if (task !== 'segmentation') throw new NotSegmentationModelError(name, task);
       await selectBackend(o.backend);
-      const model = buildModel({ ...o, model: name });
+      const tfModel = buildModel({ ...o, model: name });
+      const model = o.runtime === 'ort' ? await ortRunner(tfModel, images, o) : tfModel;
       const bar = images.length > 4 ? new ProgressBar({ total: images.length, label: 'segment' }) : null;
       const results = await segmentImages(model, images, {
         outDir: o.out,
@@ -48,6 +52,7 @@ export function registerSegment(program: Command): void {
         },
       });
       bar?.finish();
+      await (model as { dispose?(): unknown }).dispose?.();
       if (o.json) process.stdout.write(`${JSON.stringify(results)}\n`);
       else process.stdout.write(results.map((r) => formatText(r, o.top)).filter(Boolean).join('\n') + '\n');
       const failed = results.filter((r) => 'error' in r).length;
@@ -62,4 +67,44 @@ function formatText(r: SegmentResult, top: number): string {
   const lines = [`${r.file} (${r.width}x${r.height}): mask ${r.mask}, overlay ${r.overlay}`];
   for (const c of r.classes.slice(0, top)) lines.push(`  ${(c.share * 100).toFixed(2).padStart(6)}%  ${c.label} (${c.index})`);
   return lines.join('\n');
+}
+
+/**
+ * The segmenter in onnxruntime. Exports are made for one input size (the graph follows it), so images run
+ * at --size, or at the first image's padded size, and each other size gets its own cached export.
+ */
+async function ortRunner(model: ReturnType<typeof buildModel>, images: string[], o: ModelCliOptions & { size?: [number, number]; runtime: string }): Promise<InferenceModel & { dispose(): Promise<void> }> {
+  const multiple = Math.max(1, model.pretrainedCfg.inputMultiple ?? 1);
+  const pad = (v: number) => Math.ceil(v / multiple) * multiple;
+  const sessions = new Map<string, Awaited<ReturnType<typeof ortModelFor>>>();
+  const weightsFile = (model as { weightsFile?: string | null }).weightsFile ?? null;
+  const get = async (h: number, w: number) => {
+    const key = `${h}x${w}`;
+    if (!sessions.has(key)) {
+      sessions.set(key, await ortModelFor(model, { weightsFile, seed: o.seed, inputSize: [h, w], onExport: (p) => process.stderr.write(`vizoo: exported ${model.variant} at ${key} to ${p} (cached for --runtime ort)\n`) }));
+    }
+    return sessions.get(key)!;
+  };
+  if (o.size) await get(pad(o.size[0]), pad(o.size[1]));
+  else if (images[0]) {
+    try {
+      const first = await loadImageRGB(images[0]);
+      await get(pad(first.height), pad(first.width));
+    } catch {
+      /* reported per image later */
+    }
+  }
+  return {
+    pretrainedCfg: model.pretrainedCfg,
+    numClasses: model.numClasses,
+    variant: model.variant,
+    eval: () => undefined,
+    forward: () => {
+      throw new Error('the onnxruntime model runs asynchronously');
+    },
+    forwardAsync: async (x) => (await get(x.shape[1]!, x.shape[2]!)).forwardAsync(x),
+    dispose: async () => {
+      for (const s of sessions.values()) await s.dispose();
+    },
+  };
 }

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import {
-  type Backbone, type Dataset, type FitOptions, type InputSpec, ProgressBar, createModel, fit, formatSeconds, inputSpecFor, loadForFinetune, openDataset, type Split,
+  type Backbone, type Dataset, resolveWeights, type FitOptions, type InputSpec, ProgressBar, createModel, fit, formatSeconds, inputSpecFor, loadForFinetune, openDataset, type Split,
 } from '../../src/index.js';
-import { action, backendOption, parseIntArg, resolveModelName, seedOption, selectBackend } from '../common.js';
+import { action, backendOption, checkpointKeyOption, keyMapOption, parseIntArg, resolveModelName, seedOption, selectBackend } from '../common.js';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -20,6 +20,8 @@ function parseSize(v: string): [number, number] {
 interface TrainCli {
   model?: string;
   weights?: string;
+  checkpointKey?: string;
+  keyMap?: string;
   data: string;
   valData?: string;
   eval: boolean;
@@ -100,6 +102,7 @@ function addTrainOptions(cmd: Command): Command {
 
 async function run(o: TrainCli, finetune: boolean): Promise<number> {
   await selectBackend(o.backend);
+  if (o.weights) o.weights = await resolveWeights(o.weights);
   const data = openDataset(o.data, 'train');
   const evalData: Dataset | undefined = o.eval ? openDataset(o.valData ?? o.data, (o.valData ? 'train' : 'val') as Split) : undefined;
   const numClasses = o.numClasses ?? data.classes.length;
@@ -107,7 +110,7 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
   let model: Backbone;
   if (finetune) {
     if (!o.weights) throw new Error('finetune needs --weights');
-    const start = loadForFinetune(name, o.weights, { numClasses, inChans: o.inChans, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop });
+    const start = loadForFinetune(name, o.weights, { numClasses, inChans: o.inChans, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
     model = start.model;
     if (start.reset.length) process.stderr.write(`vizoo: re-initialized ${start.reset.join(', ')} (new head for ${numClasses} classes)\n`);
   } else model = createModel(name, { numClasses, inChans: o.inChans, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop });
@@ -163,6 +166,8 @@ export function registerTrain(program: Command): void {
       .command('finetune')
       .description('fine-tune from weights: a new --num-classes resets the head, a new --in-chans adapts the first conv')
       .option('-m, --model <name>', 'registered model name (default: the model the weights file names)')
-      .requiredOption('-w, --weights <file>', 'starting weights (.safetensors)'),
+      .requiredOption('-w, --weights <file>', 'starting weights (.safetensors, PyTorch .pth/.bin/.ckpt, .onnx, hf:org/repo[/file], https://...)')
+      .addOption(checkpointKeyOption())
+      .addOption(keyMapOption()),
   ).action(action(async (o: TrainCli) => run(o, true)));
 }

@@ -1,6 +1,6 @@
 /** Image classification: decode + preprocess (overlapping the previous batch's compute), forward, softmax, top-k. */
 import { tf } from '../tf.js';
-import type { Backbone } from '../models/backbone.js';
+import { type InferenceModel, runForward } from './model.js';
 import { evalTransformFor } from '../data/image.js';
 import { type ItemResult, runImageBatches } from './image_batches.js';
 import { resolveLabels } from '../data/labels.js';
@@ -19,7 +19,7 @@ export interface ClassifyOptions {
   onImage?: (r: ClassifyResult) => void;
 }
 
-export async function classifyImages(model: Backbone, files: string[], opts: ClassifyOptions = {}): Promise<ClassifyResult[]> {
+export async function classifyImages(model: InferenceModel, files: string[], opts: ClassifyOptions = {}): Promise<ClassifyResult[]> {
   const cfg = model.pretrainedCfg;
   if (cfg.task === 'segmentation') throw new Error(`${model.variant || 'this model'} is a segmentation model: use vizoo segment`);
   const t = evalTransformFor(cfg);
@@ -32,7 +32,12 @@ export async function classifyImages(model: Backbone, files: string[], opts: Cla
     (f) => f,
     t,
     opts.batchSize ?? 8,
-    (x) => tf.softmax(model.forward(x)),
+    async (x) => {
+      const logits = await runForward(model, x);
+      const p = tf.tidy(() => tf.softmax(logits));
+      logits.dispose();
+      return p;
+    },
     (row) => topk(row, topK, labels),
     opts.onImage && ((r) => opts.onImage!(toResult(r))),
   );

@@ -9,15 +9,15 @@ export type ItemResult<T, R> = { item: T; value: R } | { item: T; error: Error }
 
 /**
  * Runs `infer` on batches of `items` (decoded from `fileOf(item)` with transform `t`). `infer` gets the
- * (B, H, W, C) batch and returns a tensor whose first axis is the batch; `read` turns one row of its data into
- * the item's result. `onItem` sees each result in input order.
+ * (B, H, W, C) batch and returns (or resolves to) a tensor whose first axis is the batch, freeing its own
+ * intermediates (it may run elsewhere, e.g. onnxruntime). `read` turns one row of its data into the item's result. `onItem` sees each result in input order.
  */
 export async function runImageBatches<T, R>(
   items: T[],
   fileOf: (item: T) => string,
   t: EvalTransform,
   batchSize: number,
-  infer: (x: Tensor4D) => Tensor,
+  infer: (x: Tensor4D) => Tensor | Promise<Tensor>,
   read: (row: Float32Array, item: T) => R,
   onItem?: (r: ItemResult<T, R>) => void,
 ): Promise<ItemResult<T, R>[]> {
@@ -36,9 +36,9 @@ export async function runImageBatches<T, R>(
       const stacked = new Float32Array(ok.length * h * w * t.channels);
       ok.forEach((b, i) => stacked.set(b.data, i * h * w * t.channels));
       const x = tf.tensor4d(stacked, [ok.length, h, w, t.channels]);
-      const y = tf.tidy(() => infer(x));
-      const data = (await y.data()) as Float32Array;
-      tf.dispose([x, y]);
+      const out = await infer(x);
+      const data = (await out.data()) as Float32Array;
+      tf.dispose([x, out]);
       const per = data.length / ok.length;
       ok.forEach((b, i) => rows.set(b.item, data.subarray(i * per, (i + 1) * per)));
     }

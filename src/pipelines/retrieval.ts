@@ -5,6 +5,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative } from 'node:path';
+import { tf } from '../tf.js';
 import type { Backbone } from '../models/backbone.js';
 import { type HashingModel, isHashingModel } from '../models/eet.js';
 import { evalTransformFor } from '../data/image.js';
@@ -95,7 +96,7 @@ export async function embedImages(model: Backbone, images: LabelledImage[], opts
     (im) => im.file,
     t,
     opts.batchSize ?? 8,
-    (x) => m.forwardHash(x).hash,
+    (x) => tf.tidy(() => m.forwardHash(x).hash),
     (row) => codeFromHash(row),
     opts.onImage && ((r) => opts.onImage!(toResult(r))),
   );

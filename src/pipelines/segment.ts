@@ -14,7 +14,7 @@ import { basename, extname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { tf, type Tensor4D } from '../tf.js';
-import type { Backbone } from '../models/backbone.js';
+import { type InferenceModel, runForward } from './model.js';
 import { loadImageRGB } from '../data/image.js';
 import { normalize } from '../data/transforms.js';
 import { resolveLabels } from '../data/labels.js';
@@ -60,7 +60,7 @@ export class NotSegmentationModelError extends Error {
 /**
  * Segments one decoded image (HWC uint8 RGB). The model must be a segmenter in eval mode.
  */
-export async function segmentRGB(model: Backbone, rgb: Uint8Array, width: number, height: number, size?: [number, number]): Promise<SegmentationMap> {
+export async function segmentRGB(model: InferenceModel, rgb: Uint8Array, width: number, height: number, size?: [number, number]): Promise<SegmentationMap> {
   const cfg = model.pretrainedCfg;
   const multiple = Math.max(1, cfg.inputMultiple ?? 1);
   const [h, w] = size ?? [height, width];
@@ -71,14 +71,14 @@ export async function segmentRGB(model: Backbone, rgb: Uint8Array, width: number
     if (h !== height || w !== width) x = resizeBilinear(x, [h, w]);
     return ph !== h || pw !== w ? (tf.pad(x, [[0, 0], [0, ph - h], [0, pw - w], [0, 0]]) as Tensor4D) : x;
   });
+  const logits = (await runForward(model, input)) as Tensor4D;
   const labels = tf.tidy(() => {
-    const logits = model.forward(input) as Tensor4D;
     const up = resizeBilinear(logits, [ph, pw], cfg.alignCorners ?? false);
     let cls = tf.argMax(tf.slice(up, [0, 0, 0, 0], [1, h, w, -1]), -1).expandDims(-1) as Tensor4D;
     if (h !== height || w !== width) cls = resizeNearest(cls, [height, width]);
     return cls.toInt();
   });
-  input.dispose();
+  tf.dispose([input, logits]);
   const classes = new Int32Array((await labels.data()) as Int32Array);
   labels.dispose();
   return { width, height, classes };
@@ -132,7 +132,7 @@ function uniqueStem(file: string, used: Set<string>): string {
  * Segments each file. A file that cannot be read or decoded gives `{file, error}` (the others go on); the
  * PNGs are written atomically.
  */
-export async function segmentImages(model: Backbone, files: string[], opts: SegmentOptions = {}): Promise<SegmentResult[]> {
+export async function segmentImages(model: InferenceModel, files: string[], opts: SegmentOptions = {}): Promise<SegmentResult[]> {
   const cfg = model.pretrainedCfg;
   if (cfg.task !== 'segmentation') throw new NotSegmentationModelError(model.variant, cfg.task);
   const labels = resolveLabels(cfg.labels, model.numClasses);

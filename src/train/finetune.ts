@@ -7,6 +7,7 @@ import { createModel } from '../models/registry.js';
 import type { Backbone } from '../models/backbone.js';
 import { type HostTensor, type StateDict, toFloat32 } from '../hub/host_tensor.js';
 import { readWeightsFile } from '../hub/weights.js';
+import { mapStateDict } from '../hub/keymaps.js';
 
 /** timm's adapt_input_conv on an OIHW weight. */
 export function adaptInputConv(w: HostTensor, inChans: number): HostTensor {
@@ -36,11 +37,16 @@ export interface FinetuneStart {
   unexpected: string[];
 }
 
-export function loadForFinetune(name: string, weights: string, o: { numClasses?: number; inChans?: number; seed?: number; dropPathRate?: number; dropRate?: number }): FinetuneStart {
+export function loadForFinetune(
+  name: string,
+  weights: string,
+  o: { numClasses?: number; inChans?: number; seed?: number; dropPathRate?: number; dropRate?: number; checkpointKey?: string; keyMap?: string },
+): FinetuneStart {
   const model = createModel(name, { numClasses: o.numClasses, inChans: o.inChans, seed: o.seed, dropPathRate: o.dropPathRate, dropRate: o.dropRate, init: false });
-  const sd: StateDict = new Map(readWeightsFile(weights));
-  const cfg = model.pretrainedCfg;
   const own = new Map(model.stateEntries());
+  // PyTorch checkpoints and foreign namings (HF ports, wrapper prefixes) map to the official keys first.
+  const sd: StateDict = new Map(mapStateDict(readWeightsFile(weights, { checkpointKey: o.checkpointKey }), new Set(own.keys()), o.keyMap, new Map([...own].map(([k, p]) => [k, p.shape]))).sd);
+  const cfg = model.pretrainedCfg;
   const classifier = cfg.classifier;
   if (classifier) {
     for (const k of [...sd.keys()]) {

@@ -1,0 +1,174 @@
+/** Weight and model interop: convert (PyTorch / foreign namings -> safetensors or .pth), export (ONNX, Triton), pull (hub). */
+import { extname } from 'node:path';
+import type { Command } from 'commander';
+import {
+  type StateDict, createModel, download, exportOnnx, getModelEntry, loadModel, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights, weightsModelInfo,
+  writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteBytes,
+} from '../../src/index.js';
+import { action, backendOption, checkpointKeyOption, keyMapOption, parseIntArg, seedOption, selectBackend } from '../common.js';
+
+function writeStateDict(path: string, sd: StateDict, metadata?: Record<string, string>): void {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.safetensors') writeSafetensors(path, sd, { format: 'pt', ...(metadata ?? {}) });
+  else if (['.pth', '.pt', '.bin'].includes(ext)) writeTorchCheckpoint(path, sd);
+  else throw new Error(`${path}: output must be .safetensors or .pth/.pt/.bin`);
+}
+
+function list(keys: string[]): string {
+  return keys.length > 20 ? `${keys.slice(0, 20).join(', ')}, ... (${keys.length - 20} more)` : keys.join(', ');
+}
+
+/** "HxW" -> [h, w] */
+function parseSize(v: string): [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
+  if (!m) throw new Error(`--size must be HEIGHTxWIDTH or SIZE, got '${v}'`);
+  return [Number(m[1]), Number(m[2] ?? m[1])];
+}
+
+export function registerInterop(program: Command): void {
+  program
+    .command('convert')
+    .description('convert weights (PyTorch .pth/.bin/.ckpt, safetensors, ONNX initializers) to .safetensors or .pth; with --model, to that model\'s official keys')
+    .argument('<in>', 'input weights file, hf:org/repo[/file] or https://...')
+    .argument('<out>', 'output .safetensors or .pth')
+    .option('-m, --model <name>', 'map the keys to this registered model (key maps, wrapper prefixes, train -> deploy reparameterization)')
+    .option('--num-classes <n>', 'classes of the model\'s head (default: from the checkpoint)', parseIntArg('--num-classes', 0))
+    .addOption(checkpointKeyOption())
+    .addOption(keyMapOption())
+    .option('--json', 'print a JSON report')
+    .addOption(backendOption())
+    .action(
+      action(async (input: string, out: string, o: { model?: string; numClasses?: number; checkpointKey?: string; keyMap: string; json?: boolean; backend: string }) => {
+        const file = await resolveWeights(input);
+        const sd = readWeightsFile(file, { checkpointKey: o.checkpointKey });
+        if (!o.model) {
+          writeStateDict(out, sd);
+          const r = { out, tensors: sd.size };
+          process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `wrote ${sd.size} tensors (as stored) to ${out}\n`);
+          return 0;
+        }
+        await selectBackend(o.backend, true);
+        const cls = getModelEntry(o.model).pretrainedCfg.classifier;
+        let numClasses = o.numClasses;
+        const probe = createModel(o.model, { init: false, numClasses });
+        const want = new Set(probe.stateEntries().map(([k]) => k));
+        const mapped = mapStateDict(sd, want, o.keyMap, new Map(probe.stateEntries().map(([k, p]) => [k, p.shape])));
+        if (numClasses === undefined && cls) {
+          const w = mapped.sd.get(`${cls}.weight`);
+          if (w && w.shape[0] !== probe.numClasses) numClasses = w.shape[0];
+        }
+        probe.dispose();
+        const model = createModel(o.model, { init: false, numClasses });
+        const order = model.stateEntries().map(([k]) => k);
+        const missing = order.filter((k) => !mapped.sd.has(k));
+        const unexpected = [...mapped.sd.keys()].filter((k) => !want.has(k));
+        let result: StateDict;
+        let reparameterized: string | undefined;
+        if (missing.length === 0) {
+          result = new Map(order.map((k) => [k, mapped.sd.get(k)!]));
+        } else {
+          // A deploy model given a train-form checkpoint: load (re-parameterizing) and write the model's state.
+          try {
+            const r = loadStateDictInto(model, sd, { keyMap: o.keyMap, strict: true }, file);
+            reparameterized = r.report.reparameterized;
+          } catch {
+            reparameterized = undefined;
+          }
+          if (!reparameterized) {
+            const report = { model: o.model, out: null, missing, unexpected, keyMap: mapped.report.keyMap ?? null, strippedPrefixes: mapped.report.strippedPrefixes };
+            if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+            process.stderr.write(`vizoo: ${file} does not fit ${o.model}: missing keys (${missing.length}): ${list(missing)}${unexpected.length ? `; unexpected keys (${unexpected.length}): ${list(unexpected)}` : ''}\n`);
+            return 1;
+          }
+          result = await model.stateDict();
+        }
+        writeStateDict(out, result, { vizoo_model: o.model, vizoo_config: JSON.stringify(model.pretrainedCfg) });
+        const report = {
+          model: o.model, out, tensors: result.size, keyMap: mapped.report.keyMap ?? null, strippedPrefixes: mapped.report.strippedPrefixes,
+          dropped: mapped.report.dropped, unexpected, reparameterized: reparameterized ?? null,
+        };
+        if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+        else {
+          const notes = [
+            report.keyMap ? `key map ${report.keyMap}` : '',
+            report.strippedPrefixes.length ? `stripped prefix ${report.strippedPrefixes.join(', ')}` : '',
+            reparameterized ? `re-parameterized from ${reparameterized}` : '',
+          ].filter(Boolean);
+          process.stdout.write(`wrote ${result.size} tensors under ${o.model}'s keys to ${out}${notes.length ? ` (${notes.join('; ')})` : ''}\n`);
+          if (unexpected.length) process.stderr.write(`vizoo: warning: ${unexpected.length} checkpoint keys not in ${o.model} were left out: ${list(unexpected)}\n`);
+          if (report.dropped.length) process.stderr.write(`vizoo: warning: ${report.dropped.length} keys outside the stripped prefix were left out: ${list(report.dropped)}\n`);
+        }
+        return 0;
+      }),
+    );
+
+  program
+    .command('export')
+    .description('export a model to ONNX (standard opset, no custom ops) or a Triton model repository')
+    .requiredOption('-m, --model <name>', 'registered model name (default: the model the weights file names)')
+    .option('-w, --weights <file>', 'weights (.safetensors, .pth, .onnx, hf:..., https://...); default: shipped weights, else random init')
+    .requiredOption('-o, --out <path>', 'output .onnx file (--format onnx) or repository folder (--format triton)')
+    .option('--format <f>', 'onnx or triton', 'onnx')
+    .option('--opset <n>', 'ONNX opset', parseIntArg('--opset', 13), 17)
+    .option('--dynamic-batch', 'symbolic batch dimension (always on for triton)')
+    .option('--batch-size <n>', 'batch size of a fixed-batch export', parseIntArg('--batch-size', 1), 1)
+    .option('--size <HxW>', 'input size (default: the model\'s pretrained input size)', parseSize)
+    .option('--num-classes <n>', 'classes of the head', parseIntArg('--num-classes', 0))
+    .option('--triton-name <name>', 'model name in the Triton repository (default: the model)')
+    .option('--max-batch-size <n>', 'Triton max_batch_size', parseIntArg('--max-batch-size', 1), 32)
+    .addOption(checkpointKeyOption())
+    .addOption(keyMapOption())
+    .option('--json', 'print a JSON summary')
+    .addOption(seedOption())
+    .addOption(backendOption())
+    .action(
+      action(async (o: {
+        model: string; weights?: string; out: string; format: string; opset: number; dynamicBatch?: boolean; batchSize: number; size?: [number, number]; numClasses?: number;
+        tritonName?: string; maxBatchSize: number; checkpointKey?: string; keyMap: string; json?: boolean; seed: number; backend: string;
+      }) => {
+        if (!['onnx', 'triton'].includes(o.format)) throw new Error(`--format must be onnx or triton, got '${o.format}'`);
+        await selectBackend(o.backend === 'auto' ? 'wasm' : o.backend, true);
+        const weights = o.weights ? await resolveWeights(o.weights) : undefined;
+        const numClasses = o.numClasses ?? (weights ? (weightsModelInfo(weights).config?.numClasses as number | undefined) : undefined);
+        const model = loadModel(o.model, { weights: weights ?? 'shipped', seed: o.seed, numClasses, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
+        if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${o.model}: exporting the random initialization (seed ${o.seed}); pass --weights\n`);
+        const triton = o.format === 'triton';
+        const r = await exportOnnx(model, { opset: o.opset, dynamicBatch: triton || o.dynamicBatch, batchSize: o.batchSize, inputSize: o.size });
+        let files: Record<string, string>;
+        if (triton) {
+          const w = writeTritonRepository(o.out, r, { name: o.tritonName ?? o.model, maxBatchSize: o.maxBatchSize });
+          files = { config: w.config, model: w.model };
+        } else {
+          atomicWriteBytes(o.out, r.bytes);
+          files = { model: o.out };
+        }
+        const summary = { model: o.model, weights: model.weightsFile, format: o.format, files, input: { name: r.inputName, shape: r.inputShape }, outputs: r.outputNames.map((n, i) => ({ name: n, shape: r.outputShapes[i] })), opset: o.opset, bytes: r.bytes.byteLength, kernels: r.kernels };
+        if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        else process.stdout.write(`exported ${o.model} to ${Object.values(files).join(', ')}: input ${r.inputName} [${r.inputShape.map((d) => (d < 0 ? 'batch' : d)).join(', ')}], output ${r.outputNames.map((n, i) => `${n} [${r.outputShapes[i]!.map((d) => (d < 0 ? 'batch' : d)).join(', ')}]`).join(', ')} (opset ${o.opset}, ${(r.bytes.byteLength / 1048576).toFixed(1)} MB)\n`);
+      }),
+    );
+
+  program
+    .command('pull')
+    .description('download a model\'s official weights into the cache ($VIZOO_CACHE, default ~/.cache/vizoo); prints the path')
+    .argument('<model>', 'registered model, optionally with a tag: van_b0, van_b0.hf')
+    .option('--offline', 'only look in the cache')
+    .option('--tags', 'list the known weight sources of the model instead')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (spec: string, o: { offline?: boolean; tags?: boolean; json?: boolean }) => {
+        if (o.tags) {
+          const { weightSources } = await import('../../src/hub/sources.js');
+          const s = weightSources(spec);
+          if (o.json) process.stdout.write(`${JSON.stringify(s)}\n`);
+          else for (const [tag, src] of Object.entries(s)) process.stdout.write(`${spec}.${tag}\t${src.url ?? src.page}${src.notes ? `\t${src.notes}` : ''}\n`);
+          return Object.keys(s).length ? 0 : 1;
+        }
+        const { model, tag, source } = resolvePull(spec);
+        if (!source.url) throw new Error(`${model}${tag === 'default' ? '' : `.${tag}`}: no direct download; the official files are listed at ${source.page}${source.notes ? ` (${source.notes})` : ''}`);
+        const path = await download(source.url, { sha256: source.sha256, offline: o.offline });
+        if (o.json) process.stdout.write(`${JSON.stringify({ model, tag, url: source.url, path, sha256: source.sha256 ?? null })}\n`);
+        else process.stdout.write(`${path}\n`);
+      }),
+    );
+}

@@ -1,0 +1,155 @@
+/**
+ * Running models in onnxruntime-node: any ONNX classifier or segmenter (vizoo's exports carry their
+ * preprocessing in metadata; others take it from a named vizoo model or ImageNet defaults), and vizoo
+ * models exported once and cached (`--runtime ort`): the export is keyed by model, weights sha256,
+ * export options and input size, and written atomically under $VIZOO_CACHE/onnx.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import * as ort from 'onnxruntime-node';
+import { tf, type Tensor } from '../tf.js';
+import type { Backbone } from '../models/backbone.js';
+import { type PretrainedConfig, getModelEntry } from '../models/registry.js';
+import { cacheDir, sha256File } from '../hub/cache.js';
+import { onnxMetadata, readOnnxModel } from '../hub/onnx_weights.js';
+import { exportOnnxFile, type ExportOptions } from './export.js';
+
+/** The ImageNet preprocessing assumed for foreign ONNX classifiers that name no vizoo model. */
+export const IMAGENET_DEFAULT: PretrainedConfig = {
+  inputSize: [3, 224, 224],
+  cropPct: 0.875,
+  interpolation: 'bicubic',
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  numClasses: 1000,
+  labels: 'imagenet-1k',
+};
+
+export interface OrtSessionOptions {
+  /** Intra-op threads (default: onnxruntime's choice). */
+  threads?: number;
+}
+
+function sessionOptions(o: OrtSessionOptions = {}): ort.InferenceSession.SessionOptions {
+  return { logSeverityLevel: 3, graphOptimizationLevel: 'all', ...(o.threads ? { intraOpNumThreads: o.threads } : {}) };
+}
+
+/** Runs `x` (NCHW, float32) through a session; returns every output. */
+export async function runSession(session: ort.InferenceSession, x: Float32Array, shape: number[], inputName = session.inputNames[0]!): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
+  const out = await session.run({ [inputName]: new ort.Tensor('float32', x, shape) });
+  const res = new Map<string, { data: Float32Array; shape: number[] }>();
+  for (const name of session.outputNames) {
+    const t = out[name]!;
+    if (t.type !== 'float32') throw new Error(`ONNX output '${name}' is ${t.type}; vizoo reads float32 outputs`);
+    res.set(name, { data: t.data as Float32Array, shape: t.dims.map(Number) });
+  }
+  return res;
+}
+
+/**
+ * A model running in onnxruntime with the interface vizoo's pipelines use: NHWC tensors in, logits (or an
+ * NHWC logit map) out, through `forwardAsync` (onnxruntime is asynchronous; `forward` is unavailable).
+ */
+export class OrtModel {
+  training = false;
+  readonly runtime = 'ort';
+
+  constructor(
+    readonly session: ort.InferenceSession,
+    readonly pretrainedCfg: PretrainedConfig,
+    readonly numClasses: number,
+    readonly variant: string,
+    readonly file: string,
+  ) {}
+
+  /** Opens an ONNX file. Preprocessing: the file's vizoo metadata, else `model`'s registered config, else ImageNet defaults. */
+  static async open(path: string, o: OrtSessionOptions & { model?: string; numClasses?: number } = {}): Promise<OrtModel> {
+    const meta = onnxMetadata(readOnnxModel(path));
+    let cfg: PretrainedConfig;
+    if (o.model) cfg = getModelEntry(o.model).pretrainedCfg;
+    else if (meta.vizoo_config) cfg = JSON.parse(meta.vizoo_config) as PretrainedConfig;
+    else cfg = IMAGENET_DEFAULT;
+    const session = await ort.InferenceSession.create(path, sessionOptions(o));
+    const dims = session.inputMetadata[0] && 'shape' in session.inputMetadata[0] ? (session.inputMetadata[0].shape as (number | string)[]) : [];
+    // A fixed-size graph decides the input size.
+    if (dims.length === 4 && typeof dims[2] === 'number' && typeof dims[3] === 'number' && dims[2] > 0) {
+      cfg = { ...cfg, inputSize: [typeof dims[1] === 'number' ? dims[1] : cfg.inputSize[0], dims[2], dims[3] as number] };
+    }
+    const outDims = session.outputMetadata[0] && 'shape' in session.outputMetadata[0] ? (session.outputMetadata[0].shape as (number | string)[]) : [];
+    const classes = o.numClasses ?? (typeof outDims[1] === 'number' && outDims[1] > 0 ? outDims[1] : cfg.numClasses);
+    return new OrtModel(session, { ...cfg, numClasses: classes }, classes, o.model ?? meta.vizoo_model ?? '', path);
+  }
+
+  eval(): this {
+    return this;
+  }
+
+  train(): this {
+    return this;
+  }
+
+  forward(): Tensor {
+    throw new Error('the onnxruntime model runs asynchronously: use forwardAsync');
+  }
+
+  /** NHWC input -> logits (B, classes) or an NHWC logit map. */
+  async forwardAsync(x: Tensor): Promise<Tensor> {
+    const nchw = x.rank === 4 ? tf.transpose(x, [0, 3, 1, 2]) : x;
+    const data = (await nchw.data()) as Float32Array;
+    const shape = [...nchw.shape];
+    if (nchw !== x) nchw.dispose();
+    const out = await runSession(this.session, data, shape);
+    const first = out.get(this.session.outputNames[0]!)!;
+    const y = tf.tensor(first.data, first.shape, 'float32');
+    if (y.rank !== 4) return y;
+    const nhwc = tf.transpose(y, [0, 2, 3, 1]);
+    y.dispose();
+    return nhwc;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+export interface OrtRuntimeOptions extends OrtSessionOptions {
+  /** The weights file the model was loaded from (its sha256 keys the cache); null for random init. */
+  weightsFile?: string | null;
+  /** Input (height, width) to export at (default: the pretrained config's). */
+  inputSize?: [number, number];
+  /** Seed of a random init (keys the cache when there are no weights). */
+  seed?: number;
+  opset?: number;
+  /** Cache folder (default $VIZOO_CACHE/onnx). */
+  dir?: string;
+  /** Called when an export is written (not when the cache has it). */
+  onExport?: (path: string) => void;
+}
+
+const weightsHashes = new Map<string, string>();
+
+/** The cache path of a model's ONNX export for these options. */
+export function ortCachePath(model: Backbone, o: OrtRuntimeOptions & ExportOptions): string {
+  const cfg = model.pretrainedCfg;
+  const size = o.inputSize ?? [cfg.inputSize[1], cfg.inputSize[2]];
+  let weights = `random:${o.seed ?? 0}`;
+  if (o.weightsFile) {
+    if (!weightsHashes.has(o.weightsFile)) weightsHashes.set(o.weightsFile, sha256File(o.weightsFile));
+    weights = weightsHashes.get(o.weightsFile)!;
+  }
+  const key = JSON.stringify({ v: 1, model: model.variant, weights, classes: model.numClasses, chans: cfg.inputSize[0], size, opset: o.opset ?? 17, dynamic: true });
+  const h = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  return join(o.dir ?? cacheDir('onnx'), `${model.variant || 'model'}-${h}.onnx`);
+}
+
+/** `model` as an OrtModel: exported (dynamic batch) on first use, then taken from the cache. */
+export async function ortModelFor(model: Backbone, o: OrtRuntimeOptions = {}): Promise<OrtModel> {
+  const path = ortCachePath(model, o);
+  if (!existsSync(path)) {
+    await exportOnnxFile(model, path, { dynamicBatch: true, inputSize: o.inputSize, opset: o.opset });
+    o.onExport?.(path);
+  }
+  const session = await ort.InferenceSession.create(path, sessionOptions(o));
+  return new OrtModel(session, model.pretrainedCfg, model.numClasses, model.variant, path);
+}

@@ -1,0 +1,149 @@
+// ONNX export of registered models, checked in onnxruntime-node against vizoo's own forward. The cases
+// are split over two test files (architectures alternate) so the two halves run in parallel.
+//
+// Default run: the smallest variant of every architecture at a small input with a dynamic batch (checked at
+// batch 2 and 1), the smallest canonical variant of every architecture at 224x224, and every other registered
+// model of at most SMALL_PARAMS parameters at a small input. VIZOO_EXPORT_ALL=1 exports every registered model.
+import { describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { tf } from '../../src/tf.js';
+import { type Backbone, createModel, getModelEntry, listModels } from '../../src/index.js';
+import { exportOnnx } from '../../src/onnx/export.js';
+import { patternInput } from '../../src/onnx/trace.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { KEYS } from '../paths.js';
+
+const SMALL_PARAMS = Number(process.env.VIZOO_EXPORT_SMALL_PARAMS ?? 7e6);
+const ALL = Boolean(process.env.VIZOO_EXPORT_ALL);
+/** Input sizes tried in order: the first the model's forward accepts is used. */
+const SMALL_SIZES = [64, 96, 128, 224];
+
+const canonical = new Set(existsSync(KEYS) ? readdirSync(KEYS).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : []);
+
+interface Probe {
+  name: string;
+  architecture: string;
+  params: number;
+}
+
+const probes: Probe[] = listModels().map((name) => {
+  const m = createModel(name, { init: false });
+  const p = { name, architecture: getModelEntry(name).architecture, params: m.numParams() };
+  m.dispose();
+  return p;
+});
+
+function smallestBy(filter: (p: Probe) => boolean): Map<string, Probe> {
+  const out = new Map<string, Probe>();
+  for (const p of probes.filter(filter)) {
+    const cur = out.get(p.architecture);
+    if (!cur || p.params < cur.params) out.set(p.architecture, p);
+  }
+  return out;
+}
+
+const smallest = smallestBy(() => true);
+/** Input size each model was checked at (the 224 check skips models already checked there). */
+const ranAt = new Map<string, number>();
+const smallestCanonical = smallestBy((p) => canonical.has(p.name));
+
+/** Max |a - b| relative to max |b| (floored at 1). */
+function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let m = 1e-6;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return d / Math.max(m, 1);
+}
+
+async function reference(model: Backbone, x: Float32Array, shape: number[]): Promise<Float32Array> {
+  const xt = tf.tidy(() => tf.transpose(tf.tensor(x, shape), [0, 2, 3, 1]));
+  const y = model.forward(xt);
+  const out = tf.tidy(() => (y.rank === 4 ? tf.transpose(y, [0, 3, 1, 2]) : y.clone()));
+  const data = (await out.data()) as Float32Array;
+  tf.dispose([xt, y, out]);
+  return data;
+}
+
+/**
+ * Exports `name` at the first input size its forward accepts and compares onnxruntime with vizoo (batches 2
+ * and 1 for a dynamic batch). Models that only run at 224x224 export with batch 1: their traces are slow.
+ */
+async function check(name: string, sizes: number[], wantDynamic: boolean): Promise<{ size: number; rel: number[] }> {
+  const cfg = getModelEntry(name).pretrainedCfg;
+  const model = createModel(name, { numClasses: cfg.task === 'segmentation' ? 5 : 7, seed: 3 }).eval();
+  try {
+    let lastError: unknown;
+    for (const size of sizes) {
+      let r;
+      const dynamic = wantDynamic && size < 224;
+      try {
+        r = await exportOnnx(model, { inputSize: [size, size], dynamicBatch: dynamic });
+      } catch (e) {
+        // A size the model rejects (patch grids, attention windows) is not an export failure: try the next.
+        if (/ONNX export/.test((e as Error).message)) throw e;
+        lastError = e;
+        continue;
+      }
+      const session = await ort.InferenceSession.create(r.bytes, { logSeverityLevel: 3 });
+      const rel: number[] = [];
+      for (const b of dynamic ? [2, 1] : [1]) {
+        const c = cfg.inputSize[0];
+        const shape = [b, c, size, size];
+        const x = patternInput(b * c * size * size, 11 + b);
+        const out = await session.run({ input: new ort.Tensor('float32', x, shape) });
+        const y = out.output!.data as Float32Array;
+        const ref = await reference(model, x, shape);
+        expect(y.length).toBe(ref.length);
+        rel.push(relDiff(y, ref));
+      }
+      await session.release();
+      ranAt.set(name, size);
+      return { size, rel };
+    }
+    throw lastError;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Registers the cases of part `part` (0 or 1) of 2. */
+export function registerExportTests(part: number): void {
+  const mine = (architecture: string) => [...new Set(probes.map((p) => p.architecture))].sort().indexOf(architecture) % 2 === part;
+  describe('ONNX export of every architecture (smallest variant, small input, dynamic batch)', () => {
+    for (const p of [...smallest.values()].filter((q) => mine(q.architecture))) {
+      it(`${p.name} (${p.architecture})`, async () => {
+        const r = await check(p.name, SMALL_SIZES, true);
+        for (const rel of r.rel) expect(rel).toBeLessThanOrEqual(1e-4);
+      });
+    }
+  });
+
+  describe('ONNX export of the smallest canonical variant of every architecture at 224x224', () => {
+    for (const p of [...smallestCanonical.values()].filter((q) => mine(q.architecture))) {
+      it(`${p.name} (${p.architecture})`, async (ctx) => {
+        if (ranAt.get(p.name) === 224) return ctx.skip();
+        const r = await check(p.name, [224], false);
+        expect(r.rel[0]).toBeLessThanOrEqual(1e-4);
+      });
+    }
+  });
+
+  describe(`ONNX export of the other registered models${ALL ? '' : ` (up to ${SMALL_PARAMS / 1e6}M parameters; VIZOO_EXPORT_ALL=1 for all)`}`, () => {
+    const covered = new Set([...smallest.values()].map((p) => p.name));
+    for (const p of probes) {
+      if (!mine(p.architecture) || covered.has(p.name) || (!ALL && p.params > SMALL_PARAMS)) continue;
+      it(`${p.name} (${(p.params / 1e6).toFixed(1)}M)`, async (ctx) => {
+        // Models that only run at 224x224 are slow to trace: in the default run only their smallest variant is checked.
+        const r = await check(p.name, ALL ? SMALL_SIZES : SMALL_SIZES.filter((s) => s < 224), false).catch((e: Error) => {
+          if (!ALL && !/ONNX export/.test(e.message)) return null;
+          throw e;
+        });
+        if (!r) return ctx.skip();
+        expect(r.rel[0]).toBeLessThanOrEqual(1e-4);
+      });
+    }
+  });
+}

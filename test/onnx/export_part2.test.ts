@@ -1,0 +1,4 @@
+// ONNX export checks, part 2 of 2 (see export_cases.ts).
+import { registerExportTests } from './export_cases.js';
+
+registerExportTests(1);
