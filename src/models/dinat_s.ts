@@ -12,7 +12,7 @@ import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { PatchMerging, SwinPatchEmbed } from '../blocks/swin_patch.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, registerModel } from './registry.js';
-import { dropPathSchedule, natCfg } from './nat.js';
+import { dropPathSchedule, natCfg, natDepths } from './nat.js';
 
 /** One DiNAT_s level (`BasicLayer`): NA layers, then optional patch merging. */
 export class DinatSLevel extends Module {
@@ -145,6 +145,7 @@ for (const [name, cfg, file, notes] of VARIANTS) {
     name,
     architecture: 'DiNAT_s',
     pretrainedCfg: natCfg(`${CKPT}/${file}`, notes),
-    build: (o: ModelOptions) => new DiNATs({ ...cfg, mlpRatio: 4, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate ?? cfg.dropPathRate }),
+    depths: cfg.depths,
+    build: (o: ModelOptions) => new DiNATs({ ...cfg, ...natDepths(o, cfg), mlpRatio: 4, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate ?? cfg.dropPathRate }),
   });
 }

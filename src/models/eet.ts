@@ -15,7 +15,7 @@ import { vitInit } from '../nn/init_schemes.js';
 import { stopGradient } from '../nn/functional.js';
 import { Mlp } from '../blocks/attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /** Multi-head self-attention that also returns the EET token importance score (B, N-1) (C.2). */
 export class EETAttention extends Module {
@@ -160,6 +160,12 @@ export interface EETConfig {
 }
 
 export const EET_STUDENT_PRUNING = { after: [3, 7, 9], keep: [98, 49, 12] };
+
+/** The pruning stages that fall inside a `depth`-block network (for a `depths` override). */
+function pruningWithin(p: { after: number[]; keep: number[] }, depth: number): { after: number[]; keep: number[] } {
+  const inside = p.after.map((a, i) => i).filter((i) => p.after[i]! < depth);
+  return { after: inside.map((i) => p.after[i]!), keep: inside.map((i) => p.keep[i]!) };
+}
 
 /** Everything one forward yields. */
 export interface EETOutput {
@@ -352,11 +358,12 @@ for (const [name, dim, heads, bits] of VARIANTS) {
     name,
     architecture: 'EET',
     pretrainedCfg: eetCfg(`ViT-${dim === 384 ? 'S' : 'B'}/16 (DeiT init), ${bits}-bit codes.`),
+    depths: [12],
     build: (o: ModelOptions) =>
       new EETViT({
         embedDim: dim,
         numHeads: heads,
-        depth: 12,
+        depth: stageDepths(o, [12])[0]!,
         patchSize: 16,
         imgSize: 224,
         hashBits: typeof o.hashBits === 'number' ? o.hashBits : bits,
@@ -364,7 +371,7 @@ for (const [name, dim, heads, bits] of VARIANTS) {
         inChans: o.inChans,
         dropRate: o.dropRate,
         dropPathRate: o.dropPathRate,
-        pruning: o.pruning === false ? { after: [], keep: [] } : EET_STUDENT_PRUNING,
+        pruning: o.pruning === false ? { after: [], keep: [] } : pruningWithin(EET_STUDENT_PRUNING, stageDepths(o, [12])[0]!),
       }),
   });
 }

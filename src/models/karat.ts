@@ -15,7 +15,7 @@ import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { FourierKArAtOperator, KArAtBlock, type KArAtOptions } from '../blocks/karat.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 export interface KArAtViTConfig extends KArAtOptions {
   imgSize?: number;
@@ -161,12 +161,13 @@ for (const [name, embedDim, numHeads, gridSize, mode, paper] of VARIANTS) {
     name,
     architecture: 'KArAt',
     pretrainedCfg: karatCfg(paper),
+    depths: [12],
     build: (o: ModelOptions) =>
       new VisionTransformerKArAt({
         imgSize: 224,
         patchSize: 16,
         embedDim,
-        depth: 12,
+        depth: stageDepths(o, [12])[0]!,
         numHeads,
         rank: 12,
         gridSize,

@@ -17,7 +17,7 @@ import { ConvFFNBlock, HiLoBlock } from '../blocks/hilo.js';
 import { DWConvMlp } from '../blocks/conv_mlp.js';
 import { DTM } from '../blocks/dtm.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 export interface LitV2Config {
   embedDim: number;
@@ -196,10 +196,11 @@ for (const [name, embedDim, depths, numHeads, cfg] of VARIANTS) {
     name,
     architecture: 'LITv2',
     pretrainedCfg: cfg,
+    depths,
     build: (o: ModelOptions) =>
       new LITv2({
         embedDim,
-        depths,
+        depths: stageDepths(o, depths),
         numHeads,
         alpha: 0.9,
         localWs: [0, 0, 2, 1],

@@ -12,7 +12,7 @@ import { Conv2d, Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, perBlock, registerModel, stageDepths } from './registry.js';
 
 /** Two 3x3 stride-2 convs (C/2 then C, no activation between) and a LayerNorm: 1/4 resolution (B.1). */
 export class ConvTokenizer extends Module implements Layer {
@@ -197,6 +197,12 @@ const DINAT_CKPT = 'https://shi-labs.com/projects/dinat/checkpoints/imagenet1k';
 const DILATIONS_MINI = [[1, 8, 1], [1, 4, 1, 4], [1, 2, 1, 2, 1, 2], [1, 1, 1, 1, 1]];
 const DILATIONS_18 = [[1, 8, 1], [1, 4, 1, 4], Array.from({ length: 18 }, (_, i) => (i % 2 ? 2 : 1)), [1, 1, 1, 1, 1]];
 
+/** Levels' depths for a `depths` override, with DiNAT's per-layer dilations cut to match. */
+export function natDepths(o: ModelOptions, cfg: { depths: number[]; dilations?: number[][] | null }): { depths: number[]; dilations?: number[][] | null } {
+  const depths = stageDepths(o, cfg.depths);
+  return { depths, dilations: cfg.dilations && perBlock(cfg.dilations, depths, 'DiNAT dilations') };
+}
+
 interface Variant {
   name: string;
   architecture: 'NAT' | 'DiNAT';
@@ -221,6 +227,7 @@ for (const v of VARIANTS) {
     name: v.name,
     architecture: v.architecture,
     pretrainedCfg: v.pretrained,
-    build: (o: ModelOptions) => new NAT({ ...v.cfg, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate ?? v.cfg.dropPathRate }),
+    depths: v.cfg.depths,
+    build: (o: ModelOptions) => new NAT({ ...v.cfg, ...natDepths(o, v.cfg), numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate ?? v.cfg.dropPathRate }),
   });
 }

@@ -11,7 +11,7 @@ import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { SwinPatchEmbed } from '../blocks/swin_patch.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, registerModel } from './registry.js';
+import { type ModelOptions, registerModel, stageDepths } from './registry.js';
 import { dropPathSchedule, natCfg } from './nat.js';
 
 export interface NatIsotropicConfig {
@@ -111,7 +111,8 @@ for (const [name, architecture, cfg, file, notes] of VARIANTS) {
     name,
     architecture,
     pretrainedCfg: natCfg(`${CKPT}/${file}`, notes),
+    depths: [12],
     build: (o: ModelOptions) =>
-      new NATIsotropic({ ...cfg, imgSize: 224, patchSize: 16, depth: 12, mlpRatio: 4, kernelSize: 7, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate ?? cfg.dropPathRate }),
+      new NATIsotropic({ ...cfg, imgSize: 224, patchSize: 16, depth: stageDepths(o, [12])[0]!, mlpRatio: 4, kernelSize: 7, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate ?? cfg.dropPathRate }),
   });
 }

@@ -63,6 +63,11 @@ export interface ModelOptions {
   /** Return a features-only model (timm's features_only) with the maps of `outIndices` (default: every stage). */
   features?: boolean;
   outIndices?: number[];
+  /**
+   * Blocks per stage replacing the variant's (timm's `depths` kwarg): the same widths, heads, kernels and flags
+   * with other block counts, e.g. a small config for tests. Isotropic models have one stage.
+   */
+  depths?: number[];
   [key: string]: unknown;
 }
 
@@ -73,6 +78,8 @@ export interface ModelEntry {
   build: (opts: ModelOptions) => Backbone;
   pretrainedCfg: PretrainedConfig;
   description?: string;
+  /** The variant's blocks per stage, when its builder takes a `depths` override. */
+  depths?: number[];
 }
 
 const registry = new Map<string, ModelEntry>();
@@ -138,10 +145,34 @@ export function createModel(name: string, opts: ModelOptions & { features: true 
 export function createModel(name: string, opts?: ModelOptions): Backbone;
 export function createModel(name: string, opts: ModelOptions = {}): Backbone | FeatureModel {
   const entry = getModelEntry(name);
+  if (opts.depths) checkDepths(name, entry, opts.depths);
   const model = entry.build(opts);
   model.pretrainedCfg = { ...entry.pretrainedCfg, numClasses: model.numClasses };
   model.variant = name;
   const out = opts.features ? new FeatureModel(model, opts.outIndices) : model;
   if (opts.init !== false) out.initialize(opts.seed ?? 0);
   return out;
+}
+
+function checkDepths(name: string, entry: ModelEntry, depths: number[]): void {
+  if (!entry.depths) throw new Error(`${name} does not take a depths option`);
+  if (depths.length !== entry.depths.length || depths.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new Error(`${name}: depths must be ${entry.depths.length} positive integers (the variant has [${entry.depths}]), got [${depths}]`);
+  }
+}
+
+/** The blocks per stage a builder uses: `opts.depths` when given (checked by createModel), else the variant's. */
+export function stageDepths(o: ModelOptions, variant: number[]): number[] {
+  return o.depths ?? variant;
+}
+
+/**
+ * Per-block settings (DiNAT dilations, UniRepLKNet kernel sizes) for other block counts: each stage keeps its
+ * first entries; more blocks than the variant lists is an error naming the setting.
+ */
+export function perBlock<T>(lists: T[][], depths: number[], what: string): T[][] {
+  return lists.map((l, i) => {
+    if (depths[i]! > l.length) throw new Error(`${what}: stage ${i} lists ${l.length} blocks, ${depths[i]} asked for`);
+    return l.slice(0, depths[i]);
+  });
 }

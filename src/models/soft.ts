@@ -13,7 +13,7 @@ import * as F from '../nn/functional.js';
 import { PvtBlock } from '../blocks/attention.js';
 import { SoftmaxFreeTransformerBlock } from '../blocks/soft_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /**
  * SOFT `PatchEmbed`: the stem ("kernel_size 7") is three 3x3 conv-BN-ReLU (strides 2, 1, 2 through 32
@@ -249,11 +249,12 @@ for (const [size, embedDims, numHeads, depths, notes, drive] of SIZES) {
       name,
       architecture: normalized ? 'SOFT-Norm' : 'SOFT',
       pretrainedCfg: softCfg(name, notes, id ? `${DRIVE}/${id}/view` : undefined),
+      depths,
       build: (o: ModelOptions) =>
         new SoftmaxFreeVisionTransformer({
           embedDims,
           numHeads,
-          depths,
+          depths: stageDepths(o, depths),
           mlpRatios: [8, 8, 4, 4],
           srRatios: [8, 4, 2, 1],
           qkvBias: true,

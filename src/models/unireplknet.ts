@@ -14,7 +14,7 @@ import { DilatedReparamBlock } from '../blocks/dilated_reparam.js';
 import { GRN } from '../blocks/grn.js';
 import { SEBlock } from '../blocks/squeeze_excite.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, perBlock, registerModel, stageDepths } from './registry.js';
 
 export interface UniRepLKNetBlockOptions {
   dropPath?: number;
@@ -249,6 +249,12 @@ const uniCfg = (size: number, file: string | undefined, notes: string): Pretrain
     notes: `AILab-CVC/UniRepLKNet@b5677d8 unireplknet.py; preprocessing from datasets.py. ${notes}`,
   });
 
+/** Depths for a `depths` override, with the variant's per-block kernel sizes cut to match. */
+function uniDepths(o: ModelOptions, variant: number[]): { depths: number[]; kernelSizes: number[][] } {
+  const depths = stageDepths(o, variant);
+  return { depths, kernelSizes: perBlock(DEFAULT_KERNELS[variant.join(',')]!, depths, 'UniRepLKNet kernel sizes') };
+}
+
 const VARIANTS: [string, number[], number[], number, string | undefined, string][] = [
   ['a', [2, 2, 6, 2], [40, 80, 160, 320], 224, 'unireplknet_a_in1k_224_acc77.03.pth', 'IN-1k 77.0 top-1.'],
   ['f', [2, 2, 6, 2], [48, 96, 192, 384], 224, 'unireplknet_f_in1k_224_acc78.58.pth', 'IN-1k 78.6 top-1.'],
@@ -268,7 +274,8 @@ for (const [v, depths, dims, size, file, notes] of VARIANTS) {
       architecture: 'UniRepLKNet',
       description: deploy ? 'deploy form (re-parameterized; equals reparameterize() of the train form)' : 'train form (dilated branches, BNs, GRN beta, layer scale)',
       pretrainedCfg: uniCfg(size, deploy ? undefined : file, deploy ? 'Deploy form: no official file; load the train checkpoint and reparameterize.' : notes),
-      build: (o: ModelOptions) => new UniRepLKNet({ depths, dims, deploy, numClasses: o.numClasses, inChans: o.inChans, dropPathRate: o.dropPathRate }),
+      depths,
+      build: (o: ModelOptions) => new UniRepLKNet({ ...uniDepths(o, depths), dims, deploy, numClasses: o.numClasses, inChans: o.inChans, dropPathRate: o.dropPathRate }),
     });
   }
 }

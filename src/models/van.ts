@@ -11,7 +11,7 @@ import { LKA, LayerScaleConvBlock, SpatialAttention } from '../blocks/lka.js';
 import { ConvMlp } from '../blocks/conv_mlp.js';
 import { OverlapPatchEmbed } from '../blocks/patch_embed.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 export interface VanConfig {
   embedDims: number[];
@@ -124,8 +124,9 @@ for (const [name, embedDims, depths, cfg] of VARIANTS) {
     name,
     architecture: 'VAN',
     pretrainedCfg: cfg,
+    depths,
     build: (o: ModelOptions) =>
-      new VAN({ embedDims, depths, mlpRatios: [8, 8, 4, 4], normEps: 1e-6, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate }),
+      new VAN({ embedDims, depths: stageDepths(o, depths), mlpRatios: [8, 8, 4, 4], normEps: 1e-6, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate }),
   });
 }
 
@@ -149,6 +150,7 @@ registerModel({
     classifier: 'head',
     notes: 'Not an official variant: dims 32/64/128/192, depths 1/1/2/1, trained by vizoo on Fashion-MNIST: 90.94% test top-1 (weights/README.md).',
   },
+  depths: [1, 1, 2, 1],
   build: (o: ModelOptions) =>
-    new VAN({ embedDims: [32, 64, 128, 192], depths: [1, 1, 2, 1], mlpRatios: [4, 4, 4, 4], normEps: 1e-6, numClasses: o.numClasses ?? 10, inChans: o.inChans ?? 1, dropRate: o.dropRate, dropPathRate: o.dropPathRate }),
+    new VAN({ embedDims: [32, 64, 128, 192], depths: stageDepths(o, [1, 1, 2, 1]), mlpRatios: [4, 4, 4, 4], normEps: 1e-6, numClasses: o.numClasses ?? 10, inChans: o.inChans ?? 1, dropRate: o.dropRate, dropPathRate: o.dropPathRate }),
 });

@@ -13,7 +13,7 @@ import { constant, normal, truncNormal, zeros } from '../nn/init.js';
 import * as F from '../nn/functional.js';
 import { GatedLinearAttention, type GatedLinearAttentionOptions, SwiGLUMlp, swigluHidden } from '../blocks/gated_linear_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /** The fields of fla's GLAConfig that a ViG block reads. */
 export interface GlaBlockConfig extends Omit<GatedLinearAttentionOptions, 'evalOutputScale' | 'normEps'> {
@@ -289,10 +289,11 @@ for (const [name, embedDim, numHeads, tinyFlags, dropPath, notes] of VARIANTS) {
     name,
     architecture: 'ViG',
     pretrainedCfg: vigPretrainedCfg(notes),
+    depths: [12],
     build: (o: ModelOptions) =>
       new ViG({
         embedDim,
-        depth: 12,
+        depth: stageDepths(o, [12])[0]!,
         numHeads,
         imgSize: typeof o.imgSize === 'number' ? o.imgSize : 224,
         useActInConv: tinyFlags,

@@ -10,7 +10,7 @@ import { BatchNorm2d, Conv2d, DropPath, GELU, Identity, LayerNorm, Linear, ReLU,
 import { truncNormal, zeros } from '../nn/init.js';
 import { GatedLinearAttention, type GatedLinearAttentionOptions, SwiGLUMlp, swigluHidden } from '../blocks/gated_linear_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, registerModel } from './registry.js';
+import { type ModelOptions, type PretrainedConfig, registerModel, stageDepths } from './registry.js';
 import { vigPretrainedCfg } from './vig.js';
 
 /** `norm_layer`: ln / ln2d are the same LayerNorm over channels on NHWC maps (eps 1e-5); bn is BatchNorm2d. */
@@ -269,7 +269,8 @@ for (const [name, dim, depths, numHeads, dropPath, notes] of VARIANTS) {
     name,
     architecture: 'ViG-H',
     pretrainedCfg: hierCfg(notes),
+    depths,
     build: (o: ModelOptions) =>
-      new HierViG({ dims: dim, depths, numHeads, numClasses: o.numClasses, inChans: o.inChans, dropPathRate: o.dropPathRate ?? dropPath }),
+      new HierViG({ dims: dim, depths: stageDepths(o, depths), numHeads, numClasses: o.numClasses, inChans: o.inChans, dropPathRate: o.dropPathRate ?? dropPath }),
   });
 }
