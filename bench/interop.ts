@@ -6,8 +6,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { createModel, exportOnnx, getModelEntry, listModels, packageRootPath, tf } from '../src/index.js';
+import { createModel, exportOnnx, getModelEntry, listModels, packageRootPath } from '../src/index.js';
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
+import { moduleForwardCase } from './forward.js';
 
 const KEYS = process.env.VIZOO_SHARED ? join(process.env.VIZOO_SHARED, 'reference', 'keys') : join(packageRootPath(), '..', 'shared', 'reference', 'keys');
 
@@ -28,25 +29,7 @@ function representatives(): string[] {
 }
 
 function tfjsCase(model: string, batch: number): BenchCase {
-  return {
-    name: `${model} tfjs ${batch}x3x224x224`,
-    backends: ['wasm'],
-    setup: async () => {
-      const m = createModel(model, { seed: 1 }).eval();
-      const x = tf.randomNormal([batch, 224, 224, 3], 0, 1, 'float32', 1);
-      return {
-        run: async () => {
-          const y = m.forward(x);
-          await y.data();
-          y.dispose();
-        },
-        dispose: () => {
-          x.dispose();
-          m.dispose();
-        },
-      };
-    },
-  };
+  return { ...moduleForwardCase(`${model} tfjs ${batch}x3x224x224`, () => createModel(model, { seed: 1 }), [batch, 224, 224, 3]), backends: ['wasm'] };
 }
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();

@@ -6,17 +6,10 @@ import { readFileSync, statSync } from 'node:fs';
 import sharp from 'sharp';
 import type { KernelEnum, Sharp } from 'sharp';
 import type { Interpolation, PretrainedConfig } from '../models/registry.js';
+import { FileError } from '../util/errors.js';
 import { normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
 
-export class ImageError extends Error {
-  constructor(
-    readonly file: string,
-    problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-    this.name = 'ImageError';
-  }
-}
+export class ImageError extends FileError {}
 
 const KERNEL: Record<Interpolation, keyof KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
 

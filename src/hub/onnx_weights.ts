@@ -6,21 +6,15 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import { type DType, type HostTensor, type StateDict, dataFromBytes, numel } from './host_tensor.js';
-import { WeightsFormatError } from './safetensors.js';
+import { type DType, DTYPE_BYTES, type HostTensor, type StateDict, dataFromBytes, numel } from './host_tensor.js';
+import { WeightsFormatError, readingWeights } from './safetensors.js';
 
 const { onnx } = onnxProto;
 
 const DTYPES: Record<number, DType> = { 1: 'F32', 2: 'U8', 3: 'I8', 5: 'I16', 6: 'I32', 7: 'I64', 9: 'BOOL', 10: 'F16', 11: 'F64', 16: 'BF16' };
-const BYTES: Record<DType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 export function readOnnxModel(path: string): onnxProto.onnx.ModelProto {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new WeightsFormatError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const bytes = readingWeights(path, (p) => readFileSync(p));
   try {
     return onnx.ModelProto.decode(bytes);
   } catch (e) {
@@ -46,7 +40,7 @@ export function tensorFromProto(t: onnxProto.onnx.ITensorProto, file: string, ba
   if (!dtype) throw new WeightsFormatError(file, `initializer '${name}' has unsupported ONNX data type ${t.dataType}`);
   const shape = (t.dims ?? []).map((d) => toNumber(d as number));
   const n = numel(shape);
-  const want = n * BYTES[dtype];
+  const want = n * DTYPE_BYTES[dtype];
   let raw: Uint8Array | null = null;
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));

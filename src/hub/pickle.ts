@@ -5,6 +5,7 @@
  * here in TypeScript. Any other global, e.g. `posix.system`, is refused with an error naming it before
  * anything after it is read.
  */
+import { FileError } from '../util/errors.js';
 
 export class UnsafePickleError extends Error {
   constructor(
@@ -19,12 +20,7 @@ export class UnsafePickleError extends Error {
   }
 }
 
-export class PickleFormatError extends Error {
-  constructor(file: string, problem: string) {
-    super(`${file}: ${problem}`);
-    this.name = 'PickleFormatError';
-  }
-}
+export class PickleFormatError extends FileError {}
 
 /** A tuple (kept distinct from lists only where it matters: never, for state dicts). */
 export type PickleValue = unknown;

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { type DType, DTYPE_BYTES, type HostTensor, type StateDict, dataFromBytes, numel } from './host_tensor.js';
 import { PickleObject, type PickleValue, type SafeGlobal, UnsafePickleError, unpickle } from './pickle.js';
-import { WeightsFormatError } from './safetensors.js';
+import { WeightsFormatError, readingWeights } from './safetensors.js';
 import { type ByteSource, ZipReader, fileSource, looksLikeZip } from './zip.js';
 
 const STORAGE_DTYPES: Record<string, DType> = {
@@ -275,12 +275,7 @@ function readLegacyCheckpoint(bytes: Uint8Array, file: string): PickleValue {
  * copied) to `fn`; storages stay readable until `fn` returns.
  */
 export function withTorchObject<T>(path: string, fn: (root: PickleValue) => T): T {
-  let src: ByteSource;
-  try {
-    src = fileSource(path);
-  } catch (e) {
-    throw new WeightsFormatError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const src = readingWeights(path, fileSource);
   try {
     if (src.size < 4) throw new WeightsFormatError(path, `file is ${src.size} bytes: not a PyTorch checkpoint`);
     let root: PickleValue;

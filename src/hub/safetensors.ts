@@ -6,14 +6,16 @@
 import { readFileSync } from 'node:fs';
 import { atomicWriteFile } from '../util/fs.js';
 import { DTYPE_BYTES, type HostTensor, type StateDict, bytesOf, dataFromBytes, isDType, numel } from './host_tensor.js';
+import { FileError } from '../util/errors.js';
 
-export class WeightsFormatError extends Error {
-  constructor(
-    readonly file: string,
-    problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-    this.name = 'WeightsFormatError';
+export class WeightsFormatError extends FileError {}
+
+/** Runs `open(path)`; a file that cannot be opened or read is a WeightsFormatError naming it and the cause. */
+export function readingWeights<T>(path: string, open: (path: string) => T): T {
+  try {
+    return open(path);
+  } catch (e) {
+    throw new WeightsFormatError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }
 
@@ -85,13 +87,8 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
 }
 
 export function readSafetensors(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
-  try {
-    const buf = readFileSync(path);
-    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (e) {
-    throw new WeightsFormatError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const buf = readingWeights(path, (p) => readFileSync(p));
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   return parseSafetensors(bytes, path);
 }
 

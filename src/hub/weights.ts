@@ -8,7 +8,7 @@ import type { Module, LoadResult, Parameter } from '../nn/module.js';
 import { StateDictError } from '../nn/module.js';
 import { reparameterize } from '../nn/reparam.js';
 import { type StateDict } from './host_tensor.js';
-import { WeightsFormatError, readSafetensors, writeSafetensors } from './safetensors.js';
+import { WeightsFormatError, readSafetensors, readingWeights, writeSafetensors } from './safetensors.js';
 import { readTorchCheckpoint } from './pytorch.js';
 import { onnxMetadata, readOnnxInitializers, readOnnxModel } from './onnx_weights.js';
 import { type AdaptReport, mapStateDict } from './keymaps.js';
@@ -23,12 +23,7 @@ export interface ReadWeightsOptions {
 }
 
 function sniff(path: string): 'zip' | 'safetensors' | 'unknown' {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new WeightsFormatError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const fd = readingWeights(path, (p) => openSync(p, 'r'));
   const head = new Uint8Array(16);
   const n = readSync(fd, head, 0, 16, 0);
   closeSync(fd);

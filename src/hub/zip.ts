@@ -7,16 +7,9 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'fflate';
+import { FileError } from '../util/errors.js';
 
-export class ZipFormatError extends Error {
-  constructor(
-    readonly file: string,
-    problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-    this.name = 'ZipFormatError';
-  }
-}
+export class ZipFormatError extends FileError {}
 
 /** Random access to bytes: a file read by position, or a buffer. */
 export interface ByteSource {
