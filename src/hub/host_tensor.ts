@@ -159,6 +159,27 @@ export function fromNumbers(dtype: DType, shape: number[], values: ArrayLike<num
   return { dtype, shape: [...shape], data };
 }
 
+/**
+ * Element offsets of a strided view (`size`, `stride` in elements, starting at `offset`), in row-major order
+ * of `size`: `visit(i, off)` for the i-th element.
+ */
+export function walkStrided(size: number[], stride: number[], offset: number, visit: (i: number, off: number) => void): void {
+  const rank = size.length;
+  const n = size.reduce((a, b) => a * b, 1);
+  const idx = new Array<number>(rank).fill(0);
+  let off = offset;
+  for (let i = 0; i < n; i++) {
+    visit(i, off);
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]!++;
+      off += stride[d]!;
+      if (idx[d]! < size[d]!) break;
+      off -= stride[d]! * size[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
 /** Permutes the axes of a float32 host tensor (numpy transpose). */
 export function permuteHost(t: HostTensor, perm: number[]): HostTensor {
   const src = toFloat32(t);
@@ -169,20 +190,13 @@ export function permuteHost(t: HostTensor, perm: number[]): HostTensor {
     inStrides[i] = s;
     s *= t.shape[i]!;
   }
-  const stepOut = perm.map((p) => inStrides[p]!);
   const out = new Float32Array(src.length);
-  const idx = new Array<number>(rank).fill(0);
-  let off = 0;
-  for (let o = 0; o < out.length; o++) {
-    out[o] = src[off]!;
-    for (let d = rank - 1; d >= 0; d--) {
-      idx[d]!++;
-      off += stepOut[d]!;
-      if (idx[d]! < shape[d]!) break;
-      off -= stepOut[d]! * shape[d]!;
-      idx[d] = 0;
-    }
-  }
+  walkStrided(
+    shape,
+    perm.map((p) => inStrides[p]!),
+    0,
+    (o, off) => (out[o] = src[off]!),
+  );
   return { dtype: 'F32', shape, data: out };
 }
 

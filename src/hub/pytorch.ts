@@ -6,7 +6,7 @@
  * any offset and strides (views of one storage), in the file's dtype (F16 / BF16 / I64 kept as stored).
  */
 import { readFileSync } from 'node:fs';
-import { type DType, DTYPE_BYTES, type HostTensor, type StateDict, dataFromBytes, numel } from './host_tensor.js';
+import { type DType, DTYPE_BYTES, type HostTensor, type StateDict, dataFromBytes, numel, walkStrided } from './host_tensor.js';
 import { PickleObject, type PickleValue, type SafeGlobal, UnsafePickleError, unpickle } from './pickle.js';
 import { WeightsFormatError, readingWeights } from './safetensors.js';
 import { type ByteSource, ZipReader, fileSource, looksLikeZip } from './zip.js';
@@ -78,19 +78,7 @@ export class TensorRef {
     }
     if (contiguous) return { dtype, shape: [...size], data: dataFromBytes(dtype, src.subarray(offset * E, (offset + n) * E)) };
     const out = new Uint8Array(n * E);
-    const rank = size.length;
-    const idx = new Array<number>(rank).fill(0);
-    let off = offset;
-    for (let o = 0; o < n; o++) {
-      out.set(src.subarray(off * E, off * E + E), o * E);
-      for (let d = rank - 1; d >= 0; d--) {
-        idx[d]!++;
-        off += stride[d]!;
-        if (idx[d]! < size[d]!) break;
-        off -= stride[d]! * size[d]!;
-        idx[d] = 0;
-      }
-    }
+    walkStrided(size, stride, offset, (o, off) => out.set(src.subarray(off * E, off * E + E), o * E));
     return { dtype, shape: [...size], data: dataFromBytes(dtype, out) };
   }
 }
