@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, readSafetensors, saveWeights } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
-import { KEYS, PARITY } from '../paths.js';
+import { KEYS, PARITY, ROOT } from '../paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vizoo-cli-'));
 const img = (n: string) => join(dir, n);
@@ -24,6 +25,13 @@ beforeAll(async () => {
 });
 
 describe('vizoo list / info', () => {
+  it('npx vizoo runs the package bin directly (the build leaves it executable)', () => {
+    // The README's quick start is `npx vizoo ...`: npx executes dist/cli/main.js itself, so it needs its exec bit.
+    const r = spawnSync('npx', ['--no-install', 'vizoo', 'list', 'van_b0', '--json'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, VIZOO_BACKEND: 'wasm' } });
+    expect(r.stderr).not.toMatch(/Permission denied/);
+    expect(JSON.parse(r.stdout)).toEqual(['van_b0']);
+  });
+
   it('lists models by wildcard', async () => {
     const r = await runCli(['list', 'van_b?', '--json']);
     expect(JSON.parse(r.stdout)).toEqual(['van_b0', 'van_b1', 'van_b2', 'van_b3', 'van_b4', 'van_b5', 'van_b6']);
