@@ -99,4 +99,16 @@ describe('vizoo pull', () => {
     const unknown = await runCli(['pull', 'van_b0.nope'], env);
     expect(unknown.stderr).toMatch(/no weights tagged 'nope' \(tags: default, hf\)/);
   });
+
+  it('sources without a direct file (the ViG HF repo, SOFT Google Drive pages) say where to get them, without a request', async () => {
+    for (const [model, page] of [
+      ['vig_t', /huggingface\.co\/hustvl\/ViG/],
+      ['soft_tiny', /drive\.google\.com\/file\/d\//],
+    ] as const) {
+      const r = await runCli(['pull', model], env);
+      expect(r.code, model).toBe(2);
+      expect(r.stderr).toMatch(/no direct download; the official files are listed at/);
+      expect(r.stderr).toMatch(page);
+    }
+  });
 });
