@@ -10,7 +10,8 @@ export type ItemResult<T, R> = { item: T; value: R } | { item: T; error: Error }
 /**
  * Runs `infer` on batches of `items` (decoded from `fileOf(item)` with transform `t`). `infer` gets the
  * (B, H, W, C) batch and returns (or resolves to) a tensor whose first axis is the batch, freeing its own
- * intermediates (it may run elsewhere, e.g. onnxruntime). `read` turns one row of its data into the item's result. `onItem` sees each result in input order.
+ * intermediates (it may run elsewhere, e.g. onnxruntime). `read` turns one row of its data into the item's
+ * result. `onItem` sees each result in input order.
  */
 export async function runImageBatches<T, R>(
   items: T[],
