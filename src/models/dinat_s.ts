@@ -4,129 +4,33 @@
  * embedding, levels of NA layers (no layer scale) each but the last followed by Swin patch merging, LayerNorm,
  * token mean, Linear.
  */
-import { tf, type Tensor } from '../tf.js';
-import { Module, ModuleList } from '../nn/module.js';
-import { Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
-import { vitInit } from '../nn/init_schemes.js';
-import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { PatchMerging, SwinPatchEmbed } from '../blocks/swin_patch.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, registerModel } from './registry.js';
-import { dropPathSchedule, natCfg, natDepths } from './nat.js';
+import { HierarchicalNA, type NABackboneOptions, natCfg, natDepths } from './nat.js';
 
-/** One DiNAT_s level (`BasicLayer`): NA layers, then optional patch merging. */
-export class DinatSLevel extends Module {
-  readonly blocks: ModuleList<NATLayer>;
-  readonly downsample: PatchMerging | null;
-
-  constructor(layers: NATLayer[], dim: number, downsample: boolean) {
-    super();
-    this.blocks = this.add('blocks', new ModuleList(layers));
-    this.downsample = downsample ? this.add('downsample', new PatchMerging(dim)) : null;
-  }
-
-  forwardBlocks(x: Tensor): Tensor {
-    return tf.tidy(() => {
-      let y = x;
-      for (const b of this.blocks) y = b.forward(y);
-      return y;
-    });
-  }
-}
-
-export interface DinatSConfig {
+export interface DinatSConfig extends NABackboneOptions {
   embedDim: number;
   depths: number[];
   numHeads: number[];
   patchSize?: number;
-  kernelSize?: number;
   dilations?: number[][] | null;
-  mlpRatio?: number;
-  inChans?: number;
-  numClasses?: number;
-  qkvBias?: boolean;
-  qkScale?: number | null;
-  dropRate?: number;
-  dropPathRate?: number;
   patchNorm?: boolean;
 }
 
-export class DiNATs extends Backbone {
-  readonly numClasses: number;
-  readonly featureInfo: FeatureInfo[];
-  readonly patchEmbed: SwinPatchEmbed;
-  readonly layers: ModuleList<DinatSLevel>;
-  readonly norm: LayerNorm;
-  readonly head: Linear | Identity;
-  private readonly posDrop: Dropout;
-
+/** DiNAT_s: the hierarchical NA backbone with a Swin patch embedding and Swin patch merging, no layer scale. */
+export class DiNATs extends HierarchicalNA {
   constructor(cfg: DinatSConfig) {
-    super();
-    const { embedDim, depths, numHeads } = cfg;
-    if (numHeads.length !== depths.length) throw new Error('DiNAT_s: depths and num_heads need one entry per level');
-    this.numClasses = cfg.numClasses ?? 1000;
     const patch = cfg.patchSize ?? 4;
-    const nLevels = depths.length;
-    const numFeatures = embedDim * 2 ** (nLevels - 1);
-    this.patchEmbed = this.add('patch_embed', new SwinPatchEmbed(patch, cfg.inChans ?? 3, embedDim, cfg.patchNorm ?? true));
-    this.posDrop = this.add('pos_drop', new Dropout(cfg.dropRate ?? 0));
-    const dpr = dropPathSchedule(depths.reduce((a, b) => a + b, 0), cfg.dropPathRate ?? 0.2);
-    let cur = 0;
-    const levels = depths.map((depth, i) => {
-      const dim = embedDim * 2 ** i;
-      const layers = Array.from(
-        { length: depth },
-        (_, j) =>
-          new NATLayer({
-            dim,
-            numHeads: numHeads[i]!,
-            kernelSize: cfg.kernelSize ?? 7,
-            dilation: cfg.dilations?.[i]?.[j] ?? 1,
-            mlpRatio: cfg.mlpRatio ?? 4,
-            qkvBias: cfg.qkvBias,
-            qkScale: cfg.qkScale,
-            drop: cfg.dropRate ?? 0,
-            dropPath: dpr[cur + j],
-          }),
-      );
-      cur += depth;
-      return new DinatSLevel(layers, dim, i < nLevels - 1);
-    });
-    this.layers = this.add('layers', new ModuleList(levels));
-    this.norm = this.add('norm', new LayerNorm(numFeatures));
-    this.head = this.add('head', this.numClasses > 0 ? new Linear(numFeatures, this.numClasses) : new Identity());
-    this.featureInfo = depths.map((_, i) => ({ channels: embedDim * 2 ** i, reduction: patch * 2 ** i, module: `layers.${i}.blocks` }));
-    this.apply(vitInit);
-  }
-
-  /** Patch embedding output, then each level's output after its patch merging (the official `layer(x)`). */
-  forwardLevels(x: Tensor): Tensor[] {
-    return tf.tidy(() => {
-      const outs = [this.posDrop.forward(this.patchEmbed.forward(x))];
-      for (const level of this.layers) {
-        const y = level.forwardBlocks(outs[outs.length - 1]!);
-        outs.push(level.downsample ? level.downsample.forward(y) : y);
-      }
-      return outs;
-    });
-  }
-
-  forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
-    return this.runStages(x, indices, (i, y) => {
-      const prev = i === 0 ? this.posDrop.forward(this.patchEmbed.forward(y)) : this.layers.items[i - 1]!.downsample!.forward(y);
-      return this.layers.items[i]!.forwardBlocks(prev);
-    });
-  }
-
-  forwardFeatures(x: Tensor): Tensor {
-    return tf.tidy(() => {
-      const levels = this.forwardLevels(x);
-      return tf.mean(this.norm.forward(levels[levels.length - 1]!), [1, 2]);
-    });
-  }
-
-  forward(x: Tensor): Tensor {
-    return tf.tidy(() => this.head.forward(this.forwardFeatures(x)));
+    super(
+      { ...cfg, mlpRatio: cfg.mlpRatio ?? 4, layerScale: null },
+      {
+        name: 'DiNAT_s',
+        embed: new SwinPatchEmbed(patch, cfg.inChans ?? 3, cfg.embedDim, cfg.patchNorm ?? true),
+        stride: patch,
+        levelsKey: 'layers',
+        downsample: (dim) => new PatchMerging(dim),
+      },
+    );
   }
 }
 

@@ -50,15 +50,18 @@ export class ConvDownsampler extends Module implements Layer {
   }
 }
 
-/** One NAT level (`NATBlock`): its layers, then the optional downsampler. */
-export class NATLevel extends Module {
+/**
+ * One level of a hierarchical NA backbone (NAT's `NATBlock`, DiNAT_s's `BasicLayer`): its NA layers, then the
+ * optional 2x downsampler (NAT's strided conv, DiNAT_s's Swin patch merging).
+ */
+export class NALevel extends Module {
   readonly blocks: ModuleList<NATLayer>;
-  readonly downsample: ConvDownsampler | null;
+  readonly downsample: (Module & Layer) | null;
 
-  constructor(layers: NATLayer[], dim: number, downsample: boolean) {
+  constructor(layers: NATLayer[], downsample: (Module & Layer) | null) {
     super();
     this.blocks = this.add('blocks', new ModuleList(layers));
-    this.downsample = downsample ? this.add('downsample', new ConvDownsampler(dim)) : null;
+    this.downsample = downsample ? this.add('downsample', downsample) : null;
   }
 
   /** The level's layers only (the map before downsampling). */
@@ -71,15 +74,10 @@ export class NATLevel extends Module {
   }
 }
 
-export interface NatConfig {
-  embedDim: number;
-  mlpRatio: number;
-  depths: number[];
-  numHeads: number[];
+/** Options the NA backbones (hierarchical and isotropic) share. */
+export interface NABackboneOptions {
   kernelSize?: number;
-  /** Per level, per layer dilation (DiNAT); absent means 1 everywhere (NAT). */
-  dilations?: number[][] | null;
-  layerScale?: number | null;
+  mlpRatio?: number;
   inChans?: number;
   numClasses?: number;
   qkvBias?: boolean;
@@ -88,31 +86,58 @@ export interface NatConfig {
   dropPathRate?: number;
 }
 
+export interface NatConfig extends NABackboneOptions {
+  embedDim: number;
+  mlpRatio: number;
+  depths: number[];
+  numHeads: number[];
+  /** Per level, per layer dilation (DiNAT); absent means 1 everywhere (NAT). */
+  dilations?: number[][] | null;
+  layerScale?: number | null;
+}
+
 /** Drop-path rates rising linearly from 0 to `rate` over all layers (torch.linspace). */
 export function dropPathSchedule(total: number, rate: number): number[] {
   return Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
 }
 
-export class NAT extends Backbone {
+/** What a hierarchical NA backbone plugs into the shared skeleton. */
+interface HierarchicalNAParts {
+  /** Its name in error messages. */
+  name: string;
+  /** Image -> tokens (B, H/stride, W/stride, embedDim). */
+  embed: Module & Layer;
+  stride: number;
+  /** State-dict name of the level list (`levels` in NAT/DiNAT, `layers` in DiNAT_s). */
+  levelsKey: string;
+  /** The 2x downsampler after level i (dim -> 2 dim). */
+  downsample: (dim: number) => Module & Layer;
+}
+
+/**
+ * The hierarchical NA backbone NAT, DiNAT and DiNAT_s share: embedding -> levels of NA layers at
+ * embedDim * 2^i channels, each but the last followed by a 2x downsampler -> LayerNorm -> token mean -> Linear.
+ */
+export abstract class HierarchicalNA extends Backbone {
   readonly numClasses: number;
   readonly featureInfo: FeatureInfo[];
-  readonly patchEmbed: ConvTokenizer;
+  readonly patchEmbed: Module & Layer;
   readonly posDrop: Dropout;
-  readonly levels: ModuleList<NATLevel>;
+  readonly levels: ModuleList<NALevel>;
   readonly norm: LayerNorm;
   readonly head: Linear | Identity;
 
-  constructor(cfg: NatConfig) {
+  protected constructor(cfg: NatConfig, parts: HierarchicalNAParts) {
     super();
     const { embedDim, depths, numHeads } = cfg;
-    if (numHeads.length !== depths.length) throw new Error('NAT: depths and num_heads need one entry per level');
+    if (numHeads.length !== depths.length) throw new Error(`${parts.name}: depths and num_heads need one entry per level`);
     if (cfg.dilations && (cfg.dilations.length !== depths.length || cfg.dilations.some((d, i) => d.length !== depths[i]))) {
-      throw new Error('NAT: dilations need one list per level with one entry per layer');
+      throw new Error(`${parts.name}: dilations need one list per level with one entry per layer`);
     }
     this.numClasses = cfg.numClasses ?? 1000;
     const nLevels = depths.length;
     const numFeatures = embedDim * 2 ** (nLevels - 1);
-    this.patchEmbed = this.add('patch_embed', new ConvTokenizer(cfg.inChans ?? 3, embedDim));
+    this.patchEmbed = this.add('patch_embed', parts.embed);
     this.posDrop = this.add('pos_drop', new Dropout(cfg.dropRate ?? 0));
     const dpr = dropPathSchedule(depths.reduce((a, b) => a + b, 0), cfg.dropPathRate ?? 0.2);
     let cur = 0;
@@ -135,17 +160,17 @@ export class NAT extends Backbone {
           }),
       );
       cur += depth;
-      return new NATLevel(layers, dim, i < nLevels - 1);
+      return new NALevel(layers, i < nLevels - 1 ? parts.downsample(dim) : null);
     });
-    this.levels = this.add('levels', new ModuleList(levels));
+    this.levels = this.add(parts.levelsKey, new ModuleList(levels));
     this.norm = this.add('norm', new LayerNorm(numFeatures));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(numFeatures, this.numClasses) : new Identity());
-    // Feature pyramid: each level's map before its downsampler, at strides 4, 8, 16, 32.
-    this.featureInfo = depths.map((_, i) => ({ channels: embedDim * 2 ** i, reduction: 4 * 2 ** i, module: `levels.${i}.blocks` }));
+    // Feature pyramid: each level's map before its downsampler.
+    this.featureInfo = depths.map((_, i) => ({ channels: embedDim * 2 ** i, reduction: parts.stride * 2 ** i, module: `${parts.levelsKey}.${i}.blocks` }));
     this.apply(vitInit);
   }
 
-  /** NHWC image -> tokenizer output, then each level's output after its downsampler (the official `level(x)`). */
+  /** NHWC image -> embedding output, then each level's output after its downsampler (the official `level(x)`). */
   forwardLevels(x: Tensor): Tensor[] {
     return tf.tidy(() => {
       const outs = [this.posDrop.forward(this.patchEmbed.forward(x))];
@@ -158,7 +183,7 @@ export class NAT extends Backbone {
   }
 
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
-    // Stage i: tokenizer (i = 0) or the previous level's downsampler, then level i's layers.
+    // Stage i: embedding (i = 0) or the previous level's downsampler, then level i's layers.
     return this.runStages(x, indices, (i, y) => {
       const prev = i === 0 ? this.posDrop.forward(this.patchEmbed.forward(y)) : this.levels.items[i - 1]!.downsample!.forward(y);
       return this.levels.items[i]!.forwardBlocks(prev);
@@ -175,6 +200,13 @@ export class NAT extends Backbone {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => this.head.forward(this.forwardFeatures(x)));
+  }
+}
+
+/** NAT / DiNAT: conv tokenizer to 1/4, strided-conv downsamplers. */
+export class NAT extends HierarchicalNA {
+  constructor(cfg: NatConfig) {
+    super(cfg, { name: 'NAT', embed: new ConvTokenizer(cfg.inChans ?? 3, cfg.embedDim), stride: 4, levelsKey: 'levels', downsample: (dim) => new ConvDownsampler(dim) });
   }
 }
 

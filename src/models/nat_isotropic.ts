@@ -12,23 +12,15 @@ import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { SwinPatchEmbed } from '../blocks/swin_patch.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, registerModel, stageDepths } from './registry.js';
-import { dropPathSchedule, natCfg } from './nat.js';
+import { type NABackboneOptions, dropPathSchedule, natCfg } from './nat.js';
 
-export interface NatIsotropicConfig {
+export interface NatIsotropicConfig extends NABackboneOptions {
   imgSize?: number;
   patchSize?: number;
   embedDim?: number;
   depth?: number;
   numHeads?: number;
-  mlpRatio?: number;
-  kernelSize?: number;
   dilation?: number;
-  inChans?: number;
-  numClasses?: number;
-  qkvBias?: boolean;
-  qkScale?: number | null;
-  dropRate?: number;
-  dropPathRate?: number;
   patchNorm?: boolean;
 }
 
