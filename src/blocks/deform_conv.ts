@@ -5,18 +5,15 @@
 import type { Tensor, Tensor4D } from '../tf.js';
 import { tf } from '../tf.js';
 import { Module, type Layer, type Parameter } from '../nn/module.js';
-import { Conv2d } from '../nn/layers.js';
+import { Conv2d, type Conv2dOptions } from '../nn/layers.js';
 import { CONV_OIHW } from '../nn/layout.js';
 import { torchDefaultBias, torchDefaultWeight, zeros } from '../nn/init.js';
 import * as F from '../nn/functional.js';
 import { deformConv2d } from '../kernels/deform_conv2d.js';
 
-export interface DeformConvOptions {
-  stride?: number | F.Pair;
-  padding?: number | F.Pair;
-  dilation?: number | F.Pair;
+/** Conv2d's options (no channel groups) plus mmcv's offset groups. */
+export interface DeformConvOptions extends Omit<Conv2dOptions, 'groups'> {
   deformGroups?: number;
-  bias?: boolean;
 }
 
 export class DeformConv2dPack extends Module implements Layer {

@@ -9,7 +9,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList, type Parameter } from '../nn/module.js';
-import { Conv2d, DropPath, Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { Conv2d, Dropout, DropPath, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { stopGradient } from '../nn/functional.js';
@@ -239,7 +239,7 @@ export class EETViT extends Backbone {
     this.posEmbed = this.param('pos_embed', [1, this.patchEmbed.numPatches + 1, dim], truncNormal(0.02));
     this.add('patch_embed', this.patchEmbed);
     this.posDrop = this.add('pos_drop', new Dropout(cfg.dropRate ?? 0));
-    const rate = cfg.dropPathRate ?? 0;
+    const dpr = dropPathSchedule(depth, cfg.dropPathRate ?? 0);
     const blocks = Array.from(
       { length: depth },
       (_, i) =>
@@ -249,7 +249,7 @@ export class EETViT extends Backbone {
           qkScale: cfg.qkScale ?? null,
           drop: cfg.dropRate ?? 0,
           attnDrop: cfg.attnDropRate ?? 0,
-          dropPath: depth > 1 ? (rate * i) / (depth - 1) : 0,
+          dropPath: dpr[i],
         }),
     );
     this.blocks = this.add('blocks', new ModuleList(blocks));

@@ -11,7 +11,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList } from '../nn/module.js';
-import { Conv2d, Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { Conv2d, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { initConvFanOut, vitInit } from '../nn/init_schemes.js';
 import { ConvFFNBlock, HiLoBlock } from '../blocks/hilo.js';
 import { DWConvMlp } from '../blocks/conv_mlp.js';
@@ -108,7 +108,7 @@ export class LITv2 extends Backbone {
     const localWs = cfg.localWs ?? [0, 0, 2, 1];
     const total = depths.reduce((a, b) => a + b, 0);
     const rate = cfg.dropPathRate ?? 0;
-    const dpr = Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
+    const dpr = dropPathSchedule(total, rate);
     this.numClasses = cfg.numClasses ?? 1000;
     this.patch_embed = this.add('patch_embed', new LitPatchEmbed(cfg.patchSize ?? 4, cfg.inChans ?? 3, embedDim));
     const layers: LitLayer[] = [];

@@ -8,7 +8,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList, Sequential, type Layer } from '../nn/module.js';
-import { Conv2d, Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { Conv2d, Dropout, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
@@ -94,11 +94,6 @@ export interface NatConfig extends NABackboneOptions {
   /** Per level, per layer dilation (DiNAT); absent means 1 everywhere (NAT). */
   dilations?: number[][] | null;
   layerScale?: number | null;
-}
-
-/** Drop-path rates rising linearly from 0 to `rate` over all layers (torch.linspace). */
-export function dropPathSchedule(total: number, rate: number): number[] {
-  return Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
 }
 
 /** What a hierarchical NA backbone plugs into the shared skeleton. */

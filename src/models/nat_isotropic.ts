@@ -6,13 +6,13 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { Sequential } from '../nn/module.js';
-import { Dropout, Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { Dropout, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { SwinPatchEmbed } from '../blocks/swin_patch.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, registerModel, stageDepths } from './registry.js';
-import { type NABackboneOptions, dropPathSchedule, natCfg } from './nat.js';
+import { type NABackboneOptions, natCfg } from './nat.js';
 
 export interface NatIsotropicConfig extends NABackboneOptions {
   imgSize?: number;

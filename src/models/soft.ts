@@ -6,7 +6,7 @@
  */
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, ModuleList, Sequential, type Parameter } from '../nn/module.js';
-import { BatchNorm2d, Conv2d, Identity, LayerNorm, Linear, ReLU } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, dropPathSchedule, Identity, LayerNorm, Linear, ReLU } from '../nn/layers.js';
 import { torchDefaultBias, torchDefaultWeight, truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import * as F from '../nn/functional.js';
@@ -89,7 +89,7 @@ export class SoftmaxFreeVisionTransformer extends Backbone {
     }
     const total = depths.reduce((a, b) => a + b, 0);
     const rate = cfg.dropPathRate ?? 0;
-    const dpr = Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
+    const dpr = dropPathSchedule(total, rate);
     let cur = 0;
     for (let i = 0; i < 3; i++) {
       const blocks = Array.from(

@@ -7,7 +7,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList, Sequential, type Layer, type LayerModule, type Parameter } from '../nn/module.js';
-import { BatchNorm2d, Conv2d, DropPath, GELU, Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, DropPath, dropPathSchedule, GELU, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { constant, truncNormal, zeros } from '../nn/init.js';
 import { type Reparameterizable, batchNormScaleShift, foldBatchNorm } from '../nn/reparam.js';
 import { DilatedReparamBlock } from '../blocks/dilated_reparam.js';
@@ -197,13 +197,11 @@ export class UniRepLKNet extends Backbone {
     );
     const downs = [1, 2, 3].map((i) => new Sequential(new Conv2d(dims[i - 1]!, dims[i]!, 3, { stride: 2, padding: 1 }), channelNorm(dims[i]!)));
     this.downsample_layers = this.add('downsample_layers', new ModuleList([stem, ...downs]));
-    const total = depths.reduce((a, b) => a + b, 0);
-    const rate = cfg.dropPathRate ?? 0;
+    const dpr = dropPathSchedule(depths.reduce((a, b) => a + b, 0), cfg.dropPathRate ?? 0);
     let cur = 0;
     const stages = depths.map((d, i) => {
       const blocks = Array.from({ length: d }, (_, j) => {
-        const dp = total > 1 ? (rate * (cur + j)) / (total - 1) : 0;
-        return new UniRepLKNetBlock(dims[i]!, kernels[i]![j]!, { dropPath: dp, layerScaleInit: cfg.layerScaleInit, deploy: cfg.deploy });
+        return new UniRepLKNetBlock(dims[i]!, kernels[i]![j]!, { dropPath: dpr[cur + j]!, layerScaleInit: cfg.layerScaleInit, deploy: cfg.deploy });
       });
       cur += d;
       return new Sequential(...blocks);

@@ -5,7 +5,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { ModuleList } from '../nn/module.js';
-import { Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { fanOutConvInit } from '../nn/init_schemes.js';
 import { LKA, LayerScaleConvBlock, SpatialAttention } from '../blocks/lka.js';
 import { ConvMlp } from '../blocks/conv_mlp.js';
@@ -46,7 +46,7 @@ export class VAN extends Backbone {
     const mlpRatios = cfg.mlpRatios ?? [4, 4, 4, 4];
     const total = depths.reduce((a, b) => a + b, 0);
     const rate = cfg.dropPathRate ?? 0;
-    const dpr = Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
+    const dpr = dropPathSchedule(total, rate);
     this.embedDims = embedDims;
     this.numClasses = cfg.numClasses ?? 1000;
     let cur = 0;

@@ -8,7 +8,7 @@
  */
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, ModuleList, Sequential, type Parameter } from '../nn/module.js';
-import { Conv2d, DropPath, Dropout, Identity, LayerNorm, Linear, RMSNorm, SiLU } from '../nn/layers.js';
+import { Conv2d, Dropout, DropPath, dropPathSchedule, Identity, LayerNorm, Linear, RMSNorm, SiLU } from '../nn/layers.js';
 import { constant, normal, truncNormal, zeros } from '../nn/init.js';
 import * as F from '../nn/functional.js';
 import { GatedLinearAttention, type GatedLinearAttentionOptions, SwiGLUMlp, swigluHidden } from '../blocks/gated_linear_attention.js';
@@ -174,7 +174,7 @@ export class ViG extends Backbone {
     this.pos_drop = this.add('pos_drop', new Dropout(cfg.dropRate ?? 0));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(dim, this.numClasses) : new Identity());
     const rate = cfg.dropPathRate ?? 0;
-    const dpr = Array.from({ length: cfg.depth }, (_, i) => (cfg.depth > 1 ? (rate * i) / (cfg.depth - 1) : 0));
+    const dpr = dropPathSchedule(cfg.depth, rate);
     const blockCfg: GlaBlockConfig = {
       dim,
       numHeads: cfg.numHeads,

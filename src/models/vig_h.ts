@@ -6,7 +6,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList, Sequential, type Layer, type LayerModule } from '../nn/module.js';
-import { BatchNorm2d, Conv2d, DropPath, GELU, Identity, LayerNorm, Linear, ReLU, SiLU, Sigmoid } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, DropPath, dropPathSchedule, GELU, Identity, LayerNorm, Linear, ReLU, Sigmoid, SiLU } from '../nn/layers.js';
 import { truncNormal, zeros } from '../nn/init.js';
 import { GatedLinearAttention, type GatedLinearAttentionOptions, SwiGLUMlp, swigluHidden } from '../blocks/gated_linear_attention.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
@@ -190,7 +190,7 @@ export class HierViG extends Backbone {
     }
     const total = cfg.depths.reduce((a, b) => a + b, 0);
     const rate = cfg.dropPathRate ?? 0;
-    const dpr = Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
+    const dpr = dropPathSchedule(total, rate);
     const stages: VigHStage[] = [];
     let cur = 0;
     for (let i = 0; i < n; i++) {

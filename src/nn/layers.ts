@@ -229,6 +229,11 @@ export class Dropout extends Module implements Layer {
 }
 
 /** Stochastic depth per sample (timm's drop_path): drops whole residual branches during training. */
+/** Stochastic-depth rates rising linearly from 0 to `rate` over `total` blocks (torch.linspace(0, rate, total)). */
+export function dropPathSchedule(total: number, rate: number): number[] {
+  return Array.from({ length: total }, (_, i) => (total > 1 ? (rate * i) / (total - 1) : 0));
+}
+
 export class DropPath extends Module implements Layer {
   constructor(readonly p = 0) {
     super();

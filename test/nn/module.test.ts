@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { tf } from '../../src/tf.js';
-import { BatchNorm2d, Conv2d, Linear, Module, ModuleList, Sequential, StateDictError, GELU } from '../../src/nn/index.js';
+import { BatchNorm2d, Conv2d, Linear, Module, ModuleList, Sequential, StateDictError, GELU, dropPathSchedule } from '../../src/nn/index.js';
 import type { StateDict } from '../../src/hub/host_tensor.js';
 import { createModel } from '../../src/models/index.js';
 
@@ -123,5 +123,14 @@ describe('Module', () => {
       }
     }
     expect(() => new Dup()).toThrow(/registered twice/);
+  });
+});
+
+describe('dropPathSchedule', () => {
+  it('rises linearly from 0 to the rate over all blocks, as torch.linspace', () => {
+    const s = dropPathSchedule(5, 0.2);
+    expect(s.length).toBe(5);
+    s.forEach((r, i) => expect(r).toBeCloseTo(0.05 * i, 12));
+    expect(dropPathSchedule(1, 0.5)).toEqual([0]);
   });
 });
