@@ -1,7 +1,7 @@
 /** Options and error handling shared by the commands. */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, loadModel, ortModelFor, packageRootPath, resolveWeights, useBackend, weightsModelInfo } from '../src/index.js';
+import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, packageRootPath, resolveWeights, useBackend, weightsModelInfo } from '../src/index.js';
 
 export const VERSION = (JSON.parse(readFileSync(`${packageRootPath()}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -114,4 +114,25 @@ export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?
 function numClassesOf(weights: string): number | undefined {
   const n = weightsModelInfo(weights).config?.numClasses;
   return typeof n === 'number' ? n : undefined;
+}
+
+/**
+ * Progress of a command over many images: a bar when there are more than a few, and each image that fails as
+ * one `vizoo: error:` line on stderr (the others still run).
+ */
+export function imageProgress(total: number, label: string): { onImage: (r: object) => void; finish: () => void } {
+  const bar = total > 4 ? new ProgressBar({ total, label }) : null;
+  return {
+    onImage: (r) => {
+      bar?.tick();
+      if ('error' in r) process.stderr.write(`vizoo: error: ${(r as { error: string }).error}\n`);
+    },
+    finish: () => bar?.finish(),
+  };
+}
+
+/** Says on stderr how many of `total` images failed; the exit code (1 when any did). */
+export function reportFailures(failed: number, total: number): number {
+  if (failed) process.stderr.write(`vizoo: ${failed} of ${total} images failed\n`);
+  return failed ? 1 : 0;
 }

@@ -42,7 +42,7 @@ export { EETDistillation, eetClassCodes, type EETDistillationOptions } from './t
 export { type HashingModel, isHashingModel } from './models/eet.js';
 export { neighborhoodAttention, setNeighborhoodAttentionImpl, type NeighborhoodAttentionOptions } from './kernels/neighborhood_attention.js';
 export { ProgressBar, formatSeconds } from './util/progress.js';
-export { atomicWriteFile, atomicWriteBytes } from './util/fs.js';
+export { atomicWriteFile } from './util/fs.js';
 export * from './data/dataset.js';
 export * from './data/transforms.js';
 export { openDataset, type Split } from './data/spec.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { type ClassifyResult, ProgressBar, classifyImages } from '../../src/index.js';
-import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildRunner, parseIntArg, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
+import { type ClassifyResult, classifyImages } from '../../src/index.js';
+import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildRunner, imageProgress, parseIntArg, reportFailures, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
 
 export function registerClassify(program: Command): void {
   addModelOptions(
@@ -19,22 +19,13 @@ export function registerClassify(program: Command): void {
       await selectBackend(o.backend);
       await resolveWeightsOption(o);
       const model = await buildRunner(o, DEFAULT_MODEL);
-      const bar = images.length > 4 ? new ProgressBar({ total: images.length, label: 'classify' }) : null;
-      const results = await classifyImages(model, images, {
-        topK: o.top,
-        batchSize: o.batchSize,
-        onImage: (r) => {
-          bar?.tick();
-          if ('error' in r) process.stderr.write(`vizoo: error: ${r.error}\n`);
-        },
-      });
-      bar?.finish();
+      const progress = imageProgress(images.length, 'classify');
+      const results = await classifyImages(model, images, { topK: o.top, batchSize: o.batchSize, onImage: progress.onImage });
+      progress.finish();
       if (o.json) process.stdout.write(`${JSON.stringify(results)}\n`);
       else process.stdout.write(results.map(formatText).filter(Boolean).join('\n') + '\n');
-      const failed = results.filter((r) => 'error' in r).length;
-      if (failed) process.stderr.write(`vizoo: ${failed} of ${results.length} images failed\n`);
       await model.dispose?.();
-      return failed ? 1 : 0;
+      return reportFailures(results.filter((r) => 'error' in r).length, results.length);
     }),
   );
 }

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import type { Command } from 'commander';
 import {
   type StateDict, createModel, download, exportOnnx, getModelEntry, loadModel, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights, weightsModelInfo,
-  writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteBytes,
+  writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteFile,
 } from '../../src/index.js';
 import { action, backendOption, checkpointKeyOption, keyMapOption, parseIntArg, seedOption, selectBackend } from '../common.js';
 
@@ -139,7 +139,7 @@ export function registerInterop(program: Command): void {
           const w = writeTritonRepository(o.out, r, { name: o.tritonName ?? o.model, maxBatchSize: o.maxBatchSize });
           files = { config: w.config, model: w.model };
         } else {
-          atomicWriteBytes(o.out, r.bytes);
+          atomicWriteFile(o.out, r.bytes);
           files = { model: o.out };
         }
         const summary = { model: o.model, weights: model.weightsFile, format: o.format, files, input: { name: r.inputName, shape: r.inputShape }, outputs: r.outputNames.map((n, i) => ({ name: n, shape: r.outputShapes[i] })), opset: o.opset, bytes: r.bytes.byteLength, kernels: r.kernels };

@@ -1,18 +1,18 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   type Backbone,
   type CodeEntry,
   type CodeFile,
   type EmbedResult,
-  ProgressBar,
+  atomicWriteFile,
   embedImages,
   expandImageArgs,
   meanAveragePrecision,
   parseCodeFile,
   rankDatabase,
 } from '../../src/index.js';
-import { type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, selectBackend } from '../common.js';
+import { type ModelCliOptions, action, addModelOptions, buildModel, imageProgress, parseIntArg, reportFailures, selectBackend } from '../common.js';
 
 const DEFAULT_MODEL = 'eet_vit_small_cub_16bit';
 
@@ -27,23 +27,13 @@ interface EmbedCliOptions extends ModelCliOptions {
 async function embedWithReport(model: Backbone, paths: string[], batchSize: number, what: string): Promise<{ ok: CodeEntry[]; failed: number; all: EmbedResult[] }> {
   const images = expandImageArgs(paths);
   if (!images.length) throw new Error(`no images found in ${paths.join(', ')}`);
-  const bar = images.length > 4 ? new ProgressBar({ total: images.length, label: what }) : null;
-  const all = await embedImages(model, images, {
-    batchSize,
-    onImage: (r) => {
-      bar?.tick();
-      if ('error' in r) process.stderr.write(`vizoo: error: ${r.error}\n`);
-    },
-  });
-  bar?.finish();
+  const progress = imageProgress(images.length, what);
+  const all = await embedImages(model, images, { batchSize, onImage: progress.onImage });
+  progress.finish();
   const ok = all.filter((r): r is CodeEntry => !('error' in r));
   return { ok, failed: all.length - ok.length, all };
 }
 
-function reportFailures(failed: number, total: number): number {
-  if (failed) process.stderr.write(`vizoo: ${failed} of ${total} images failed\n`);
-  return failed ? 1 : 0;
-}
 
 export function registerRetrieval(program: Command): void {
   addModelOptions(
@@ -62,7 +52,7 @@ export function registerRetrieval(program: Command): void {
       const { ok, failed, all } = await embedWithReport(model, paths, o.batchSize, 'embed');
       if (o.output) {
         const file: CodeFile = { model: model.variant, bits: (model as unknown as { hashBits: number }).hashBits, items: ok };
-        writeFileSync(o.output, `${JSON.stringify(file)}\n`);
+        atomicWriteFile(o.output, `${JSON.stringify(file)}\n`);
       }
       if (o.json) process.stdout.write(`${JSON.stringify(all)}\n`);
       else if (!o.output) process.stdout.write(ok.map((r) => `${r.code}  ${r.file}${r.label !== null ? `  [${r.label}]` : ''}`).join('\n') + (ok.length ? '\n' : ''));

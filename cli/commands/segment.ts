@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { NotSegmentationModelError, type SegmentResult, ProgressBar, getModelEntry, segmentImages } from '../../src/index.js';
-import { type ModelCliOptions, action, addModelOptions, buildModel, parseIntArg, resolveModelName, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
+import { NotSegmentationModelError, type SegmentResult, getModelEntry, segmentImages } from '../../src/index.js';
+import { type ModelCliOptions, action, addModelOptions, buildModel, imageProgress, parseIntArg, reportFailures, resolveModelName, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
 import { ortModelFor, loadImageRGB, type InferenceModel } from '../../src/index.js';
 
 /** The segmenter `vizoo segment` uses when nothing names one. */
@@ -41,23 +41,13 @@ export function registerSegment(program: Command): void {
       await selectBackend(o.backend);
       const tfModel = buildModel({ ...o, model: name });
       const model = o.runtime === 'ort' ? await ortRunner(tfModel, images, o) : tfModel;
-      const bar = images.length > 4 ? new ProgressBar({ total: images.length, label: 'segment' }) : null;
-      const results = await segmentImages(model, images, {
-        outDir: o.out,
-        size: o.size,
-        alpha: o.alpha,
-        onImage: (r) => {
-          bar?.tick();
-          if ('error' in r) process.stderr.write(`vizoo: error: ${r.error}\n`);
-        },
-      });
-      bar?.finish();
+      const progress = imageProgress(images.length, 'segment');
+      const results = await segmentImages(model, images, { outDir: o.out, size: o.size, alpha: o.alpha, onImage: progress.onImage });
+      progress.finish();
       await (model as { dispose?(): unknown }).dispose?.();
       if (o.json) process.stdout.write(`${JSON.stringify(results)}\n`);
       else process.stdout.write(results.map((r) => formatText(r, o.top)).filter(Boolean).join('\n') + '\n');
-      const failed = results.filter((r) => 'error' in r).length;
-      if (failed) process.stderr.write(`vizoo: ${failed} of ${results.length} images failed\n`);
-      return failed ? 1 : 0;
+      return reportFailures(results.filter((r) => 'error' in r).length, results.length);
     }),
   );
 }

@@ -28,8 +28,3 @@ export function atomicWriteFile(path: string, chunks: Uint8Array | Uint8Array[] 
     throw e;
   }
 }
-
-/** atomicWriteFile for one byte array (alias kept for callers that write model files). */
-export function atomicWriteBytes(path: string, bytes: Uint8Array): void {
-  atomicWriteFile(path, bytes);
-}
