@@ -16,6 +16,7 @@ import { initConvFanOut, vitInit } from '../nn/init_schemes.js';
 import { ConvFFNBlock, HiLoBlock } from '../blocks/hilo.js';
 import { DWConvMlp } from '../blocks/conv_mlp.js';
 import { DTM } from '../blocks/dtm.js';
+import { DownsamplingStage } from '../blocks/stage.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
@@ -67,24 +68,7 @@ export class LitPatchEmbed extends Module {
 }
 
 /** One stage (`LITLayer`): blocks, then DTM except after the last stage. */
-export class LitLayer extends Module {
-  readonly blocks: ModuleList<HiLoBlock | ConvFFNBlock>;
-  readonly downsample: DTM | null;
-
-  constructor(blocks: (HiLoBlock | ConvFFNBlock)[], downsample: DTM | null) {
-    super();
-    this.blocks = this.add('blocks', new ModuleList(blocks));
-    this.downsample = downsample ? this.add('downsample', downsample) : null;
-  }
-
-  runBlocks(x: Tensor): Tensor {
-    return tf.tidy(() => {
-      let y = x;
-      for (const b of this.blocks) y = b.forward(y);
-      return y === x ? x.clone() : y;
-    });
-  }
-}
+type LitLayer = DownsamplingStage<HiLoBlock | ConvFFNBlock, DTM>;
 
 /** The official init: DWMlp convs N(0, sqrt(2/fan_out)), Linear trunc_normal(.02) + zero bias, LN (1, 0). */
 function litInit(m: Module): void {
@@ -121,7 +105,7 @@ export class LITv2 extends Backbone {
           ? new HiLoBlock(dim, { ...common, numHeads: numHeads[i]!, qkvBias: cfg.qkvBias ?? true, qkScale: cfg.qkScale ?? null, windowSize: localWs[i]!, alpha: cfg.alpha ?? 0.5 })
           : new ConvFFNBlock(dim, common);
       });
-      layers.push(new LitLayer(blocks, i < n - 1 ? new DTM(dim) : null));
+      layers.push(new DownsamplingStage(blocks, i < n - 1 ? new DTM(dim) : null));
       cur += depths[i]!;
     }
     this.layers = this.add('layers', new ModuleList(layers));
@@ -143,7 +127,7 @@ export class LITv2 extends Backbone {
         this.patch_embed.forward(x),
         indices,
         // Stage i's input is the previous stage's blocks output through that stage's DTM.
-        (i, y) => this.layers.items[i]!.runBlocks(i > 0 ? this.layers.items[i - 1]!.downsample!.forward(y) : y),
+        (i, y) => this.layers.items[i]!.forwardBlocks(i > 0 ? this.layers.items[i - 1]!.downsample!.forward(y) : y),
         (i, f) => (i === this.layers.length - 1 ? this.norm.forward(f) : f),
       ),
     );

@@ -11,6 +11,7 @@ import { Module, ModuleList, Sequential, type Layer } from '../nn/module.js';
 import { Conv2d, Dropout, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
+import { DownsamplingStage } from '../blocks/stage.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imagenetConfig, perBlock, registerModel, stageDepths } from './registry.js';
 
@@ -47,30 +48,6 @@ export class ConvDownsampler extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => this.norm.forward(this.reduction.forward(x)));
-  }
-}
-
-/**
- * One level of a hierarchical NA backbone (NAT's `NATBlock`, DiNAT_s's `BasicLayer`): its NA layers, then the
- * optional 2x downsampler (NAT's strided conv, DiNAT_s's Swin patch merging).
- */
-export class NALevel extends Module {
-  readonly blocks: ModuleList<NATLayer>;
-  readonly downsample: (Module & Layer) | null;
-
-  constructor(layers: NATLayer[], downsample: (Module & Layer) | null) {
-    super();
-    this.blocks = this.add('blocks', new ModuleList(layers));
-    this.downsample = downsample ? this.add('downsample', downsample) : null;
-  }
-
-  /** The level's layers only (the map before downsampling). */
-  forwardBlocks(x: Tensor): Tensor {
-    return tf.tidy(() => {
-      let y = x;
-      for (const b of this.blocks) y = b.forward(y);
-      return y;
-    });
   }
 }
 
@@ -118,7 +95,7 @@ export abstract class HierarchicalNA extends Backbone {
   readonly featureInfo: FeatureInfo[];
   readonly patchEmbed: Module & Layer;
   readonly posDrop: Dropout;
-  readonly levels: ModuleList<NALevel>;
+  readonly levels: ModuleList<DownsamplingStage<NATLayer>>;
   readonly norm: LayerNorm;
   readonly head: Linear | Identity;
 
@@ -155,7 +132,7 @@ export abstract class HierarchicalNA extends Backbone {
           }),
       );
       cur += depth;
-      return new NALevel(layers, i < nLevels - 1 ? parts.downsample(dim) : null);
+      return new DownsamplingStage(layers, i < nLevels - 1 ? parts.downsample(dim) : null);
     });
     this.levels = this.add(parts.levelsKey, new ModuleList(levels));
     this.norm = this.add('norm', new LayerNorm(numFeatures));
