@@ -50,7 +50,7 @@ export function registerListInfo(program: Command): void {
           `  mean / std    ${c.mean.join(', ')} / ${c.std.join(', ')}`,
           `  stages        ${model.featureInfo.map((f) => `${f.channels}@1/${f.reduction}`).join(', ')}`,
         ];
-        if (c.url) lines.push(`  weights       ${c.url}`);
+        if (c.url ?? c.weightsPage) lines.push(`  weights       ${c.url ?? c.weightsPage}`);
         if (c.notes) lines.push(`  notes         ${c.notes}`);
         if (o.stateDict) for (const e of model.stateDictInfo()) lines.push(`  ${e.key} [${e.shape.join(', ')}]${e.dtype === 'int64' ? ' int64' : ''}`);
         process.stdout.write(`${lines.join('\n')}\n`);

@@ -31,19 +31,12 @@ const EXTRA: Record<string, Record<string, WeightSource>> = {
   dinat_base: { hf: { url: `${HF}/shi-labs/dinat-base-in1k-224/resolve/main/pytorch_model.bin`, notes: 'HuggingFace transformers port.' } },
 };
 
-/** Google Drive share pages (SOFT's official weights) serve HTML, not the checkpoint. */
-const DRIVE_PAGE = /^https:\/\/drive\.google\.com\/file\/d\//;
-
-/** ViG publishes its checkpoints in one HuggingFace repo whose file names vizoo does not record. */
-const VIG_PAGE = `${HF}/hustvl/ViG/tree/main`;
-
-/** Every known source of a variant, by tag ('default' = the pretrained config's URL). */
+/** Every known source of a variant, by tag ('default': the pretrained config's file URL, or its weights page). */
 export function weightSources(model: string): Record<string, WeightSource> {
   const cfg = getModelEntry(model).pretrainedCfg;
   const out: Record<string, WeightSource> = {};
-  if (cfg.url && DRIVE_PAGE.test(cfg.url)) out.default = { page: cfg.url, notes: 'a Google Drive page, not a file URL: download it in a browser, then pass --weights <file>' };
-  else if (cfg.url) out.default = { url: cfg.url, sha256: cfg.sha256 };
-  else if (/^vig_/.test(model)) out.default = { page: VIG_PAGE, notes: 'pick the file and pass --weights hf:hustvl/ViG/<file>' };
+  if (cfg.url) out.default = { url: cfg.url, sha256: cfg.sha256 };
+  else if (cfg.weightsPage) out.default = { page: cfg.weightsPage, notes: 'no direct file URL: download the file from there and pass --weights <file> (a HuggingFace repo: --weights hf:<org>/<repo>/<file>)' };
   Object.assign(out, EXTRA[model] ?? {});
   return out;
 }

@@ -22,6 +22,8 @@ export interface PretrainedConfig {
   /** Known weights: URL and sha256 of the file. */
   url?: string;
   sha256?: string;
+  /** Official weights without a direct file URL (a Google Drive page, a repo listing): where they are. */
+  weightsPage?: string;
   /** State dict key prefixes of the first conv and the classifier (for in-chans adaption and head reset). */
   firstConv?: string;
   classifier?: string;

@@ -214,11 +214,11 @@ export class SoftmaxFreeVisionTransformer extends Backbone {
 }
 
 /** `default_cfg = timm _cfg()` as set by the builders: bicubic, crop_pct 0.9, ImageNet mean/std. */
-const softCfg = (name: string, notes: string, url?: string): PretrainedConfig =>
+const softCfg = (name: string, notes: string, weightsPage?: string): PretrainedConfig =>
   imagenetConfig({
     cropPct: 0.9,
     interpolation: 'bicubic',
-    url,
+    weightsPage,
     firstConv: 'patch_embed1.proj.0',
     notes:
       `fudan-zvg/SOFT@d3febc3 models/softmax_free_vision_transformer.py::${name}; preprocessing from the builders' timm _cfg(). ${notes}` +
