@@ -1,4 +1,5 @@
 /** Datasets: indexable collections of decoded samples (uint8 HWC images with a label or a mask). */
+import { FileError } from '../util/errors.js';
 
 export interface RawImage {
   /** uint8, HWC, `channels` per pixel. */
@@ -43,15 +44,7 @@ export interface SegmentationDataset extends DatasetBase {
 export type Dataset = ClassificationDataset | SegmentationDataset;
 
 /** A sample that cannot be decoded: the loader skips it with a warning and counts it. */
-export class CorruptSampleError extends Error {
-  constructor(
-    readonly source: string,
-    problem: string,
-  ) {
-    super(`${source}: ${problem}`);
-    this.name = 'CorruptSampleError';
-  }
-}
+export class CorruptSampleError extends FileError {}
 
 /** A view of a dataset restricted to some indices (train/val splits of one folder). */
 export function subset<D extends Dataset>(ds: D, indices: number[], name = `${ds.name}[subset]`): D {

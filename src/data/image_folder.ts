@@ -25,7 +25,7 @@ async function decode(path: string): Promise<ClassificationSample['image']> {
     const { data, width, height } = await loadImageRGB(path);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height, channels: 3 };
   } catch (e) {
-    if (e instanceof ImageError) throw new CorruptSampleError(path, (e.message.slice(path.length + 2)));
+    if (e instanceof ImageError) throw new CorruptSampleError(path, e.problem);
     throw e;
   }
 }
