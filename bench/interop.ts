@@ -10,7 +10,8 @@ import { createModel, exportOnnx, getModelEntry, listModels, packageRootPath } f
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 import { moduleForwardCase } from './forward.js';
 
-const KEYS = process.env.VIZOO_SHARED ? join(process.env.VIZOO_SHARED, 'reference', 'keys') : join(packageRootPath(), '..', 'shared', 'reference', 'keys');
+// The official key lists of the canonical variants (test data in the repository).
+const KEYS = join(packageRootPath(), 'test', 'fixtures', 'keys');
 
 /** The smallest canonical variant (reference key list) of each architecture; all registered names when there are no lists. */
 function representatives(): string[] {

@@ -2,8 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** ../shared beside the checkout (fixtures, reference key lists). */
-export const SHARED = process.env.VIZOO_SHARED ?? join(ROOT, '..', 'shared');
-export const PARITY = join(SHARED, 'fixtures', 'parity');
-export const KEYS = join(SHARED, 'reference', 'keys');
+/** The repository's own test data (see test/fixtures/README.md for how each piece was made). */
+export const FIXTURES = join(ROOT, 'test', 'fixtures');
+export const PARITY = join(FIXTURES, 'parity');
+export const KEYS = join(FIXTURES, 'keys');
+export const PTH = join(FIXTURES, 'pth');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');

@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createModel, readSafetensors, readTorchCheckpoint, saveWeights, toFloat32, writeSafetensors, writeTorchCheckpoint } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
-import { ROOT, SHARED } from '../paths.js';
+import { PTH, ROOT } from '../paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vizoo-cli-interop-'));
-const PTH = join(SHARED, 'fixtures', 'pth');
 const SAMPLES = join(ROOT, 'assets', 'samples');
 const env = { VIZOO_CACHE: join(dir, 'cache') };
 

@@ -15,7 +15,7 @@ interface KeyFile {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'vizoo-bridge-'));
-const files = existsSync(KEYS) ? readdirSync(KEYS).filter((f) => f.endsWith('.json')) : [];
+const files = readdirSync(KEYS).filter((f) => f.endsWith('.json'));
 const registered = new Set(listModels());
 /** Written to disk and read back when at most this many parameters. */
 const WRITE_LIMIT = 7e6;

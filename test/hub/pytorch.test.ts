@@ -14,9 +14,8 @@ import { readManifest } from '../../src/parity/manifest.js';
 import { findParityBuilder } from '../../src/parity/registry.js';
 import '../../src/parity/builders/index.js';
 import { nchwToNhwc } from '../../src/nn/functional.js';
-import { PARITY, SHARED } from '../paths.js';
+import { PARITY, PTH } from '../paths.js';
 
-const PTH = join(SHARED, 'fixtures', 'pth');
 const LARGE = join(PARITY, 'large_kernel');
 const dir = mkdtempSync(join(tmpdir(), 'vizoo-pth-'));
 
@@ -39,7 +38,7 @@ async function vanTinyDiff(sd: StateDict): Promise<number> {
   return m;
 }
 
-describe.runIf(existsSync(PTH))('shared torch.save fixtures', () => {
+describe('torch.save fixtures', () => {
   const reference = () => new Map([...readSafetensors(join(LARGE, 'van_tiny.safetensors')).tensors].filter(([k]) => !k.startsWith('__')));
 
   for (const f of ['van_tiny_state_dict', 'van_tiny_legacy', 'van_tiny_wrapped_model', 'van_tiny_wrapped_module_prefix']) {

@@ -13,7 +13,7 @@ interface KeyFile {
   state_dict: [string, number[], string][];
 }
 
-const files = existsSync(KEYS) ? readdirSync(KEYS).filter((f) => f.endsWith('.json')) : [];
+const files = readdirSync(KEYS).filter((f) => f.endsWith('.json'));
 const registered = new Set(listModels());
 
 describe('official state dicts', () => {

@@ -18,7 +18,7 @@ const ALL = Boolean(process.env.VIZOO_EXPORT_ALL);
 /** Input sizes tried in order: the first the model's forward accepts is used. */
 const SMALL_SIZES = [64, 96, 128, 224];
 
-const canonical = new Set(existsSync(KEYS) ? readdirSync(KEYS).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : []);
+const canonical = new Set(readdirSync(KEYS).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)));
 
 interface Probe {
   name: string;

@@ -7,7 +7,7 @@ import { findParityBuilder } from '../../src/parity/registry.js';
 import { runParityCase } from '../../src/parity/runner.js';
 import { PARITY } from '../paths.js';
 
-const families = existsSync(PARITY) ? readdirSync(PARITY).filter((d) => existsSync(join(PARITY, d, 'manifest.json'))) : [];
+const families = readdirSync(PARITY).filter((d) => existsSync(join(PARITY, d, 'manifest.json')));
 
 it('finds the shared parity fixtures', () => {
   expect(families.length).toBeGreaterThan(0);
