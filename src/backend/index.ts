@@ -7,6 +7,7 @@ import { tf } from '../tf.js';
 import { getGpuAdapter, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
 import { registerDilationAwareConvGradients, registerWasmConvBackpropKernels } from '../kernels/conv_backprop.js';
 import { registerWasmSegmentSum } from '../kernels/segment_sum.js';
+import { registerTfjsGradients } from './gradients_node.js';
 
 export const BACKENDS = ['node-gpu', 'node', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -82,6 +83,7 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       if (!(await importOptional('@tensorflow/tfjs-backend-wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
       break;
     case 'cpu':
+      if (!(await importOptional('@tensorflow/tfjs-backend-cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
       break;
   }
   if (tf.findBackendFactory(tfName) === null) throw new BackendUnavailableError(name, HOW_TO[name]);
@@ -93,6 +95,7 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
   }
   if (!ok) throw new BackendUnavailableError(name, `initialization failed; ${HOW_TO[name]}`);
   await tf.ready();
+  registerTfjsGradients();
   registerDilationAwareConvGradients();
   if (name === 'wasm') {
     registerWasmConvBackpropKernels();

@@ -89,7 +89,7 @@ export class Parameter {
     if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
       throw new Error(`value of shape [${t.shape}] does not fit parameter of tfjs shape [${want}]`);
     }
-    const v = this.dtype === 'int64' ? t.toInt() : t.toFloat();
+    const v = tf.cast(t, this.dtype === 'int64' ? 'int32' : 'float32');
     if (this.variable) this.variable.assign(v);
     else this.variable = tf.variable(v, this.trainableFlag);
     if (v !== t) v.dispose();

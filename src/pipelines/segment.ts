@@ -74,9 +74,9 @@ export async function segmentRGB(model: InferenceModel, rgb: Uint8Array, width: 
   const logits = (await runForward(model, input)) as Tensor4D;
   const labels = tf.tidy(() => {
     const up = resizeBilinear(logits, [ph, pw], cfg.alignCorners ?? false);
-    let cls = tf.argMax(tf.slice(up, [0, 0, 0, 0], [1, h, w, -1]), -1).expandDims(-1) as Tensor4D;
+    let cls = tf.expandDims(tf.argMax(tf.slice(up, [0, 0, 0, 0], [1, h, w, -1]), -1), -1) as Tensor4D;
     if (h !== height || w !== width) cls = resizeNearest(cls, [height, width]);
-    return cls.toInt();
+    return tf.cast(cls, 'int32');
   });
   tf.dispose([input, logits]);
   const classes = new Int32Array((await labels.data()) as Int32Array);

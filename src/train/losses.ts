@@ -4,7 +4,7 @@ import { tf, type Tensor } from '../tf.js';
 /** One-hot targets with label smoothing: (1 - e) * onehot + e / K. */
 export function smoothOneHot(labels: Tensor, numClasses: number, smoothing = 0): Tensor {
   return tf.tidy(() => {
-    const oh = tf.oneHot(tf.cast(labels, 'int32'), numClasses).toFloat();
+    const oh = tf.cast(tf.oneHot(tf.cast(labels, 'int32'), numClasses), 'float32');
     return smoothing > 0 ? tf.add(tf.mul(oh, 1 - smoothing), smoothing / numClasses) : oh;
   });
 }
@@ -28,9 +28,9 @@ export function pixelCrossEntropy(logits: Tensor, labels: Tensor, ignoreIndex = 
     const lab = tf.cast(labels, 'int32');
     const valid = tf.notEqual(lab, ignoreIndex);
     const safe = tf.where(valid, lab, tf.zerosLike(lab));
-    const oh = tf.oneHot(safe, k).toFloat();
+    const oh = tf.cast(tf.oneHot(safe, k), 'float32');
     let nll = tf.neg(tf.sum(tf.mul(oh, tf.logSoftmax(logits)), -1));
-    let w = valid.toFloat();
+    let w = tf.cast(valid, 'float32');
     if (classWeights) w = tf.mul(w, tf.sum(tf.mul(oh, tf.tensor1d(classWeights)), -1));
     nll = tf.mul(nll, w);
     return tf.div(tf.sum(nll), tf.maximum(tf.sum(w), 1e-12));

@@ -30,7 +30,7 @@ function maskedMean(values: Tensor, mask: Tensor): Tensor {
 function pixelNll(logits: Tensor, labels: Tensor, ignoreIndex: number): { nll: Tensor; valid: Tensor; prob: Tensor } {
   const c = logits.shape[logits.shape.length - 1]!;
   const flat = tf.reshape(logits, [-1, c]);
-  const lab = tf.reshape(labels, [-1]).toInt();
+  const lab = tf.cast(tf.reshape(labels, [-1]), 'int32');
   const valid = noGrad((l) => tf.cast(tf.notEqual(l, ignoreIndex), 'float32'), lab);
   const safe = noGrad((l) => tf.where(tf.notEqual(l, ignoreIndex), l, tf.zerosLike(l)), lab);
   const logp = tf.sum(tf.mul(tf.logSoftmax(flat), tf.oneHot(safe, c)), -1);
@@ -71,7 +71,7 @@ export function ohemCrossEntropy(logits: Tensor, labels: Tensor, opts: OhemOptio
         const p = tf.where(tf.cast(va, 'bool'), pr, tf.fill([n], 2));
         const k = Math.min(minKept + 1, n);
         const ascending = tf.neg(tf.topk(tf.neg(p), k, true).values);
-        const nValid = tf.sum(va).toInt();
+        const nValid = tf.cast(tf.sum(va), 'int32');
         const idx = tf.maximum(tf.minimum(tf.scalar(Math.min(minKept, k - 1), 'int32'), tf.sub(nValid, tf.scalar(1, 'int32'))), tf.scalar(0, 'int32'));
         const threshold = tf.maximum(tf.gather(ascending, tf.reshape(idx, [1])), thresh);
         return tf.mul(va, tf.cast(tf.less(p, threshold), 'float32'));
@@ -91,7 +91,7 @@ export function ohemCrossEntropy(logits: Tensor, labels: Tensor, opts: OhemOptio
 export function weightedBoundaryBce(boundaryLogits: Tensor, boundaryGt: Tensor): Tensor {
   return tf.tidy(() => {
     const x = tf.reshape(boundaryLogits, [-1]);
-    const t = tf.reshape(boundaryGt, [-1]).toFloat();
+    const t = tf.cast(tf.reshape(boundaryGt, [-1]), 'float32');
     const pos = tf.cast(tf.greaterEqual(t, 0.5), 'float32');
     const neg = tf.sub(1, pos);
     const posNum = tf.sum(pos);
@@ -155,7 +155,7 @@ export function bevanetLoss(
     const semantic = tf.add(tf.mul(crossEntropyIgnore(aux, labels, ignoreIndex), wAux), tf.mul(mainLoss(main, labels), wMain));
     const boundaryTerm = tf.mul(weightedBoundaryBce(boundary, boundaryGt), opts.boundaryCoeff ?? 20);
     const bdLabels = noGrad(
-      (b, l) => tf.where(tf.greater(tf.sigmoid(tf.squeeze(b, [3])), opts.boundaryThreshold ?? 0.8), l.toInt(), tf.fill(l.shape, ignoreIndex, 'int32')),
+      (b, l) => tf.where(tf.greater(tf.sigmoid(tf.squeeze(b, [3])), opts.boundaryThreshold ?? 0.8), tf.cast(l, 'int32'), tf.fill(l.shape, ignoreIndex, 'int32')),
       boundary,
       labels,
     );
@@ -171,7 +171,7 @@ export function bevanetLoss(
  */
 export function labelBoundaries(labels: Tensor, radius = 2): Tensor {
   return tf.tidy(() => {
-    const x = tf.expandDims(labels.toFloat(), -1) as Tensor4D;
+    const x = tf.expandDims(tf.cast(labels, 'float32'), -1) as Tensor4D;
     const k = 2 * radius + 1;
     const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [radius, radius], [radius, radius], [0, 0]];
     const hi = tf.maxPool(tf.pad(x, pad, -1e9), k, 1, 'valid');

@@ -1,7 +1,7 @@
 // The scale-out bridge: vizoo's checkpoints load into the official PyTorch code (DDP training) because they
 // hold exactly the official keys, shapes and dtypes. Every canonical variant's checkpoint layout is checked
 // against ../shared/reference/keys; the small ones are written (.safetensors and .pth) and read back.
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -96,7 +96,7 @@ describe('UnsortedSegmentSum on wasm (gather gradient)', () => {
     for (const b of ['wasm', 'cpu']) {
       await useBackend(b);
       const t = tf.tensor2d(Float32Array.from(table), [7, 3]);
-      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.gather(v, tf.tensor1d(idx, 'int32')), tf.range(1, 22).reshape([7, 3]))))(t);
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.gather(v, tf.tensor1d(idx, 'int32')), tf.reshape(tf.range(1, 22), [7, 3]))))(t);
       res.push(Array.from(await g.data()));
     }
     expect(res[0]).toEqual(res[1]);

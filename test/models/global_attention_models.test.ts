@@ -62,7 +62,7 @@ describe('SOFT', () => {
   it('SOFT-Norm variants keep PyTorch default init in stages 1-3 (set before the blocks are replaced)', () => {
     const plain = createModel('soft_tiny', { seed: 1 });
     const norm = createModel('soft_norm_tiny', { seed: 1 });
-    const std = (m: typeof plain, k: string) => tf.moments(new Map(m.namedParameters()).get(k)!.value).variance.sqrt().dataSync()[0]!;
+    const std = (m: typeof plain, k: string) => tf.sqrt(tf.moments(new Map(m.namedParameters()).get(k)!.value).variance).dataSync()[0]!;
     expect(std(plain, 'block1.0.att.ff1.weight')).toBeCloseTo(0.02, 2);
     // kaiming_uniform(a=sqrt 5) on fan_in 64: U(+-1/8), std 1/(8 sqrt 3) = 0.072.
     expect(std(norm, 'block1.0.att.ff1.weight')).toBeCloseTo(0.072, 2);

@@ -122,7 +122,7 @@ describe('EET', () => {
     tf.tidy(() => {
       const o = m.forwardAll(nchw(f.get('__input__')));
       // Map each stage's indices back to row-major patch ids by composing the stages.
-      let ids = tf.range(0, 100, 1, 'int32').reshape([1, 100]);
+      let ids = tf.reshape(tf.range(0, 100, 1, 'int32'), [1, 100]);
       o.keptIndices.forEach((idx, s) => {
         expect(maxAbs(o.stageScores[s]!, f.get(`__debug_stage${s + 1}_score__`))).toBeLessThan(1e-5);
         ids = tf.gather(ids, idx, 1, 1);

@@ -1,6 +1,6 @@
 // Every registered variant that has an official key list must match it: keys in order, PyTorch shapes,
 // dtypes and parameter count.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createModel, listModels } from '../../src/index.js';

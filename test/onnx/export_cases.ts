@@ -11,7 +11,7 @@ import { tf } from '../../src/tf.js';
 import { type Backbone, createModel, getModelEntry, listModels } from '../../src/index.js';
 import { exportOnnx } from '../../src/onnx/export.js';
 import { patternInput } from '../../src/onnx/trace.js';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { KEYS } from '../paths.js';
 
 const ALL = Boolean(process.env.VIZOO_EXPORT_ALL);

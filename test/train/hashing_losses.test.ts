@@ -107,8 +107,8 @@ describe('EET losses', () => {
     tf.tidy(() => {
       // 3x3 grid of 2-px patches; the best patch is index 1 = (row 0, col 1).
       const score = tf.tensor2d([[0, 9, 0, 0, 0, 0, 0, 0, 0]]);
-      const official = regionMask(score, 6, 2, { count: 1 }).squeeze().arraySync() as number[][];
-      const direct = regionMask(score, 6, 2, { count: 1, transposed: false }).squeeze().arraySync() as number[][];
+      const official = tf.squeeze(regionMask(score, 6, 2, { count: 1 })).arraySync() as number[][];
+      const direct = tf.squeeze(regionMask(score, 6, 2, { count: 1, transposed: false })).arraySync() as number[][];
       // direct: rows 0-1, cols 2-3 zeroed; official quirk: rows 2-3, cols 0-1.
       expect(direct[0]!.slice(0, 6)).toEqual([1, 1, 0, 0, 1, 1]);
       expect(direct[2]!.slice(0, 6)).toEqual([1, 1, 1, 1, 1, 1]);

@@ -1,0 +1,23 @@
+// Post-compile build steps (run by `npm run build` after tsc):
+// 1. tfjs-core publishes its gradient definitions only as extension-less ES modules, which Node cannot
+//    import, so they are bundled here into one CommonJS file that src/backend/gradients_node.ts loads.
+//    (Bundlers for the browser entry import them directly.)
+// 2. The CLI entry stays executable, so a fresh clone can run `npx vizoo`.
+import { chmodSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { build } from 'esbuild';
+
+const require = createRequire(import.meta.url);
+mkdirSync('dist/vendor', { recursive: true });
+await build({
+  entryPoints: [require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js')],
+  bundle: true,
+  format: 'cjs',
+  platform: 'neutral',
+  mainFields: ['module', 'main'],
+  minify: true,
+  legalComments: 'eof',
+  outfile: 'dist/vendor/tfjs-gradients.cjs',
+  logLevel: 'warning',
+});
+chmodSync('dist/cli/main.js', 0o755);
