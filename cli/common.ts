@@ -1,40 +1,12 @@
-/** Options and error handling shared by the commands. */
-import { readFileSync } from 'node:fs';
+/** Model building, runners and progress shared by the commands (options and error handling: ./options.ts). */
 import { Option, type Command } from 'commander';
-import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, packageRootPath, resolveWeights, useBackend, weightsModelInfo } from '../src/index.js';
+import { action, backendOption, parseIntArg, seedOption } from './options.js';
+import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, resolveWeights, useBackend, weightsModelInfo } from '../src/index.js';
 
-export const VERSION = (JSON.parse(readFileSync(`${packageRootPath()}/package.json`, 'utf8')) as { version: string }).version;
+export { action, backendOption, parseIntArg, seedOption };
 
 /** The model with shipped weights: what `classify` uses when nothing names one. */
 export const DEFAULT_MODEL = 'van_fmnist';
-
-export const backendOption = () =>
-  new Option('--backend <name>', 'compute backend: auto, node-gpu, node, webgpu, wasm, cpu').default(process.env.VIZOO_BACKEND ?? 'auto');
-
-export const seedOption = () => new Option('--seed <n>', 'seed of the deterministic initialization').default(0).argParser(parseIntArg('--seed'));
-
-export function parseIntArg(name: string, min = Number.MIN_SAFE_INTEGER) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` >= ${min}` : ''}, got '${v}'`);
-    return n;
-  };
-}
-
-/** Runs a command body; any error becomes one line on stderr and exit code 2. Dawn keeps the loop alive, so exit explicitly. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    let code = 0;
-    try {
-      code = (await fn(...args)) ?? 0;
-    } catch (e) {
-      process.stderr.write(`vizoo: error: ${(e as Error).message}\n`);
-      code = 2;
-    }
-    await new Promise<void>((r) => process.stdout.write('', () => r()));
-    process.exit(code);
-  };
-}
 
 export async function selectBackend(name: string, quiet = false): Promise<BackendInfo> {
   const info = await useBackend(name);

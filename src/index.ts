@@ -62,6 +62,7 @@ export * from './pipelines/segment.js';
 export * from './data/palette.js';
 export * from './train/seg_losses.js';
 export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
+export { runSelftest, selftestDir, type SelftestFamily } from './parity/selftest.js';
 
 export interface LoadModelOptions extends ModelOptions {
   /** A weights file; `'shipped'` (default) uses weights/<variant>.safetensors when the package has it, `null` none. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { createModel, getModelEntry, listModels } from '../../src/index.js';
-import { action, parseIntArg } from '../common.js';
+// The model registry only (not the whole API): list and info start in a fraction of a second.
+import { createModel, getModelEntry, listModels } from '../../src/models/index.js';
+import { action, parseIntArg } from '../options.js';
 
 export function registerListInfo(program: Command): void {
   program

@@ -3,8 +3,8 @@
  * side to floor(size / crop_pct) (torchvision Resize rounding), center-crop, scale to [0, 1], normalize.
  */
 import { readFileSync, statSync } from 'node:fs';
-import sharp from 'sharp';
 import type { KernelEnum, Sharp } from 'sharp';
+import { loadSharp } from '../util/optional.js';
 import type { Interpolation, PretrainedConfig } from '../models/registry.js';
 import { FileError } from '../util/errors.js';
 import { normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
@@ -41,6 +41,7 @@ function readImageBytes(path: string): Buffer {
 /** Decodes to 8-bit sRGB pixels (alpha dropped, greyscale expanded). */
 async function decode(path: string, pipeline: (s: Sharp, w: number, h: number) => Sharp): Promise<{ data: Buffer; width: number; height: number }> {
   const bytes = readImageBytes(path);
+  const sharp = await loadSharp();
   try {
     const meta = await sharp(bytes, { failOn: 'error' }).metadata();
     if (!meta.width || !meta.height) throw new Error('no image dimensions');

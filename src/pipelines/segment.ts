@@ -12,7 +12,7 @@
  */
 import { basename, extname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import sharp from 'sharp';
+import { loadSharp } from '../util/optional.js';
 import { tf, type Tensor4D } from '../tf.js';
 import { type InferenceModel, runForward } from './model.js';
 import { loadImageRGB } from '../data/image.js';
@@ -115,7 +115,7 @@ export function overlay(rgb: Uint8Array, maskRgb: Uint8Array, alpha = 0.5): Buff
 }
 
 async function writePng(path: string, rgb: Uint8Array, width: number, height: number): Promise<void> {
-  const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  const png = await (await loadSharp())(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
   atomicWriteFile(path, png);
 }
 
