@@ -22,6 +22,7 @@ const MODULES: { names: string[]; load: () => Promise<Register> }[] = [
   { names: ['eval'], load: async () => (await import('./commands/eval.js')).registerEval },
   { names: ['convert', 'export', 'pull'], load: async () => (await import('./commands/interop.js')).registerInterop },
   { names: ['embed', 'retrieve'], load: async () => (await import('./commands/retrieval.js')).registerRetrieval },
+  { names: ['serve'], load: async () => (await import('./commands/serve.js')).registerServe },
 ];
 
 /** The modules to load for these arguments: the named command's, none for a bare --version, else all (help). */

@@ -34,8 +34,10 @@ export { KERNEL_MAPPINGS, MAPPED_KERNELS } from './onnx/ops.js';
 export { OrtModel, ortModelFor, ortCachePath, runSession, IMAGENET_DEFAULT, type OrtRuntimeOptions } from './onnx/runtime.js';
 export { type InferenceModel, runForward } from './pipelines/model.js';
 export * from './data/image.js';
-export { resolveLabels, packageRoot as packageRootPath } from './data/labels.js';
+export { resolveLabels } from './data/labels.js';
+export { packageRoot as packageRootPath } from './util/package_root.js';
 export * from './pipelines/classify.js';
+export * from './pipelines/files.js';
 export * from './pipelines/retrieval.js';
 export * from './train/hashing_losses.js';
 export { EETDistillation, eetClassCodes, type EETDistillationOptions } from './train/eet_distillation.js';
@@ -62,6 +64,7 @@ export * from './pipelines/segment.js';
 export * from './data/palette.js';
 export * from './train/seg_losses.js';
 export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
+export { startDemoServer, type DemoServer } from './serve.js';
 export { runSelftest, selftestDir, type SelftestFamily } from './parity/selftest.js';
 
 export interface LoadModelOptions extends ModelOptions {

@@ -3,34 +3,11 @@
  * then WebGPU when Dawn finds a hardware adapter, then wasm, then cpu. Asking for a backend that is not
  * there is an error that says what to install.
  */
-import { tf } from '../tf.js';
 import { getGpuAdapter, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
-import { registerDilationAwareConvGradients, registerWasmConvBackpropKernels } from '../kernels/conv_backprop.js';
-import { registerWasmSegmentSum } from '../kernels/segment_sum.js';
 import { registerTfjsGradients } from './gradients_node.js';
+import { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, activateRegistered, alreadySelected, currentBackend, setCurrentBackend } from './core.js';
 
-export const BACKENDS = ['node-gpu', 'node', 'webgpu', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
-export type BackendChoice = BackendName | 'auto';
-
-export interface BackendInfo {
-  /** vizoo's name for it. */
-  name: BackendName;
-  /** The tfjs backend name (`tensorflow` for tfjs-node). */
-  tfName: string;
-  /** Device details when known (WebGPU adapter description). */
-  device?: string;
-}
-
-export class BackendUnavailableError extends Error {
-  constructor(
-    readonly backend: string,
-    reason: string,
-  ) {
-    super(`backend '${backend}' is not available: ${reason}`);
-    this.name = 'BackendUnavailableError';
-  }
-}
+export { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, currentBackend } from './core.js';
 
 const HOW_TO: Record<BackendName, string> = {
   'node-gpu': 'install @tensorflow/tfjs-node-gpu (npm i @tensorflow/tfjs-node-gpu; it needs CUDA 11.2 and cuDNN 8.1 and downloads libtensorflow at install)',
@@ -41,12 +18,6 @@ const HOW_TO: Record<BackendName, string> = {
   wasm: 'reinstall @tensorflow/tfjs-backend-wasm',
   cpu: 'reinstall @tensorflow/tfjs-backend-cpu',
 };
-
-let current: BackendInfo | null = null;
-
-export function currentBackend(): BackendInfo | null {
-  return current;
-}
 
 async function importOptional(spec: string): Promise<boolean> {
   try {
@@ -70,6 +41,7 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       break;
     case 'webgpu': {
       if (!allowSoftwareGpu && !mayHaveGpu()) throw new BackendUnavailableError(name, 'no GPU device on this machine');
+      if (!(await importOptional('webgpu'))) throw new BackendUnavailableError(name, "WebGPU in Node needs the optional package 'webgpu' (Dawn), which is not installed: npm install webgpu");
       const adapter = await getGpuAdapter();
       if (!adapter) throw new BackendUnavailableError(name, HOW_TO.webgpu);
       device = adapter.description;
@@ -86,22 +58,7 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       if (!(await importOptional('@tensorflow/tfjs-backend-cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
       break;
   }
-  if (tf.findBackendFactory(tfName) === null) throw new BackendUnavailableError(name, HOW_TO[name]);
-  let ok = false;
-  try {
-    ok = await tf.setBackend(tfName);
-  } catch (e) {
-    throw new BackendUnavailableError(name, `initialization failed (${(e as Error).message})`);
-  }
-  if (!ok) throw new BackendUnavailableError(name, `initialization failed; ${HOW_TO[name]}`);
-  await tf.ready();
-  registerTfjsGradients();
-  registerDilationAwareConvGradients();
-  if (name === 'wasm') {
-    registerWasmConvBackpropKernels();
-    registerWasmSegmentSum();
-  }
-  return { name, tfName, device };
+  return activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients);
 }
 
 /**
@@ -112,16 +69,13 @@ export async function useBackend(choice: BackendChoice | string = 'auto'): Promi
   if (choice !== 'auto' && !(BACKENDS as readonly string[]).includes(choice)) {
     throw new Error(`unknown backend '${choice}': choose one of auto, ${BACKENDS.join(', ')}`);
   }
-  if (current && (choice === 'auto' || current.name === choice) && tf.getBackend() === current.tfName) return current;
-  if (choice !== 'auto') {
-    current = await activate(choice as BackendName, true);
-    return current;
-  }
+  const selected = alreadySelected(choice);
+  if (selected) return selected;
+  if (choice !== 'auto') return setCurrentBackend(await activate(choice as BackendName, true))!;
   const errors: string[] = [];
   for (const name of BACKENDS) {
     try {
-      current = await activate(name, false);
-      return current;
+      return setCurrentBackend(await activate(name, false))!;
     } catch (e) {
       errors.push((e as Error).message);
     }
@@ -132,7 +86,7 @@ export async function useBackend(choice: BackendChoice | string = 'auto'): Promi
 /** Backends usable in this process (each probed without switching away from the current one for long). */
 export async function availableBackends(): Promise<BackendName[]> {
   const out: BackendName[] = [];
-  const before = current;
+  const before = currentBackend();
   for (const name of BACKENDS) {
     try {
       await activate(name, true);
@@ -141,7 +95,6 @@ export async function availableBackends(): Promise<BackendName[]> {
       /* not available */
     }
   }
-  if (before) current = await activate(before.name, true);
-  else current = null;
+  setCurrentBackend(before ? await activate(before.name, true) : null);
   return out;
 }

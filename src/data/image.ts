@@ -5,27 +5,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { KernelEnum, Sharp } from 'sharp';
 import { loadSharp } from '../util/optional.js';
-import type { Interpolation, PretrainedConfig } from '../models/registry.js';
+import type { Interpolation } from '../models/registry.js';
 import { FileError } from '../util/errors.js';
-import { normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
+import { type EvalTransform, normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
+
+export { type EvalTransform, evalTransformFor } from './transforms.js';
 
 export class ImageError extends FileError {}
 
 const KERNEL: Record<Interpolation, keyof KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
-
-export interface EvalTransform {
-  size: [number, number];
-  /** 3 (RGB) or 1 (grey, PIL 'L' weights). */
-  channels: number;
-  cropPct: number;
-  interpolation: Interpolation;
-  mean: readonly number[];
-  std: readonly number[];
-}
-
-export function evalTransformFor(cfg: PretrainedConfig): EvalTransform {
-  return { size: [cfg.inputSize[1], cfg.inputSize[2]], channels: cfg.inputSize[0], cropPct: cfg.cropPct, interpolation: cfg.interpolation, mean: cfg.mean, std: cfg.std };
-}
 
 function readImageBytes(path: string): Buffer {
   try {

@@ -15,6 +15,21 @@ export interface WeightSource {
 
 const HF = 'https://huggingface.co';
 
+/** Splits `hf:org/repo[/file]` into the repository and the file path ('' when none is named). */
+export function parseHfSpec(spec: string): { repo: string; file: string } {
+  const parts = spec.slice(3).split('/').filter(Boolean);
+  if (!spec.startsWith('hf:') || parts.length < 2) throw new Error(`'${spec}': expected hf:org/repo[/file]`);
+  return { repo: `${parts[0]}/${parts[1]}`, file: parts.slice(2).join('/') };
+}
+
+/** The download URL of a file of a HuggingFace repository (`file` defaults to the spec's own). */
+export function hfUrl(spec: string, endpoint = HF, file?: string): string {
+  const p = parseHfSpec(spec);
+  const f = file ?? p.file;
+  if (!f) throw new Error(`'${spec}': name the file: hf:${p.repo}/<file>`);
+  return `${endpoint}/${p.repo}/resolve/main/${f}`;
+}
+
 /** Extra sources beside the pretrained configs' URLs. */
 const EXTRA: Record<string, Record<string, WeightSource>> = {
   van_b0: { hf: { url: `${HF}/Visual-Attention-Network/van-tiny/resolve/main/pytorch_model.bin`, notes: 'HuggingFace transformers port (VanForImageClassification).' } },

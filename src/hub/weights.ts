@@ -8,7 +8,7 @@ import type { Module, LoadResult, Parameter } from '../nn/module.js';
 import { StateDictError } from '../nn/module.js';
 import { reparameterize } from '../nn/reparam.js';
 import { type StateDict } from './host_tensor.js';
-import { WeightsFormatError, readSafetensors, readingWeights, writeSafetensors } from './safetensors.js';
+import { WeightsFormatError, parseSafetensors, readSafetensors, readingWeights, writeSafetensors } from './safetensors.js';
 import { readTorchCheckpoint } from './pytorch.js';
 import { onnxMetadata, readOnnxInitializers, readOnnxModel } from './onnx_weights.js';
 import { type AdaptReport, mapStateDict } from './keymaps.js';
@@ -46,6 +46,11 @@ export function readWeightsFile(path: string, opts: ReadWeightsOptions = {}): St
   if (kind === 'zip') return readTorchCheckpoint(path, opts);
   if (kind === 'safetensors') return readSafetensors(path).tensors;
   throw new WeightsFormatError(path, `unsupported weights format '${ext || '(no extension)'}' (supported: .safetensors, ${TORCH_EXTENSIONS.join(', ')}, .onnx)`);
+}
+
+/** Reads weights from bytes (the browser entry); `file` names them in errors. */
+export function readWeightsBytes(bytes: Uint8Array, file: string, _opts: ReadWeightsOptions = {}): StateDict {
+  return parseSafetensors(bytes, file).tensors;
 }
 
 export interface LoadWeightsOptions extends ReadWeightsOptions {

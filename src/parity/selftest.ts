@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../data/labels.js';
+import { packageRoot } from '../util/package_root.js';
 import { readManifest } from './manifest.js';
 import { type ParityResult, runParityCase } from './runner.js';
 

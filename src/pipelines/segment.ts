@@ -1,7 +1,7 @@
 /**
- * Semantic segmentation of image files: decode, normalize, forward, upsample the logit map to the image
- * (bilinear with the config's align_corners), argmax; colorized mask and overlay PNGs and per-class pixel
- * shares per image.
+ * Semantic segmentation of a decoded image: normalize, forward, upsample the logit map to the image
+ * (bilinear with the config's align_corners), argmax; per-class pixel shares, colorized mask and overlay.
+ * Pure: reading files and writing PNGs is the entries' part (src/pipelines/files.ts in Node).
  *
  * Eval transform (BEVANet's tools/eval.py and tools/custom.py feed the whole image at its own resolution,
  * RGB / 255 normalized with the config's mean/std, and upsample with align_corners=True): the image keeps
@@ -10,17 +10,11 @@
  * `inputMultiple`, and the upsampled logits are cropped back. With `size`, the argmax map is brought back
  * to the image's own size by nearest-neighbour resizing.
  */
-import { basename, extname, join } from 'node:path';
-import { mkdirSync } from 'node:fs';
-import { loadSharp } from '../util/optional.js';
 import { tf, type Tensor4D } from '../tf.js';
 import { type InferenceModel, runForward } from './model.js';
-import { loadImageRGB } from '../data/image.js';
 import { normalize } from '../data/transforms.js';
-import { resolveLabels } from '../data/labels.js';
-import { type RGB, paletteFor } from '../data/palette.js';
+import type { RGB } from '../data/palette.js';
 import { resizeBilinear, resizeNearest } from '../nn/functional.js';
-import { atomicWriteFile } from '../util/fs.js';
 
 export interface ClassShare {
   index: number;
@@ -96,8 +90,8 @@ export function classShares(map: SegmentationMap, labels: string[]): ClassShare[
 }
 
 /** RGB image of the class map in the palette's colors. */
-export function colorize(map: SegmentationMap, palette: RGB[]): Buffer {
-  const out = Buffer.alloc(map.classes.length * 3);
+export function colorize(map: SegmentationMap, palette: RGB[]): Uint8Array {
+  const out = new Uint8Array(map.classes.length * 3);
   map.classes.forEach((c, i) => {
     const col = palette[c] ?? [0, 0, 0];
     out[3 * i] = col[0];
@@ -108,66 +102,8 @@ export function colorize(map: SegmentationMap, palette: RGB[]): Buffer {
 }
 
 /** (1 - alpha) * image + alpha * mask colors, per channel. */
-export function overlay(rgb: Uint8Array, maskRgb: Uint8Array, alpha = 0.5): Buffer {
-  const out = Buffer.alloc(rgb.length);
+export function overlay(rgb: Uint8Array, maskRgb: Uint8Array, alpha = 0.5): Uint8Array {
+  const out = new Uint8Array(rgb.length);
   for (let i = 0; i < rgb.length; i++) out[i] = Math.round((1 - alpha) * rgb[i]! + alpha * maskRgb[i]!);
   return out;
-}
-
-async function writePng(path: string, rgb: Uint8Array, width: number, height: number): Promise<void> {
-  const png = await (await loadSharp())(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
-  atomicWriteFile(path, png);
-}
-
-/** `name` unless already used in this run, else name_2, name_3, ... */
-function uniqueStem(file: string, used: Set<string>): string {
-  const stem = basename(file, extname(file)) || 'image';
-  let s = stem;
-  for (let k = 2; used.has(s); k++) s = `${stem}_${k}`;
-  used.add(s);
-  return s;
-}
-
-/**
- * Segments each file. A file that cannot be read or decoded gives `{file, error}` (the others go on); the
- * PNGs are written atomically.
- */
-export async function segmentImages(model: InferenceModel, files: string[], opts: SegmentOptions = {}): Promise<SegmentResult[]> {
-  const cfg = model.pretrainedCfg;
-  if (cfg.task !== 'segmentation') throw new NotSegmentationModelError(model.variant, cfg.task);
-  const labels = resolveLabels(cfg.labels, model.numClasses);
-  const palette = paletteFor(cfg.labels, model.numClasses);
-  if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
-  model.eval();
-  const used = new Set<string>();
-  const results: SegmentResult[] = [];
-  let next = files.length ? loadImageRGB(files[0]!).then((d) => ({ d }), (e: Error) => ({ e })) : null;
-  for (let i = 0; next; i++) {
-    const file = files[i]!;
-    const loaded = await next;
-    // Decode the next image while this one runs.
-    next = i + 1 < files.length ? loadImageRGB(files[i + 1]!).then((d) => ({ d }), (e: Error) => ({ e })) : null;
-    let r: SegmentResult;
-    if ('e' in loaded) r = { file, error: loaded.e.message };
-    else {
-      const { data, width, height } = loaded.d;
-      try {
-        const map = await segmentRGB(model, data, width, height, opts.size);
-        r = { file, width, height, classes: classShares(map, labels) };
-        if (opts.outDir) {
-          const stem = uniqueStem(file, used);
-          const mask = colorize(map, palette);
-          r.mask = join(opts.outDir, `${stem}_mask.png`);
-          r.overlay = join(opts.outDir, `${stem}_overlay.png`);
-          await writePng(r.mask, mask, width, height);
-          await writePng(r.overlay, overlay(data, mask, opts.alpha ?? 0.5), width, height);
-        }
-      } catch (e) {
-        r = { file, error: `${file}: ${(e as Error).message}` };
-      }
-    }
-    results.push(r);
-    opts.onImage?.(r);
-  }
-  return results;
 }

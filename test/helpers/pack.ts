@@ -34,7 +34,7 @@ function resolveIn(packages: Record<string, LockEntry>, from: string, name: stri
 /** Lock entries of everything `deps` needs at run time, from the repository's lockfile. */
 function runtimeClosure(packages: Record<string, LockEntry>, deps: string[]): Record<string, LockEntry> {
   const keep = new Map<string, LockEntry>();
-  const todo = deps.map((d) => ['', d] as const);
+  const todo: [string, string][] = deps.map((d) => ['', d]);
   while (todo.length) {
     const [from, name] = todo.pop()!;
     const key = resolveIn(packages, from, name);
