@@ -8,7 +8,8 @@
  */
 import { createModel, type ModelOptions } from './models/index.js';
 import type { Backbone } from './models/backbone.js';
-import { loadWeights } from './hub/weights.js';
+import { loadWeights, weightsModelInfo } from './hub/weights.js';
+import { applyRecordedConfig } from './hub/recorded_config.js';
 import { shippedWeightsPath } from './hub/shipped.js';
 
 export { tf } from './tf.js';
@@ -19,6 +20,7 @@ export * from './hub/host_tensor.js';
 export * from './hub/safetensors.js';
 export * from './hub/weights.js';
 export { shippedWeightsPath } from './hub/shipped.js';
+export { applyRecordedConfig, recordedConfig } from './hub/recorded_config.js';
 export * from './hub/pytorch.js';
 export { writeTorchCheckpoint, serializeTorchCheckpoint } from './hub/pytorch_writer.js';
 export { UnsafePickleError, PickleFormatError } from './hub/pickle.js';
@@ -81,7 +83,11 @@ export interface LoadModelOptions extends ModelOptions {
 export function loadModel(name: string, opts: LoadModelOptions = {}): Backbone & { weightsFile: string | null } {
   const weights = opts.weights === undefined || opts.weights === 'shipped' ? shippedWeightsPath(name) : opts.weights;
   const model = createModel(name, { ...opts, init: false }) as Backbone & { weightsFile: string | null };
-  if (weights) loadWeights(model, weights, { strict: opts.strict ?? true, checkpointKey: opts.checkpointKey, keyMap: opts.keyMap });
+  if (weights) {
+    loadWeights(model, weights, { strict: opts.strict ?? true, checkpointKey: opts.checkpointKey, keyMap: opts.keyMap });
+    // What the file says its weights were trained for (labels, preprocessing) wins over the registry's defaults.
+    applyRecordedConfig(model, weightsModelInfo(weights).trained);
+  }
   model.initialize(opts.seed ?? 0);
   model.weightsFile = weights;
   return model.eval();
