@@ -1,7 +1,7 @@
 /** Model building, runners and progress shared by the commands (options and error handling: ./options.ts). */
 import { Option, type Command } from 'commander';
 import { action, backendOption, parseIntArg, seedOption } from './options.js';
-import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, resolveWeights, useBackend, weightsModelInfo } from '../src/index.js';
+import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, resolveWeights, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
 
 export { action, backendOption, parseIntArg, seedOption };
 
@@ -21,6 +21,8 @@ export interface ModelCliOptions {
   numClasses?: number;
   checkpointKey?: string;
   keyMap?: string;
+  /** Run the seeded random initialization when the model has no weights (inference commands refuse otherwise). */
+  randomInit?: boolean;
 }
 
 export const checkpointKeyOption = () =>
@@ -43,6 +45,7 @@ export function addModelOptions(cmd: Command, defaultModel?: string): Command {
     .addOption(keyMapOption())
     .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
     .addOption(seedOption())
+    .option('--random-init', 'run the seeded random initialization when the model has no weights')
     .addOption(backendOption());
 }
 
@@ -55,12 +58,28 @@ export function resolveModelName(o: ModelCliOptions, defaultModel?: string): str
   return name;
 }
 
-/** Builds the model and loads weights; warns on stderr when it runs on random init. */
-export function buildModel(o: ModelCliOptions, defaultModel?: string): Backbone {
+/** Where to get weights for `name`, in one sentence (official sources first, then vizoo pull). */
+export function weightsHelp(name: string): string {
+  const sources = Object.entries(weightSources(name));
+  const file = sources.find(([, s]) => s.url);
+  if (file) return `download the official ones with \`vizoo pull ${name}${file[0] === 'default' ? '' : `.${file[0]}`}\` and pass --weights <the printed path> (or --weights ${file[1].url})`;
+  const page = sources.find(([, s]) => s.page);
+  if (page) return `the official files are listed at ${page[1].page}: download one and pass --weights <file>`;
+  return `no official weights are published for ${name}: train or fine-tune one (vizoo train, vizoo finetune) and pass --weights <file>`;
+}
+
+/**
+ * Builds the model and loads weights. Without weights, an inference command (`needWeights`) stops with how
+ * to get them unless --random-init asks for the untrained model; other commands warn.
+ */
+export function buildModel(o: ModelCliOptions, defaultModel?: string, needWeights = false): Backbone & { weightsFile: string | null } {
   const name = resolveModelName(o, defaultModel);
   const numClasses = o.numClasses ?? (o.weights ? numClassesOf(o.weights) : undefined);
   const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
-  if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${name}: using random initialization (seed ${o.seed}); pass --weights\n`);
+  if (!model.weightsFile) {
+    if (needWeights && !o.randomInit) throw new Error(`${name} has no weights here: ${weightsHelp(name)}; --random-init runs the untrained model`);
+    process.stderr.write(`vizoo: warning: no weights for ${name}: using the random initialization (seed ${o.seed}); ${weightsHelp(name)}\n`);
+  }
   return model;
 }
 
@@ -72,7 +91,7 @@ export const runtimeOption = () => new Option('--runtime <name>', 'tfjs (default
  */
 export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?: string }, defaultModel?: string, inputSize?: [number, number]): Promise<InferenceModel & { dispose?(): unknown }> {
   if (o.onnx) return OrtModel.open(o.onnx, { model: o.model, numClasses: o.numClasses });
-  const model = buildModel(o, defaultModel);
+  const model = buildModel(o, defaultModel, true);
   if (o.runtime !== 'ort') return model;
   const weightsFile = (model as { weightsFile?: string | null }).weightsFile ?? null;
   return ortModelFor(model, {

@@ -12,6 +12,7 @@ export function registerListInfo(program: Command): void {
     .action(
       action(async (pattern: string, o: { json?: boolean }) => {
         const names = listModels(pattern);
+        if (!names.length) process.stderr.write(`vizoo: no model matches '${pattern}' (vizoo list shows them all)\n`);
         if (o.json) process.stdout.write(`${JSON.stringify(names)}\n`);
         else for (const n of names) process.stdout.write(`${n}\n`);
         return names.length ? 0 : 1;

@@ -3,7 +3,7 @@
  * then WebGPU when Dawn finds a hardware adapter, then wasm, then cpu. Asking for a backend that is not
  * there is an error that says what to install.
  */
-import { getGpuAdapter, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
+import { getGpuAdapter, hasVulkanDriver, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
 import { registerTfjsGradients } from './gradients_node.js';
 import { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, activateRegistered, alreadySelected, currentBackend, setCurrentBackend } from './core.js';
 
@@ -42,6 +42,7 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
     case 'webgpu': {
       if (!allowSoftwareGpu && !mayHaveGpu()) throw new BackendUnavailableError(name, 'no GPU device on this machine');
       if (!(await importOptional('webgpu'))) throw new BackendUnavailableError(name, "WebGPU in Node needs the optional package 'webgpu' (Dawn), which is not installed: npm install webgpu");
+      if (!hasVulkanDriver()) throw new BackendUnavailableError(name, HOW_TO.webgpu);
       const adapter = await getGpuAdapter();
       if (!adapter) throw new BackendUnavailableError(name, HOW_TO.webgpu);
       device = adapter.description;
@@ -53,12 +54,30 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
     }
     case 'wasm':
       if (!(await importOptional('@tensorflow/tfjs-backend-wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
-      break;
+      return withoutEmscriptenHandlers(() => activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients));
     case 'cpu':
       if (!(await importOptional('@tensorflow/tfjs-backend-cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
       break;
   }
   return activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients);
+}
+
+/**
+ * The wasm module's Emscripten glue installs process handlers that turn any later uncaught error of the
+ * program into a rethrow from inside tfjs with exit code 7; vizoo removes them so errors surface as Node's own.
+ */
+async function withoutEmscriptenHandlers<T>(start: () => Promise<T>): Promise<T> {
+  const listeners = () => [...process.listeners('uncaughtException'), ...process.listeners('unhandledRejection')] as ((...args: unknown[]) => void)[];
+  const before = new Set(listeners());
+  try {
+    return await start();
+  } finally {
+    for (const l of listeners()) {
+      if (before.has(l)) continue;
+      process.removeListener('uncaughtException', l);
+      process.removeListener('unhandledRejection', l);
+    }
+  }
 }
 
 /**

@@ -15,7 +15,7 @@ export * from '../hub/host_tensor.js';
 export { KEY_MAPS, type KeyMap, type AdaptReport, mapStateDict, getKeyMap } from '../hub/keymaps.js';
 export { classifyWith, topk, type Prediction, type ClassifyResult, type ClassifyOptions } from '../pipelines/classify.js';
 export { type InferenceModel, runForward } from '../pipelines/model.js';
-export { segmentRGB, classShares, colorize, overlay, NotSegmentationModelError, type SegmentationMap, type ClassShare } from '../pipelines/segment.js';
+export { segmentRGB, workingSize, classShares, colorize, overlay, NotSegmentationModelError, type SegmentationMap, type ClassShare } from '../pipelines/segment.js';
 export {
   embedWith,
   codeFromHash,

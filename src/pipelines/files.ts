@@ -14,7 +14,7 @@ import { loadSharp } from '../util/optional.js';
 import { type ClassifyOptions, type ClassifyResult, classifyWith } from './classify.js';
 import type { InferenceModel } from './model.js';
 import { type EmbedOptions, type EmbedResult, type LabelledImage, embedWith } from './retrieval.js';
-import { NotSegmentationModelError, type SegmentOptions, type SegmentResult, classShares, colorize, overlay, segmentRGB } from './segment.js';
+import { NotSegmentationModelError, type SegmentOptions, type SegmentResult, type SegmentationMap, classShares, colorize, overlay, segmentRGB, workingSize } from './segment.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif'];
 
@@ -78,6 +78,17 @@ async function writePng(path: string, rgb: Uint8Array, width: number, height: nu
   atomicWriteFile(path, png);
 }
 
+/** The class map as a grey PNG of class indices: 8-bit up to 256 classes, else 16-bit. */
+async function writeClassPng(path: string, map: SegmentationMap, numClasses: number): Promise<void> {
+  const sharp = await loadSharp();
+  const { width, height } = map;
+  const png =
+    numClasses <= 256
+      ? await sharp(Uint8Array.from(map.classes), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer()
+      : await sharp(Uint16Array.from(map.classes), { raw: { width, height, channels: 1 } }).toColourspace('grey16').png().toBuffer();
+  atomicWriteFile(path, png);
+}
+
 /** `name` unless already used in this run, else name_2, name_3, ... */
 function uniqueStem(file: string, used: Set<string>): string {
   const stem = basename(file, extname(file)) || 'image';
@@ -111,16 +122,19 @@ export async function segmentImages(model: InferenceModel, files: string[], opts
     else {
       const { data, width, height } = loaded.d;
       try {
-        const map = await segmentRGB(model, data, width, height, opts.size);
-        r = { file, width, height, classes: classShares(map, labels) };
+        const size = opts.size ?? workingSize(cfg, width, height);
+        const map = await segmentRGB(model, data, width, height, size);
+        const ok: SegmentResult & { classes: unknown } = { file, width, height, workingSize: size, classes: classShares(map, labels) };
         if (opts.outDir) {
           const stem = uniqueStem(file, used);
           const mask = colorize(map, palette);
-          r.mask = join(opts.outDir, `${stem}_mask.png`);
-          r.overlay = join(opts.outDir, `${stem}_overlay.png`);
-          await writePng(r.mask, mask, width, height);
-          await writePng(r.overlay, overlay(data, mask, opts.alpha ?? 0.5), width, height);
+          ok.mask = join(opts.outDir, `${stem}_mask.png`);
+          ok.overlay = join(opts.outDir, `${stem}_overlay.png`);
+          await writePng(ok.mask, mask, width, height);
+          await writePng(ok.overlay, overlay(data, mask, opts.alpha ?? 0.5), width, height);
+          if (opts.rawMask) await writeClassPng((ok.rawMask = join(opts.outDir, `${stem}_classes.png`)), map, model.numClasses);
         }
+        r = ok;
       } catch (e) {
         r = { file, error: `${file}: ${(e as Error).message}` };
       }

@@ -15,6 +15,8 @@ import { type InferenceModel, runForward } from './model.js';
 import { normalize } from '../data/transforms.js';
 import type { RGB } from '../data/palette.js';
 import { resizeBilinear, resizeNearest } from '../nn/functional.js';
+import { resampleImage } from '../data/resample.js';
+import type { PretrainedConfig } from '../models/registry.js';
 
 export interface ClassShare {
   index: number;
@@ -24,14 +26,29 @@ export interface ClassShare {
 }
 
 export type SegmentResult =
-  | { file: string; width: number; height: number; mask?: string; overlay?: string; classes: ClassShare[] }
+  | {
+      file: string;
+      width: number;
+      height: number;
+      /** [height, width] the network ran at (smaller than the image when it was over the model's working resolution). */
+      workingSize: [number, number];
+      mask?: string;
+      overlay?: string;
+      rawMask?: string;
+      classes: ClassShare[];
+    }
   | { file: string; error: string };
 
 export interface SegmentOptions {
   /** Folder for `<name>_mask.png` and `<name>_overlay.png` (created); none: no files are written. */
   outDir?: string;
-  /** Run the network at this (height, width) instead of the image's own size. */
+  /**
+   * Run the network at this (height, width). Default: the image's own size, scaled down (aspect kept) when it
+   * has more pixels than the model's working resolution (its config's input size).
+   */
   size?: [number, number];
+  /** Also write `<name>_classes.png`: the class index of each pixel as an 8-bit grey PNG (for post-processing). */
+  rawMask?: boolean;
   /** Opacity of the mask in the overlay (default 0.5). */
   alpha?: number;
   onImage?: (r: SegmentResult) => void;
@@ -52,17 +69,31 @@ export class NotSegmentationModelError extends Error {
 }
 
 /**
- * Segments one decoded image (HWC uint8 RGB). The model must be a segmenter in eval mode.
+ * The [height, width] a segmenter runs an image at: the image's own size, or, when it has more pixels than
+ * the model's working resolution (the config's input size: what it was trained and evaluated at), the
+ * largest size of the same aspect within that many pixels. Memory and time then stay bounded for photos.
+ */
+export function workingSize(cfg: PretrainedConfig, width: number, height: number): [number, number] {
+  const budget = cfg.inputSize[1] * cfg.inputSize[2];
+  if (width * height <= budget) return [height, width];
+  const s = Math.sqrt(budget / (width * height));
+  return [Math.max(1, Math.floor(height * s)), Math.max(1, Math.floor(width * s))];
+}
+
+/**
+ * Segments one decoded image (HWC uint8 RGB) at `size` (default: workingSize) and returns the class map at
+ * the image's size. The model must be a segmenter in eval mode.
  */
 export async function segmentRGB(model: InferenceModel, rgb: Uint8Array, width: number, height: number, size?: [number, number]): Promise<SegmentationMap> {
   const cfg = model.pretrainedCfg;
   const multiple = Math.max(1, cfg.inputMultiple ?? 1);
-  const [h, w] = size ?? [height, width];
+  const [h, w] = size ?? workingSize(cfg, width, height);
   const ph = Math.ceil(h / multiple) * multiple;
   const pw = Math.ceil(w / multiple) * multiple;
+  // Resizing the 8-bit image (antialiased) keeps a large photo from becoming a full-size float tensor.
+  const pixels = h !== height || w !== width ? resampleImage({ data: rgb, width, height, channels: 3 }, { x: 0, y: 0, w: width, h: height }, w, h, 'bilinear').data : rgb;
   const input = tf.tidy(() => {
-    let x = tf.tensor4d(normalize(rgb, cfg.mean, cfg.std), [1, height, width, 3]);
-    if (h !== height || w !== width) x = resizeBilinear(x, [h, w]);
+    const x = tf.tensor4d(normalize(pixels, cfg.mean, cfg.std), [1, h, w, 3]);
     return ph !== h || pw !== w ? (tf.pad(x, [[0, 0], [0, ph - h], [0, pw - w], [0, 0]]) as Tensor4D) : x;
   });
   const logits = (await runForward(model, input)) as Tensor4D;
