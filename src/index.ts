@@ -8,7 +8,7 @@
  */
 import { createModel, type ModelOptions } from './models/index.js';
 import type { Backbone } from './models/backbone.js';
-import { loadWeights, weightsModelInfo } from './hub/weights.js';
+import { loadWeights, weightsModelInfo } from './hub/weight_files.js';
 import { applyRecordedConfig } from './hub/recorded_config.js';
 import { shippedWeightsPath } from './hub/shipped.js';
 
@@ -19,13 +19,16 @@ export * from './nn/index.js';
 export * from './hub/host_tensor.js';
 export * from './hub/safetensors.js';
 export * from './hub/weights.js';
+export * from './hub/weight_files.js';
 export { shippedWeightsPath } from './hub/shipped.js';
 export { applyRecordedConfig, recordedConfig } from './hub/recorded_config.js';
 export * from './hub/pytorch.js';
 export { writeTorchCheckpoint, serializeTorchCheckpoint } from './hub/pytorch_writer.js';
 export { UnsafePickleError, PickleFormatError } from './hub/pickle.js';
 export { KEY_MAPS, type KeyMap, type AdaptReport, mapStateDict, getKeyMap } from './hub/keymaps.js';
-export { readOnnxInitializers, readOnnxModel, onnxMetadata } from './hub/onnx_weights.js';
+export { parseOnnxWeights, parseOnnxMetadata, ExternalDataError, type ExternalDataOpener } from './hub/onnx_weights.js';
+export { ZipFormatError } from './hub/zip.js';
+export { FileError, WeightsFormatError } from './util/errors.js';
 export { cacheDir, sha256File } from './hub/cache.js';
 export * from './hub/download.js';
 export * from './hub/sources.js';

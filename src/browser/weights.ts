@@ -7,7 +7,8 @@
 import { createModel, type ModelOptions } from '../models/registry.js';
 import type { Backbone } from '../models/backbone.js';
 import { hfUrl } from '../hub/sources.js';
-import { type LoadWeightsOptions, loadStateDictInto, readWeightsBytes } from '../hub/weights.js';
+import { type LoadWeightsOptions, loadStateDictInto, modelInfoFromMetadata, readWeightsBytes, readWeightsMetadata } from '../hub/weights.js';
+import { applyRecordedConfig } from '../hub/recorded_config.js';
 
 export interface FetchWeightsOptions {
   /** Expected sha256 (hex) of the bytes; a mismatch is an error and nothing is cached. */
@@ -110,6 +111,7 @@ export async function loadModel(name: string, opts: BrowserLoadModelOptions = {}
     const bytes = typeof w === 'string' ? await fetchWeights(w, opts) : w instanceof Uint8Array ? w : new Uint8Array(w);
     const file = opts.weightsName ?? (typeof w === 'string' ? weightsUrl(w, opts.hfEndpoint).split('?')[0]! : 'weights.safetensors');
     loadStateDictInto(model, readWeightsBytes(bytes, file, opts), { strict: opts.strict ?? true, keyMap: opts.keyMap }, file);
+    applyRecordedConfig(model, modelInfoFromMetadata(readWeightsMetadata(bytes, file), file).trained);
   }
   model.initialize(opts.seed ?? 0);
   return model.eval();

@@ -1,48 +1,92 @@
 /**
  * Image decoding and eval preprocessing with sharp, following timm's eval transform: resize the shorter
  * side to floor(size / crop_pct) (torchvision Resize rounding), center-crop, scale to [0, 1], normalize.
+ *
+ * Images are untrusted input: only raster formats (PNG, JPEG, WebP, GIF's first frame, TIFF, AVIF) are
+ * decoded, recognized by their first bytes before sharp sees them (SVG, PDF and other documents are
+ * refused), with a pixel limit and a decode time limit. Every failure is an ImageError naming the file.
  */
-import { readFileSync, statSync } from 'node:fs';
-import type { KernelEnum, Sharp } from 'sharp';
-import { loadSharp } from '../util/optional.js';
+import type { KernelEnum, Metadata, Sharp } from 'sharp';
 import type { Interpolation } from '../models/registry.js';
+import { loadSharp } from '../util/optional.js';
 import { FileError } from '../util/errors.js';
+import { readRegularFile } from '../util/fs.js';
+import { RASTER_FORMATS, type RasterFormat, sniffImage } from './image_format.js';
 import { type EvalTransform, normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
 
 export { type EvalTransform, evalTransformFor } from './transforms.js';
 
 export class ImageError extends FileError {}
 
+/** What vizoo decodes at most: pixels of the first frame, and seconds of decoding per image. */
+export const IMAGE_LIMITS = { pixels: 100_000_000, decodeSeconds: 10 };
+
 const KERNEL: Record<Interpolation, keyof KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
 
-function readImageBytes(path: string): Buffer {
-  try {
-    if (!statSync(path).isFile()) throw new ImageError(path, 'not a file');
-    return readFileSync(path);
-  } catch (e) {
-    if (e instanceof ImageError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageError(path, code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? (e as Error).message})`);
-  }
+const FORMAT_NAMES: Record<RasterFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP', gif: 'GIF', tiff: 'TIFF', avif: 'AVIF' };
+const SUPPORTED = RASTER_FORMATS.map((f) => FORMAT_NAMES[f]).join(', ');
+
+/** The raster format of `bytes`, or an ImageError for anything else. */
+function rasterFormat(path: string, bytes: Uint8Array, sharp: Awaited<ReturnType<typeof loadSharp>>): RasterFormat {
+  const kind = sniffImage(bytes);
+  if (!kind) throw new ImageError(path, `not an image (unsupported or unrecognized format; vizoo decodes ${SUPPORTED})`);
+  if ('refused' in kind) throw new ImageError(path, `is ${kind.refused}; vizoo decodes raster images only (${SUPPORTED})`);
+  if (kind.raster === 'avif' && !sharp.format.heif?.input?.buffer) throw new ImageError(path, 'is an AVIF image, which this build of sharp cannot decode');
+  return kind.raster;
+}
+
+/** sharp's name for a raster format, as metadata() reports it. */
+const SHARP_FORMAT: Record<RasterFormat, string> = { png: 'png', jpeg: 'jpeg', webp: 'webp', gif: 'gif', tiff: 'tiff', avif: 'heif' };
+
+/** A sharp failure in vizoo's words (libvips' own text stays in the error's cause). */
+function decodeProblem(e: unknown, format: RasterFormat): string {
+  const msg = (e as Error)?.message ?? '';
+  if (/timeout/i.test(msg)) return `cannot decode image: decoding took longer than ${IMAGE_LIMITS.decodeSeconds} s`;
+  if (/pixel limit/i.test(msg)) return `cannot decode image: it has more than vizoo's limit of ${IMAGE_LIMITS.pixels} pixels`;
+  if (/memory/i.test(msg)) return 'cannot decode image: out of memory';
+  return `cannot decode image: corrupt, truncated or unsupported ${FORMAT_NAMES[format]} data`;
 }
 
 /** Decodes to 8-bit sRGB pixels (alpha dropped, greyscale expanded). */
 async function decode(path: string, pipeline: (s: Sharp, w: number, h: number) => Sharp): Promise<{ data: Buffer; width: number; height: number }> {
-  const bytes = readImageBytes(path);
+  const bytes = readRegularFile(path, (problem, cause) => {
+    throw new ImageError(path, problem, { cause });
+  });
   const sharp = await loadSharp();
+  const format = rasterFormat(path, bytes, sharp);
+  const open = () => sharp(bytes, { failOn: 'error', limitInputPixels: IMAGE_LIMITS.pixels, pages: 1 });
+  let meta: Metadata;
   try {
-    const meta = await sharp(bytes, { failOn: 'error' }).metadata();
-    if (!meta.width || !meta.height) throw new Error('no image dimensions');
-    const img = pipeline(sharp(bytes, { failOn: 'error' }).removeAlpha().toColourspace('srgb'), meta.width, meta.height);
+    meta = await open().metadata();
+  } catch (cause) {
+    throw new ImageError(path, decodeProblem(cause, format), { cause });
+  }
+  const avif = format === 'avif' && meta.compression === 'av1';
+  if (meta.format !== SHARP_FORMAT[format] || (format === 'avif' && !avif)) {
+    throw new ImageError(path, `cannot decode image: its ${FORMAT_NAMES[format]} signature does not match its content`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  if (!(width > 0 && height > 0)) throw new ImageError(path, 'cannot decode image: it has no pixels');
+  if (width * height > IMAGE_LIMITS.pixels) {
+    throw new ImageError(path, `image is ${width}x${height} pixels, more than vizoo's limit of ${IMAGE_LIMITS.pixels}`);
+  }
+  let img: Sharp;
+  try {
+    img = pipeline(open().timeout({ seconds: IMAGE_LIMITS.decodeSeconds }).removeAlpha().toColourspace('srgb'), width, height);
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(path, (e as Error).message, { cause: e });
+  }
+  try {
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    if (info.channels !== 3) throw new ImageError(path, `cannot decode image: it decodes to ${info.channels} channels`);
     return { data, width: info.width, height: info.height };
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    throw new ImageError(path, /unsupported image format|Input buffer contains unsupported/i.test(msg ?? '') ? 'not an image (unsupported or unrecognized format)' : `cannot decode image (${msg})`);
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(path, decodeProblem(e, format), { cause: e });
   }
 }
-
 
 /**
  * Decodes and preprocesses one image: HWC float32, normalized, of the transform's size. A square size

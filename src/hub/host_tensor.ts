@@ -3,6 +3,8 @@
  * Data keeps the file's own element type (F16/BF16 as raw 16-bit words, I64 as BigInt64Array), so a
  * read followed by a write is bit-exact; `toFloat32` converts when a module needs numbers.
  */
+import { quote } from '../util/summary.js';
+
 export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export type HostData =
@@ -38,23 +40,25 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/** An element array of the right class for `dtype` over `buffer` (no copy; little-endian). */
+export function typedData(dtype: DType, buffer: ArrayBuffer): HostData {
+  switch (dtype) {
+    case 'F64': return new Float64Array(buffer);
+    case 'F32': return new Float32Array(buffer);
+    case 'F16':
+    case 'BF16': return new Uint16Array(buffer);
+    case 'I64': return new BigInt64Array(buffer);
+    case 'I32': return new Int32Array(buffer);
+    case 'I16': return new Int16Array(buffer);
+    case 'I8': return new Int8Array(buffer);
+    case 'U8':
+    case 'BOOL': return new Uint8Array(buffer);
+  }
+}
+
 /** Allocates an element array of the right class for `dtype` over a copy of `bytes` (little-endian). */
 export function dataFromBytes(dtype: DType, bytes: Uint8Array): HostData {
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  const b = copy.buffer;
-  switch (dtype) {
-    case 'F64': return new Float64Array(b);
-    case 'F32': return new Float32Array(b);
-    case 'F16':
-    case 'BF16': return new Uint16Array(b);
-    case 'I64': return new BigInt64Array(b);
-    case 'I32': return new Int32Array(b);
-    case 'I16': return new Int16Array(b);
-    case 'I8': return new Int8Array(b);
-    case 'U8':
-    case 'BOOL': return copy;
-  }
+  return typedData(dtype, bytes.slice().buffer);
 }
 
 export function bytesOf(t: HostTensor): Uint8Array {
@@ -124,7 +128,10 @@ export function toFloat32(t: HostTensor): Float32Array {
   return out;
 }
 
-/** The tensor's values as int32; throws if a value does not fit or is not an integer. */
+/** A tensor whose values cannot be used as asked (an integer buffer beyond int32, rows a key map cannot split). */
+export class TensorDataError extends Error {}
+
+/** The tensor's values as int32; throws a TensorDataError if a value does not fit or is not an integer. */
 export function toInt32(t: HostTensor, what = 'tensor'): Int32Array {
   if (t.dtype === 'I32') return t.data as Int32Array;
   const out = new Int32Array(t.data.length);
@@ -132,7 +139,7 @@ export function toInt32(t: HostTensor, what = 'tensor'): Int32Array {
   for (let i = 0; i < out.length; i++) {
     const v = vals ? vals[i]! : Number((t.data as BigInt64Array)[i]!);
     if (!Number.isInteger(v) || v > 2147483647 || v < -2147483648) {
-      throw new Error(`${what}: value ${v} at index ${i} is not an int32`);
+      throw new TensorDataError(`${quote(what)} holds ${v} at index ${i}, which is not an int32 (vizoo keeps integer buffers as int32)`);
     }
     out[i] = v;
   }

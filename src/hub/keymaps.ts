@@ -5,6 +5,10 @@
  * and train-form checkpoints given to deploy-form models (re-parameterized on load).
  */
 import { type HostTensor, type StateDict, numel, toFloat32 } from './host_tensor.js';
+import { keyName } from '../util/summary.js';
+
+/** A state dict a key map cannot convert (parts missing, shapes that do not line up); loaders add the file's name. */
+export class KeyMapError extends Error {}
 
 export interface KeyMap {
   name: string;
@@ -34,7 +38,11 @@ function renameAll(sd: StateDict, rules: Rename[], drop: RegExp[] = []): StateDi
   return out;
 }
 
-function concatRows(parts: HostTensor[]): HostTensor {
+function concatRows(parts: HostTensor[], what: string): HostTensor {
+  const rest = (t: HostTensor) => t.shape.slice(1).join();
+  if (parts.some((p) => p.shape.length === 0 || rest(p) !== rest(parts[0]!))) {
+    throw new KeyMapError(`${what}: the parts have shapes ${parts.map((p) => `[${p.shape}]`).join(', ')}, which do not stack into one tensor`);
+  }
   const shape = [...parts[0]!.shape];
   shape[0] = parts.reduce((s, p) => s + p.shape[0]!, 0);
   const data = new Float32Array(numel(shape));
@@ -47,7 +55,8 @@ function concatRows(parts: HostTensor[]): HostTensor {
   return { dtype: 'F32', shape, data };
 }
 
-function row(t: HostTensor, i: number): HostTensor {
+function row(t: HostTensor, i: number, what: string): HostTensor {
+  if (t.shape.length === 0 || t.shape[0]! <= i) throw new KeyMapError(`${what} has shape [${t.shape}], no row ${i}`);
   const n = numel(t.shape.slice(1));
   return { dtype: 'F32', shape: t.shape.slice(1), data: toFloat32(t).slice(i * n, (i + 1) * n) };
 }
@@ -120,14 +129,15 @@ const HF_NAT: KeyMap = {
       if (qkv) {
         if (qkv[2] !== 'query') continue;
         const parts = ['query', 'key', 'value'].map((n) => renamed.get(`${qkv[1]}${n}.${qkv[3]}`));
-        if (parts.some((p) => !p)) throw new Error(`HF NAT checkpoint: ${qkv[1]}{query,key,value}.${qkv[3]} incomplete`);
-        out.set(`${qkv[1]}qkv.${qkv[3]}`, concatRows(parts as HostTensor[]));
+        const what = `HF NAT checkpoint: ${keyName(`${qkv[1]}{query,key,value}.${qkv[3]}`)}`;
+        if (parts.some((p) => !p)) throw new KeyMapError(`${what} incomplete`);
+        out.set(`${qkv[1]}qkv.${qkv[3]}`, concatRows(parts as HostTensor[], what));
         continue;
       }
       const ls = /^(.*\.)layer_scale_parameters$/.exec(k);
       if (ls) {
-        out.set(`${ls[1]}gamma1`, row(t, 0));
-        out.set(`${ls[1]}gamma2`, row(t, 1));
+        out.set(`${ls[1]}gamma1`, row(t, 0, keyName(k)));
+        out.set(`${ls[1]}gamma2`, row(t, 1, keyName(k)));
         continue;
       }
       out.set(k, t);

@@ -2,32 +2,29 @@
  * safetensors reader and writer (https://github.com/huggingface/safetensors format):
  * u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]},
  * "__metadata__": {str: str}}, then the tensor bytes. Every malformed file is rejected with the file's name.
+ * Pure: parses and builds bytes; ./weight_files.ts reads and writes files.
  */
-import { readFileSync } from 'node:fs';
-import { atomicWriteFile } from '../util/fs.js';
 import { DTYPE_BYTES, type HostTensor, type StateDict, bytesOf, dataFromBytes, isDType, numel } from './host_tensor.js';
-import { FileError } from '../util/errors.js';
+import { WeightsFormatError } from '../util/errors.js';
+import { quote, summarize } from '../util/summary.js';
 
-export class WeightsFormatError extends FileError {}
+export { WeightsFormatError };
 
-/** Runs `open(path)`; a file that cannot be opened or read is a WeightsFormatError naming it and the cause. */
-export function readingWeights<T>(path: string, open: (path: string) => T): T {
-  try {
-    return open(path);
-  } catch (e) {
-    throw new WeightsFormatError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-}
+/** The reference implementation's cap on the JSON header. */
+export const SAFETENSORS_MAX_HEADER = 100_000_000;
 
 export interface SafetensorsFile {
   tensors: StateDict;
   metadata: Record<string, string>;
 }
 
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
 /** Parses safetensors bytes; `file` names the source in errors. */
 export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): SafetensorsFile {
-  const fail = (p: string): never => {
-    throw new WeightsFormatError(file, `not a valid safetensors file: ${p}`);
+  const fail = (p: string, cause?: unknown): never => {
+    throw new WeightsFormatError(file, `not a valid safetensors file: ${p}`, { cause });
   };
   if (bytes.byteLength < 8) fail(`file is ${bytes.byteLength} bytes, shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -35,45 +32,42 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
   if (n > BigInt(bytes.byteLength - 8)) {
     fail(`header length ${n} is larger than the ${bytes.byteLength - 8} bytes that follow it (truncated file?)`);
   }
+  if (n > BigInt(SAFETENSORS_MAX_HEADER)) fail(`header length ${n} is over the format's limit of ${SAFETENSORS_MAX_HEADER} bytes`);
   const headerLen = Number(n);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
-  } catch (e) {
-    fail(`header is not valid JSON (${(e as Error).message})`);
+  } catch (cause) {
+    fail('header is not valid UTF-8 JSON', cause);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
+  if (!isPlainObject(header)) fail('header is not a JSON object');
   const dataStart = 8 + headerLen;
   const dataLen = bytes.byteLength - dataStart;
   const entries: { name: string; begin: number; end: number }[] = [];
   const tensors: StateDict = new Map();
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    const what = `tensor ${quote(name)}`;
     if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('__metadata__ is not an object');
+      if (!isPlainObject(raw)) fail(`__metadata__ is ${summarize(raw)}, not an object`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(`__metadata__.${k} is not a string`);
+        if (typeof v !== 'string') fail(`__metadata__ entry ${quote(k)} is ${summarize(v)}, not a string`);
       }
       metadata = raw as Record<string, string>;
       continue;
     }
-    const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof info !== 'object' || info === null) fail(`entry '${name}' is not an object`);
-    const { dtype, shape, data_offsets: offs } = info;
-    if (typeof dtype !== 'string' || !isDType(dtype)) fail(`tensor '${name}' has unknown dtype ${JSON.stringify(dtype)}`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
-    }
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
-    }
+    if (!isPlainObject(raw)) fail(`entry ${quote(name)} is ${summarize(raw)}, not an object`);
+    const { dtype, shape, data_offsets: offs } = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof dtype !== 'string' || !isDType(dtype)) fail(`${what} has unknown dtype ${summarize(dtype)}`);
+    if (!Array.isArray(shape) || shape.length > 64 || !shape.every(isIndex)) fail(`${what} has an invalid shape ${summarize(shape)}`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isIndex)) fail(`${what} has invalid data_offsets ${summarize(offs)}`);
     const [begin, end] = offs as [number, number];
     const dt = dtype as keyof typeof DTYPE_BYTES;
     const want = numel(shape as number[]) * DTYPE_BYTES[dt];
     if (end < begin || end - begin !== want) {
-      fail(`tensor '${name}' (${dt} [${shape}]) needs ${want} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      fail(`${what} (${dt} [${shape}]) needs ${want} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
     }
-    if (end > dataLen) fail(`tensor '${name}' ends at byte ${end} but the data section has only ${dataLen} bytes (truncated file?)`);
+    if (end > dataLen) fail(`${what} ends at byte ${end} but the data section has only ${dataLen} bytes (truncated file?)`);
     entries.push({ name, begin, end });
     tensors.set(name, { dtype: dt, shape: [...(shape as number[])], data: dataFromBytes(dt, bytes.subarray(dataStart + begin, dataStart + end)) });
   }
@@ -81,15 +75,9 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1]!;
     const cur = sorted[i]!;
-    if (cur.begin < prev.end) fail(`tensors '${prev.name}' and '${cur.name}' overlap (bytes ${cur.begin}..${prev.end})`);
+    if (cur.begin < prev.end) fail(`tensors ${quote(prev.name)} and ${quote(cur.name)} overlap (bytes ${cur.begin}..${prev.end})`);
   }
   return { tensors, metadata };
-}
-
-export function readSafetensors(path: string): SafetensorsFile {
-  const buf = readingWeights(path, (p) => readFileSync(p));
-  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  return parseSafetensors(bytes, path);
 }
 
 /** Serializes tensors in the given order, data contiguous, header padded with spaces to 8 bytes. */
@@ -112,9 +100,4 @@ export function serializeSafetensors(tensors: StateDict | Record<string, HostTen
   const len = new Uint8Array(8);
   new DataView(len.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
   return [len, headerBytes, ...list.map(([, t]) => bytesOf(t))];
-}
-
-/** Writes a safetensors file atomically (temp file + rename). */
-export function writeSafetensors(path: string, tensors: StateDict | Record<string, HostTensor>, metadata?: Record<string, string>): void {
-  atomicWriteFile(path, serializeSafetensors(tensors, metadata));
 }

@@ -1,58 +1,64 @@
 /**
- * Weight files in and out of modules. vizoo's own checkpoints are safetensors under the official keys in
+ * Weights in and out of modules. vizoo's own checkpoints are safetensors under the official keys in
  * PyTorch layouts, so PyTorch's `load_state_dict` reads them and vizoo reads theirs.
+ *
+ * Pure: state dicts from bytes and into modules; ./weight_files.ts adds files (readWeightsFile,
+ * loadWeights, saveWeights). Every problem with a file's content is a WeightsFormatError naming it.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { extname } from 'node:path';
 import type { Module, LoadResult, Parameter } from '../nn/module.js';
 import { StateDictError } from '../nn/module.js';
 import { reparameterize } from '../nn/reparam.js';
-import { type StateDict } from './host_tensor.js';
-import { WeightsFormatError, parseSafetensors, readSafetensors, readingWeights, writeSafetensors } from './safetensors.js';
-import { readTorchCheckpoint } from './pytorch.js';
-import { onnxMetadata, readOnnxInitializers, readOnnxModel } from './onnx_weights.js';
-import { type AdaptReport, mapStateDict } from './keymaps.js';
-import { createModel, listModels } from '../models/registry.js';
+import { type StateDict, TensorDataError } from './host_tensor.js';
+import { WeightsFormatError } from '../util/errors.js';
+import { parseSafetensors } from './safetensors.js';
+import { type UnwrapOptions, parseTorchCheckpoint } from './pytorch.js';
+import { type ExternalDataOpener, parseOnnxMetadata, parseOnnxWeights } from './onnx_weights.js';
+import { type AdaptReport, KeyMapError, mapStateDict } from './keymaps.js';
+import { type PretrainedConfig, createModel, listModels } from '../models/registry.js';
 import { CONFIG_META, MODEL_META, recordedConfig } from './recorded_config.js';
-import type { PretrainedConfig } from '../models/registry.js';
 
 /** Extensions read as PyTorch checkpoints (torch.save zip or legacy format). */
 export const TORCH_EXTENSIONS = ['.pth', '.pt', '.bin', '.ckpt', '.tar'];
 
-export interface ReadWeightsOptions {
-  /** PyTorch checkpoints: the key (or dotted path) holding the state dict; default: found automatically. */
-  checkpointKey?: string;
+export interface ReadWeightsOptions extends UnwrapOptions {
+  /** ONNX models: opens the external data files their initializers name (the Node reader confines them to the model's folder). */
+  openExternal?: ExternalDataOpener;
 }
 
-function sniff(path: string): 'zip' | 'safetensors' | 'unknown' {
-  const fd = readingWeights(path, (p) => openSync(p, 'r'));
-  const head = new Uint8Array(16);
-  const n = readSync(fd, head, 0, 16, 0);
-  closeSync(fd);
-  if (n >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 3 && head[3] === 4) return 'zip';
-  if (n >= 9 && head[8] === 0x7b) return 'safetensors';
-  return 'unknown';
-}
+export type WeightsFormat = 'safetensors' | 'pytorch' | 'onnx';
+
+const extensionOf = (name: string): string => /\.[^./\\]*$/.exec(name)?.[0]?.toLowerCase() ?? '';
 
 /**
- * Reads a weights file into a state dict (official keys, PyTorch layouts), by extension: .safetensors;
- * .pth/.pt/.bin/.ckpt/.tar (PyTorch checkpoints, unwrapped from `model` / `state_dict` / ... and a `module.`
- * prefix); .onnx (the initializers). Other names are sniffed (zip = PyTorch, JSON header = safetensors).
+ * The format of a weights file from its name's extension (.safetensors; .pth/.pt/.bin/.ckpt/.tar; .onnx)
+ * or, for other names, its first bytes (a ZIP = PyTorch, a JSON header = safetensors).
  */
-export function readWeightsFile(path: string, opts: ReadWeightsOptions = {}): StateDict {
-  const ext = extname(path).toLowerCase();
-  if (ext === '.safetensors') return readSafetensors(path).tensors;
-  if (TORCH_EXTENSIONS.includes(ext)) return readTorchCheckpoint(path, opts);
-  if (ext === '.onnx') return readOnnxInitializers(path);
-  const kind = sniff(path);
-  if (kind === 'zip') return readTorchCheckpoint(path, opts);
-  if (kind === 'safetensors') return readSafetensors(path).tensors;
-  throw new WeightsFormatError(path, `unsupported weights format '${ext || '(no extension)'}' (supported: .safetensors, ${TORCH_EXTENSIONS.join(', ')}, .onnx)`);
+export function weightsFormat(name: string, head: Uint8Array): WeightsFormat {
+  const ext = extensionOf(name);
+  if (ext === '.safetensors') return 'safetensors';
+  if (TORCH_EXTENSIONS.includes(ext)) return 'pytorch';
+  if (ext === '.onnx') return 'onnx';
+  if (head.byteLength >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 3 && head[3] === 4) return 'pytorch';
+  if (head.byteLength >= 9 && head[8] === 0x7b) return 'safetensors';
+  throw new WeightsFormatError(name, `unsupported weights format '${ext || '(no extension)'}' (supported: .safetensors, ${TORCH_EXTENSIONS.join(', ')}, .onnx)`);
 }
 
-/** Reads weights from bytes (the browser entry); `file` names them in errors. */
-export function readWeightsBytes(bytes: Uint8Array, file: string, _opts: ReadWeightsOptions = {}): StateDict {
-  return parseSafetensors(bytes, file).tensors;
+/** Reads weights held in memory into a state dict (official keys, PyTorch layouts); `name` gives the format (see weightsFormat) and names it in errors. */
+export function readWeightsBytes(bytes: Uint8Array, name: string, opts: ReadWeightsOptions = {}): StateDict {
+  switch (weightsFormat(name, bytes.subarray(0, 16))) {
+    case 'safetensors': return parseSafetensors(bytes, name).tensors;
+    case 'pytorch': return parseTorchCheckpoint(bytes, name, opts);
+    case 'onnx': return parseOnnxWeights(bytes, name, opts.openExternal);
+  }
+}
+
+/** The metadata weights held in memory record (safetensors header, ONNX metadata_props; none for PyTorch). */
+export function readWeightsMetadata(bytes: Uint8Array, name: string): Record<string, string> {
+  switch (weightsFormat(name, bytes.subarray(0, 16))) {
+    case 'safetensors': return parseSafetensors(bytes, name).metadata;
+    case 'onnx': return parseOnnxMetadata(bytes, name);
+    case 'pytorch': return {};
+  }
 }
 
 export interface LoadWeightsOptions extends ReadWeightsOptions {
@@ -75,15 +81,17 @@ type DeployAware = Module & { variant?: string; numClasses?: number; backbone?: 
 export function loadStateDictInto(model: Module, sd: StateDict, opts: LoadWeightsOptions = {}, file = '<state dict>'): LoadWeightsResult {
   const own = new Map(model.stateEntries());
   const want = new Set(own.keys());
-  const { sd: mapped, report } = mapStateDict(sd, want, opts.keyMap, new Map([...own].map(([k, p]) => [k, p.shape])));
   const wrap = <T>(f: () => T): T => {
     try {
       return f();
     } catch (e) {
-      if (e instanceof StateDictError) throw new WeightsFormatError(file, `weights do not fit the model: ${e.message}`);
+      if (e instanceof StateDictError) throw new WeightsFormatError(file, `weights do not fit the model: ${e.message}`, { cause: e });
+      if (e instanceof TensorDataError) throw new WeightsFormatError(file, e.message, { cause: e });
+      if (e instanceof KeyMapError) throw new WeightsFormatError(file, e.message, { cause: e });
       throw e;
     }
   };
+  const { sd: mapped, report } = wrap(() => mapStateDict(sd, want, opts.keyMap, new Map([...own].map(([k, p]) => [k, p.shape]))));
   const fits = [...want].every((k) => mapped.has(k));
   const m = model as DeployAware;
   const variant = m.variant ?? m.backbone?.variant;
@@ -126,13 +134,6 @@ function trainFormFor(variant: string, sd: StateDict, numClasses?: number): { na
   return { name, model };
 }
 
-/** Loads a weights file into `model`; a state dict that does not fit is an error naming the file. */
-export function loadWeights(model: Module, path: string, opts: LoadWeightsOptions = {}): LoadWeightsResult {
-  let sd = readWeightsFile(path, opts);
-  if (extname(path).toLowerCase() === '.onnx') sd = onnxStateDictFor(model, sd);
-  return loadStateDictInto(model, sd, opts, path);
-}
-
 /**
  * The model's entries among an ONNX file's initializers (the others are graph constants). `num_batches_tracked`
  * counters, which exporters drop as unused, are filled with 0.
@@ -156,32 +157,26 @@ export function checkpointLayout(model: Module): [string, number[], 'F32' | 'I64
   return model.stateEntries().map(([k, p]) => [k, [...p.shape], p.dtype === 'int64' ? 'I64' : 'F32']);
 }
 
+/** Metadata keys naming the model a weights file belongs to (so `--weights F` needs no `--model`). */
 export { MODEL_META, CONFIG_META } from './recorded_config.js';
 
-/**
- * Saves `model`'s state dict as safetensors (atomic write). A registered model also records its variant name
- * and pretrained config (classes, labels, preprocessing) in the file's metadata.
- */
-export async function saveWeights(model: Module, path: string, metadata?: Record<string, string>): Promise<void> {
-  const m = model as Module & { variant?: string; pretrainedCfg?: unknown };
-  const own: Record<string, string> = { format: 'pt' };
-  if (m.variant) own[MODEL_META] = m.variant;
-  if (m.pretrainedCfg) own[CONFIG_META] = JSON.stringify(m.pretrainedCfg);
-  writeSafetensors(path, await model.stateDict(), { ...own, ...metadata });
+/** What a file's metadata records (MODEL_META, CONFIG_META), if anything: the model, its config, and the fields that describe the trained weights. */
+export interface WeightsModelInfo {
+  model?: string;
+  config?: Record<string, unknown>;
+  trained: Partial<PretrainedConfig>;
 }
 
-/** The model name and config a vizoo weights file records, if any (`trained`: the fields that describe its weights). */
-export function weightsModelInfo(path: string): { model?: string; config?: Record<string, unknown>; trained: Partial<PretrainedConfig> } {
-  const ext = extname(path).toLowerCase();
-  if (ext !== '.safetensors' && ext !== '.onnx') return { trained: {} };
-  const meta = ext === '.onnx' ? onnxMetadata(readOnnxModel(path)) : readSafetensors(path).metadata;
+export function modelInfoFromMetadata(meta: Record<string, string>, file: string): WeightsModelInfo {
   let config: Record<string, unknown> | undefined;
   if (meta[CONFIG_META]) {
     try {
       config = JSON.parse(meta[CONFIG_META]) as Record<string, unknown>;
-    } catch {
-      throw new WeightsFormatError(path, `metadata ${CONFIG_META} is not valid JSON`);
+    } catch (cause) {
+      throw new WeightsFormatError(file, `metadata ${CONFIG_META} is not valid JSON`, { cause });
     }
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new WeightsFormatError(file, `metadata ${CONFIG_META} is not a JSON object`);
   }
-  return { model: meta[MODEL_META], config, trained: recordedConfig(meta[CONFIG_META]) };
+  const model = meta[MODEL_META];
+  return { model: typeof model === 'string' ? model : undefined, config, trained: recordedConfig(meta[CONFIG_META]) };
 }

@@ -2,39 +2,23 @@
  * A ZIP reader and writer for PyTorch checkpoints. `torch.save` writes STORED entries (uncompressed, with
  * data descriptors and 64-byte alignment padding) and switches to ZIP64 records past 4 GiB or 65535 entries.
  * The reader works from the central directory (so a truncated file, which lacks it, is a clear error) and
- * reads entries by position from a file descriptor: a multi-gigabyte checkpoint is never held whole in
- * memory. Deflated entries (zips repacked by other tools) are inflated with fflate.
+ * reads entries by position from a ByteSource: a multi-gigabyte checkpoint is never held whole in memory.
+ * Deflated entries (zips repacked by other tools) are inflated with fflate. Every offset, size and count
+ * is checked against the archive before anything is read or allocated: an entry cannot claim more bytes
+ * than deflate can produce from its compressed data. Pure: the Node file source is in ./weight_files.ts.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'fflate';
-import { FileError } from '../util/errors.js';
+import { WeightsFormatError } from '../util/errors.js';
+import { quote } from '../util/summary.js';
 
-export class ZipFormatError extends FileError {}
+/** A PyTorch checkpoint's ZIP structure is broken. */
+export class ZipFormatError extends WeightsFormatError {}
 
-/** Random access to bytes: a file read by position, or a buffer. */
+/** Random access to bytes: a file read by position, or a buffer. Callers read only within [0, size). */
 export interface ByteSource {
   readonly size: number;
   read(offset: number, length: number): Uint8Array;
   close(): void;
-}
-
-export function fileSource(path: string): ByteSource {
-  const fd = openSync(path, 'r');
-  const size = fstatSync(fd).size;
-  return {
-    size,
-    read(offset, length) {
-      const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, out, done, length - done, offset + done);
-        if (n === 0) throw new Error(`unexpected end of file at byte ${offset + done} of ${size}`);
-        done += n;
-      }
-      return out;
-    },
-    close: () => closeSync(fd),
-  };
 }
 
 export function bufferSource(bytes: Uint8Array): ByteSource {
@@ -55,12 +39,8 @@ const SIG_EOCD64_LOCATOR = 0x07064b50;
 const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
 const U32_MAX = 0xffffffff;
-
-function u64(view: DataView, off: number): number {
-  const v = view.getBigUint64(off, true);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`64-bit field ${v} is too large`);
-  return Number(v);
-}
+/** Deflate expands at most 1032:1 (a 258-byte match per 2 bits); an entry claiming more is corrupt or a bomb. */
+const DEFLATE_MAX_RATIO = 1032;
 
 function viewOf(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -78,6 +58,14 @@ export class ZipReader {
 
   private fail(problem: string): never {
     throw new ZipFormatError(this.file, problem);
+  }
+
+  /** A 64-bit field as a number; any value past the file's size is refused (no field may point beyond it). */
+  private u64(view: DataView, off: number, what: string): number {
+    if (off + 8 > view.byteLength) this.fail(`${what} is cut off`);
+    const v = view.getBigUint64(off, true);
+    if (v > BigInt(this.src.size) * BigInt(DEFLATE_MAX_RATIO)) this.fail(`${what} ${v} is impossible in a ${this.src.size}-byte file`);
+    return Number(v);
   }
 
   private readDirectory(): void {
@@ -100,18 +88,19 @@ export class ZipReader {
     if (count === 0xffff || cdSize === U32_MAX || cdOffset === U32_MAX) {
       // ZIP64: the locator sits right before the classic record and points at the 64-bit one.
       const locAt = size - tailLen + eocd - 20;
-      if (locAt < 0) this.fail('ZIP64 locator missing');
+      if (locAt < 0) this.fail('ZIP64 end-of-central-directory locator missing');
       const loc = viewOf(this.src.read(locAt, 20));
       if (loc.getUint32(0, true) !== SIG_EOCD64_LOCATOR) this.fail('ZIP64 end-of-central-directory locator missing');
-      const recAt = u64(loc, 8);
+      const recAt = this.u64(loc, 8, 'ZIP64 end-of-central-directory offset');
       if (recAt + 56 > size) this.fail('ZIP64 end-of-central-directory record lies past the end of the file');
       const rec = viewOf(this.src.read(recAt, 56));
       if (rec.getUint32(0, true) !== SIG_EOCD64) this.fail('bad ZIP64 end-of-central-directory record');
-      count = u64(rec, 32);
-      cdSize = u64(rec, 40);
-      cdOffset = u64(rec, 48);
+      count = this.u64(rec, 32, 'ZIP64 entry count');
+      cdSize = this.u64(rec, 40, 'ZIP64 central directory size');
+      cdOffset = this.u64(rec, 48, 'ZIP64 central directory offset');
     }
     if (cdOffset + cdSize > size) this.fail(`central directory (bytes ${cdOffset}..${cdOffset + cdSize}) lies past the end of the ${size}-byte file (truncated?)`);
+    if (count * 46 > cdSize) this.fail(`central directory of ${cdSize} bytes cannot hold the ${count} entries it claims`);
     const cd = this.src.read(cdOffset, cdSize);
     const v = viewOf(cd);
     let p = 0;
@@ -125,6 +114,8 @@ export class ZipReader {
       const extraLen = v.getUint16(p + 30, true);
       const commentLen = v.getUint16(p + 32, true);
       let localHeaderOffset = v.getUint32(p + 42, true);
+      const end = p + 46 + nameLen + extraLen + commentLen;
+      if (end > cd.byteLength) this.fail(`central directory entry ${i} runs past the end of the directory`);
       const name = dec.decode(cd.subarray(p + 46, p + 46 + nameLen));
       // ZIP64 extended information: 64-bit values for exactly the fields that hold 0xFFFFFFFF, in this order.
       let e = p + 46 + nameLen;
@@ -132,36 +123,59 @@ export class ZipReader {
       while (e + 4 <= eEnd) {
         const id = v.getUint16(e, true);
         const len = v.getUint16(e + 2, true);
+        if (e + 4 + len > eEnd) this.fail(`entry ${quote(name)} has an extra field running past its record`);
         if (id === 0x0001) {
-          let q = e + 4;
-          if (usize === U32_MAX) (usize = u64(v, q)), (q += 8);
-          if (compressedSize === U32_MAX) (compressedSize = u64(v, q)), (q += 8);
-          if (localHeaderOffset === U32_MAX) (localHeaderOffset = u64(v, q)), (q += 8);
+          const field = new DataView(cd.buffer, cd.byteOffset + e + 4, len);
+          let q = 0;
+          const next = (what: string) => ((q += 8), this.u64(field, q - 8, `entry ${quote(name)}: ZIP64 ${what}`));
+          if (usize === U32_MAX) usize = next('size');
+          if (compressedSize === U32_MAX) compressedSize = next('compressed size');
+          if (localHeaderOffset === U32_MAX) localHeaderOffset = next('local header offset');
         }
         e += 4 + len;
       }
+      this.checkEntry(name, method, compressedSize, usize, localHeaderOffset);
       this.entries.set(name, { name, method, compressedSize, size: usize, localHeaderOffset });
-      p = eEnd + commentLen;
+      p = end;
+    }
+  }
+
+  private checkEntry(name: string, method: number, compressedSize: number, size: number, localHeaderOffset: number): void {
+    const what = `entry ${quote(name)}`;
+    if (localHeaderOffset + 30 + compressedSize > this.src.size) {
+      this.fail(`${what} (${compressedSize} bytes at ${localHeaderOffset}) lies past the end of the ${this.src.size}-byte file (truncated?)`);
+    }
+    if (method === 0 && size !== compressedSize) this.fail(`${what} is stored uncompressed but claims ${size} bytes in ${compressedSize}`);
+    if (method === 8 && size > compressedSize * DEFLATE_MAX_RATIO + 64) {
+      this.fail(`${what} claims ${size} bytes from ${compressedSize} compressed bytes, more than deflate can produce (corrupt, or a zip bomb)`);
     }
   }
 
   /** The uncompressed bytes of an entry. */
   read(name: string): Uint8Array {
     const e = this.entries.get(name);
-    if (!e) this.fail(`archive has no entry '${name}'`);
-    if (e.localHeaderOffset + 30 > this.src.size) this.fail(`entry '${name}' lies past the end of the file (truncated?)`);
+    const what = `entry ${quote(name)}`;
+    if (!e) this.fail(`archive has no ${what}`);
     const lh = viewOf(this.src.read(e.localHeaderOffset, 30));
-    if (lh.getUint32(0, true) !== SIG_LOCAL) this.fail(`entry '${name}' has no local header`);
+    if (lh.getUint32(0, true) !== SIG_LOCAL) this.fail(`${what} has no local header`);
     const start = e.localHeaderOffset + 30 + lh.getUint16(26, true) + lh.getUint16(28, true);
-    if (start + e.compressedSize > this.src.size) this.fail(`entry '${name}' (${e.compressedSize} bytes at ${start}) lies past the end of the ${this.src.size}-byte file (truncated?)`);
+    if (start + e.compressedSize > this.src.size) this.fail(`${what} (${e.compressedSize} bytes at ${start}) lies past the end of the ${this.src.size}-byte file (truncated?)`);
     const raw = this.src.read(start, e.compressedSize);
     if (e.method === 0) return raw;
     if (e.method === 8) {
-      const out = inflateSync(raw, { out: new Uint8Array(e.size) });
-      if (out.byteLength !== e.size) this.fail(`entry '${name}' inflates to ${out.byteLength} bytes, the directory says ${e.size}`);
+      let out: Uint8Array;
+      try {
+        // One byte of room past the claimed size: fflate stops writing at the end of a given buffer, so a
+        // stream longer than its claim shows as a full buffer.
+        out = inflateSync(raw, { out: new Uint8Array(e.size + 1) });
+      } catch (cause) {
+        throw new ZipFormatError(this.file, `${what} holds corrupt deflate data`, { cause });
+      }
+      if (out.byteLength > e.size) this.fail(`${what} inflates to more than the ${e.size} bytes the directory says`);
+      if (out.byteLength < e.size) this.fail(`${what} inflates to ${out.byteLength} bytes, the directory says ${e.size}`);
       return out;
     }
-    this.fail(`entry '${name}' uses compression method ${e.method} (only stored and deflate are supported)`);
+    this.fail(`${what} uses compression method ${e.method} (only stored and deflate are supported)`);
   }
 }
 

@@ -7,6 +7,7 @@ import { type HostTensor, type StateDict, numel, toFloat32, toInt32 } from '../h
 import { type ParamLayout, PLAIN } from './layout.js';
 import type { Init } from './init.js';
 import { Rng } from './rng.js';
+import { keyName } from '../util/summary.js';
 
 export type ParamDType = 'float32' | 'int64';
 
@@ -126,11 +127,11 @@ export class StateDictError extends Error {
     what: string,
   ) {
     // One line (CLI errors are one line); long lists are cut, the fields keep everything.
-    const list = (keys: string[]) => (keys.length > 12 ? `${keys.slice(0, 12).join(', ')}, ... (${keys.length - 12} more)` : keys.join(', '));
+    const list = (keys: string[]) => (keys.length > 12 ? `${keys.slice(0, 12).map(keyName).join(', ')}, ... (${keys.length - 12} more)` : keys.map(keyName).join(', '));
     const parts: string[] = [];
     if (missing.length) parts.push(`missing keys (${missing.length}): ${list(missing)}`);
     if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${list(unexpected)}`);
-    for (const m of mismatched.slice(0, 12)) parts.push(`shape mismatch for ${m.key}: checkpoint [${m.got.join(', ')}], model [${m.expected.join(', ')}]`);
+    for (const m of mismatched.slice(0, 12)) parts.push(`shape mismatch for ${keyName(m.key)}: checkpoint [${m.got.join(', ')}], model [${m.expected.join(', ')}]`);
     if (mismatched.length > 12) parts.push(`${mismatched.length - 12} more shape mismatches`);
     super(`state dict does not fit ${what}: ${parts.join('; ')}`);
     this.name = 'StateDictError';

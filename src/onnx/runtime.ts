@@ -12,7 +12,7 @@ import { tf, type Tensor } from '../tf.js';
 import type { Backbone } from '../models/backbone.js';
 import { type PretrainedConfig, getModelEntry } from '../models/registry.js';
 import { cacheDir, sha256File } from '../hub/cache.js';
-import { onnxMetadata, readOnnxModel } from '../hub/onnx_weights.js';
+import { readOnnxMetadata } from '../hub/weight_files.js';
 import { exportOnnxFile, type ExportOptions } from './export.js';
 
 /** The ImageNet preprocessing assumed for foreign ONNX classifiers that name no vizoo model. */
@@ -65,7 +65,7 @@ export class OrtModel {
 
   /** Opens an ONNX file. Preprocessing: the file's vizoo metadata, else `model`'s registered config, else ImageNet defaults. */
   static async open(path: string, o: OrtSessionOptions & { model?: string; numClasses?: number } = {}): Promise<OrtModel> {
-    const meta = onnxMetadata(readOnnxModel(path));
+    const meta = readOnnxMetadata(path);
     let cfg: PretrainedConfig;
     if (o.model) cfg = getModelEntry(o.model).pretrainedCfg;
     else if (meta.vizoo_config) cfg = JSON.parse(meta.vizoo_config) as PretrainedConfig;

@@ -5,9 +5,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor } from '../tf.js';
-import { readSafetensors } from '../hub/safetensors.js';
+import { readSafetensors } from '../hub/weight_files.js';
 import { type HostTensor, type StateDict, toFloat32 } from '../hub/host_tensor.js';
-import { writeSafetensors } from '../hub/safetensors.js';
+import { writeSafetensors } from '../hub/weight_files.js';
 import { nchwToNhwc, nhwcToNchw } from '../nn/functional.js';
 import { type ParityCase, isNchw, readManifest, tensorKey } from './manifest.js';
 import { findParityBuilder } from './registry.js';

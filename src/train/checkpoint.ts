@@ -8,8 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } 
 import { join } from 'node:path';
 import type { Module } from '../nn/module.js';
 import type { HostTensor, StateDict } from '../hub/host_tensor.js';
-import { readSafetensors, writeSafetensors } from '../hub/safetensors.js';
-import { loadWeights, saveWeights } from '../hub/weights.js';
+import { loadWeights, readSafetensors, saveWeights, writeSafetensors } from '../hub/weight_files.js';
 import { atomicWriteFile } from '../util/fs.js';
 
 export interface CheckpointPointer {

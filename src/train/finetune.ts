@@ -6,7 +6,7 @@
 import { createModel } from '../models/registry.js';
 import type { Backbone } from '../models/backbone.js';
 import { type HostTensor, type StateDict, toFloat32 } from '../hub/host_tensor.js';
-import { readWeightsFile } from '../hub/weights.js';
+import { readWeightsFile } from '../hub/weight_files.js';
 import { mapStateDict } from '../hub/keymaps.js';
 import { shippedWeightsPath } from '../hub/shipped.js';
 

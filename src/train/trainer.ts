@@ -16,7 +16,7 @@ import { type Batch, DataLoader } from '../data/loader.js';
 import { makePrepare } from '../data/prepare.js';
 import { type InputSpec, type TrainAugmentation, inputSpecFor } from '../data/transforms.js';
 import type { PretrainedConfig } from '../models/registry.js';
-import { saveWeights } from '../hub/weights.js';
+import { saveWeights } from '../hub/weight_files.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { AdamW, type Optimizer, SGD, clipGradNorm } from './optim.js';
 import { type ScheduleConfig, learningRate } from './schedule.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { tf } from '../../src/tf.js';
 import { type HostTensor, type StateDict, toFloat32 } from '../../src/hub/host_tensor.js';
 import { mapStateDict } from '../../src/hub/keymaps.js';
-import { readSafetensors } from '../../src/hub/safetensors.js';
+import { readSafetensors } from '../../src/hub/weight_files.js';
 import { writeTorchCheckpoint } from '../../src/hub/pytorch_writer.js';
 import { createModel, loadModel, loadWeights, saveWeights } from '../../src/index.js';
 import { readManifest } from '../../src/parity/manifest.js';

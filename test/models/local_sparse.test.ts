@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tf } from '../../src/tf.js';
-import { readSafetensors } from '../../src/hub/safetensors.js';
+import { readSafetensors } from '../../src/hub/weight_files.js';
 import { toFloat32 } from '../../src/hub/host_tensor.js';
 import { createModel } from '../../src/models/index.js';
 import { NAT, type NatConfig } from '../../src/models/nat.js';

@@ -13,7 +13,7 @@ import { tf } from '../../src/tf.js';
 import { createModel } from '../../src/models/index.js';
 import { EETViT } from '../../src/models/eet.js';
 import { Rng } from '../../src/nn/rng.js';
-import { writeSafetensors } from '../../src/hub/safetensors.js';
+import { writeSafetensors } from '../../src/hub/weight_files.js';
 import { evalTransformFor, loadEvalImage } from '../../src/data/image.js';
 import { eetTeacherLoss, trainCodes } from '../../src/train/hashing_losses.js';
 import { type CodeEntry, hammingRank, meanAveragePrecision, rankDatabase } from '../../src/pipelines/retrieval.js';
