@@ -10,6 +10,14 @@ export function pair(v: number | readonly number[]): Pair {
   return typeof v === 'number' ? [v, v] : [v[0]!, v[1] ?? v[0]!];
 }
 
+/** Zero-pads NHWC H and W at the bottom/right up to multiples of (ph, pw) (Swin-style padding); x itself when they divide. */
+export function padToMultiple(x: Tensor, ph: number, pw: number): Tensor {
+  const [, h, w] = x.shape as number[];
+  const extraH = (ph - (h! % ph)) % ph;
+  const extraW = (pw - (w! % pw)) % pw;
+  return extraH || extraW ? tf.pad(x, [[0, 0], [0, extraH], [0, extraW], [0, 0]]) : x;
+}
+
 export interface ConvOptions {
   stride?: number | Pair;
   /** Symmetric zero padding per axis (never TF "SAME"). */
