@@ -45,6 +45,7 @@ export async function selectBackend(name: string, quiet = false): Promise<Backen
 export interface ModelCliOptions {
   model?: string;
   weights?: string;
+  imgSize?: [number, number];
   seed: number;
   numClasses?: number;
   checkpointKey?: string;
@@ -62,6 +63,13 @@ export async function resolveWeightsOption<O extends { weights?: string }>(o: O)
   return o;
 }
 
+/** `--img-size`: "384" or "HEIGHTxWIDTH" -> [h, w]. */
+export function parseImgSize(v: string): [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2] ?? m[1]) < 1) throw new Error(`--img-size must be SIZE or HEIGHTxWIDTH (e.g. 384 or 448x320), got '${v}'`);
+  return [Number(m[1]), Number(m[2] ?? m[1])];
+}
+
 /** Model options of commands that build one; the model defaults to the one a weights file names, then `defaultModel`. */
 export function addModelOptions(cmd: Command, defaultModel?: string): Command {
   return cmd
@@ -70,6 +78,7 @@ export function addModelOptions(cmd: Command, defaultModel?: string): Command {
     .addOption(checkpointKeyOption())
     .addOption(keyMapOption())
     .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
+    .option('--img-size <size>', 'build the model for this input size (SIZE or HxW); position embeddings of weights trained at another size are resampled (vizoo info says which models can)', parseImgSize)
     .addOption(seedOption())
     .addOption(backendOption());
 }
@@ -87,7 +96,7 @@ export function resolveModelName(o: ModelCliOptions, defaultModel?: string): str
 export function buildModel(o: ModelCliOptions, defaultModel?: string): Backbone {
   const name = resolveModelName(o, defaultModel);
   const numClasses = o.numClasses ?? (o.weights ? numClassesOf(o.weights) : undefined);
-  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
+  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, imgSize: o.imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
   if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${name}: using random initialization (seed ${o.seed}); pass --weights\n`);
   return model;
 }

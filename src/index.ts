@@ -18,6 +18,7 @@ export * from './nn/index.js';
 export * from './hub/host_tensor.js';
 export * from './hub/safetensors.js';
 export * from './hub/weights.js';
+export { adaptToInputSize, InputSizeError } from './hub/input_size.js';
 export { shippedWeightsPath } from './hub/shipped.js';
 export * from './hub/pytorch.js';
 export { writeTorchCheckpoint, serializeTorchCheckpoint } from './hub/pytorch_writer.js';

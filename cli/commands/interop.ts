@@ -5,7 +5,7 @@ import {
   type StateDict, createModel, download, exportOnnx, getModelEntry, loadModel, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights, weightsModelInfo,
   writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteFile,
 } from '../../src/index.js';
-import { action, backendOption, checkpointKeyOption, keyMapOption, parseIntArg, seedOption, selectBackend } from '../common.js';
+import { action, backendOption, checkpointKeyOption, keyMapOption, parseImgSize, parseIntArg, seedOption, selectBackend } from '../common.js';
 
 function writeStateDict(path: string, sd: StateDict, metadata?: Record<string, string>): void {
   const ext = extname(path).toLowerCase();
@@ -113,6 +113,7 @@ export function registerInterop(program: Command): void {
     .option('--dynamic-batch', 'symbolic batch dimension (always on for triton)')
     .option('--batch-size <n>', 'batch size of a fixed-batch export', parseIntArg('--batch-size', 1), 1)
     .option('--size <HxW>', 'input size (default: the model\'s pretrained input size)', parseSize)
+    .option('--img-size <size>', 'build the model for this input size (SIZE or HxW; resamples position embeddings of other-size weights)', parseImgSize)
     .option('--num-classes <n>', 'classes of the head', parseIntArg('--num-classes', 0))
     .option('--triton-name <name>', 'model name in the Triton repository (default: the model)')
     .option('--max-batch-size <n>', 'Triton max_batch_size', parseIntArg('--max-batch-size', 1), 32)
@@ -123,14 +124,14 @@ export function registerInterop(program: Command): void {
     .addOption(backendOption())
     .action(
       action(async (o: {
-        model: string; weights?: string; out: string; format: string; opset: number; dynamicBatch?: boolean; batchSize: number; size?: [number, number]; numClasses?: number;
+        model: string; weights?: string; out: string; format: string; opset: number; dynamicBatch?: boolean; batchSize: number; size?: [number, number]; imgSize?: [number, number]; numClasses?: number;
         tritonName?: string; maxBatchSize: number; checkpointKey?: string; keyMap: string; json?: boolean; seed: number; backend: string;
       }) => {
         if (!['onnx', 'triton'].includes(o.format)) throw new Error(`--format must be onnx or triton, got '${o.format}'`);
         await selectBackend(o.backend === 'auto' ? 'wasm' : o.backend, true);
         const weights = o.weights ? await resolveWeights(o.weights) : undefined;
         const numClasses = o.numClasses ?? (weights ? (weightsModelInfo(weights).config?.numClasses as number | undefined) : undefined);
-        const model = loadModel(o.model, { weights: weights ?? 'shipped', seed: o.seed, numClasses, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
+        const model = loadModel(o.model, { weights: weights ?? 'shipped', seed: o.seed, numClasses, imgSize: o.imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
         if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${o.model}: exporting the random initialization (seed ${o.seed}); pass --weights\n`);
         const triton = o.format === 'triton';
         const r = await exportOnnx(model, { opset: o.opset, dynamicBatch: triton || o.dynamicBatch, batchSize: o.batchSize, inputSize: o.size });

@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { createModel, getModelEntry, listModels } from '../../src/index.js';
-import { action, parseIntArg } from '../common.js';
+import { action, parseImgSize, parseIntArg } from '../common.js';
+
+/** What `vizoo info` says about weights trained at one input size used at another. */
+const OTHER_SIZES = {
+  any: 'any size',
+  resample: 'resampled on load',
+  fixed: 'fixed (weights of another size are refused)',
+} as const;
 
 export function registerListInfo(program: Command): void {
   program
@@ -24,10 +31,11 @@ export function registerListInfo(program: Command): void {
     .option('--json', 'print JSON')
     .option('--state-dict', 'add the official state dict keys with PyTorch-layout shapes')
     .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
+    .option('--img-size <size>', 'the model built for this input size (SIZE or HxW)', parseImgSize)
     .action(
-      action(async (name: string, o: { json?: boolean; stateDict?: boolean; numClasses?: number }) => {
+      action(async (name: string, o: { json?: boolean; stateDict?: boolean; numClasses?: number; imgSize?: [number, number] }) => {
         const entry = getModelEntry(name);
-        const model = createModel(name, { init: false, numClasses: o.numClasses });
+        const model = createModel(name, { init: false, numClasses: o.numClasses, imgSize: o.imgSize });
         const info: Record<string, unknown> = {
           name,
           architecture: entry.architecture,
@@ -35,6 +43,7 @@ export function registerListInfo(program: Command): void {
           num_classes: model.numClasses,
           config: model.pretrainedCfg,
           features: model.featureInfo,
+          other_input_sizes: model.inputSizeSupport,
         };
         if (o.stateDict) info.state_dict = model.stateDictInfo().map((e) => [e.key, e.shape]);
         if (o.json) {
@@ -49,6 +58,7 @@ export function registerListInfo(program: Command): void {
           `  input         ${c.inputSize.join('x')}, crop_pct ${c.cropPct}, ${c.interpolation}`,
           `  mean / std    ${c.mean.join(', ')} / ${c.std.join(', ')}`,
           `  stages        ${model.featureInfo.map((f) => `${f.channels}@1/${f.reduction}`).join(', ')}`,
+          `  other sizes   ${OTHER_SIZES[model.inputSizeSupport.kind]}: ${model.inputSizeSupport.note}`,
         ];
         if (c.url ?? c.weightsPage) lines.push(`  weights       ${c.url ?? c.weightsPage}`);
         if (c.notes) lines.push(`  notes         ${c.notes}`);

@@ -12,6 +12,7 @@ import { WeightsFormatError, readSafetensors, readingWeights, writeSafetensors }
 import { readTorchCheckpoint } from './pytorch.js';
 import { onnxMetadata, readOnnxInitializers, readOnnxModel } from './onnx_weights.js';
 import { type AdaptReport, mapStateDict } from './keymaps.js';
+import { adaptToInputSize } from './input_size.js';
 import { createModel, listModels } from '../models/registry.js';
 
 /** Extensions read as PyTorch checkpoints (torch.save zip or legacy format). */
@@ -62,13 +63,16 @@ export interface LoadWeightsResult extends LoadResult {
 type DeployAware = Module & { variant?: string; numClasses?: number; backbone?: { variant?: string } };
 
 /**
- * Loads a state dict into `model` after mapping foreign keys (see mapStateDict). A deploy-form model given
- * a train-form checkpoint builds the train form, loads it, re-parameterizes it and takes its weights.
+ * Loads a state dict into `model` after mapping foreign keys (see mapStateDict) and adapting position
+ * embeddings of another input size (see adaptToInputSize). A deploy-form model given a train-form checkpoint
+ * builds the train form, loads it, re-parameterizes it and takes its weights.
  */
 export function loadStateDictInto(model: Module, sd: StateDict, opts: LoadWeightsOptions = {}, file = '<state dict>'): LoadWeightsResult {
   const own = new Map(model.stateEntries());
   const want = new Set(own.keys());
-  const { sd: mapped, report } = mapStateDict(sd, want, opts.keyMap, new Map([...own].map(([k, p]) => [k, p.shape])));
+  const { sd: named, report } = mapStateDict(sd, want, opts.keyMap, new Map([...own].map(([k, p]) => [k, p.shape])));
+  // Position embeddings of another input size are resampled (or refused) before the strict load.
+  const mapped = adaptToInputSize(model, named, file);
   const wrap = <T>(f: () => T): T => {
     try {
       return f();

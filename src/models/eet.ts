@@ -15,7 +15,7 @@ import { vitInit } from '../nn/init_schemes.js';
 import { stopGradient } from '../nn/functional.js';
 import { Mlp } from '../blocks/attention.js';
 import { type Size2, ViTPatchEmbed } from '../blocks/patch_embed.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /** Multi-head self-attention that also returns the EET token importance score (B, N-1) (C.2). */
@@ -239,6 +239,15 @@ export class EETViT extends Backbone {
     this.headHash = this.add('head_hash', new Linear(this.numClasses, this.hashBits));
     this.featureInfo = blocks.map((_, i) => ({ channels: dim, reduction: this.patchEmbed.patchSize[0], module: `blocks.${i}` }));
     this.apply(vitInit);
+  }
+
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'fixed',
+    note: "the student keeps 98, 49 and 12 tokens after blocks 3, 7 and 9 whatever the grid (constants set for 224px inputs' 14x14 grid): build it with imgSize and train there",
+  };
+
+  override positionEmbeddings(): PositionEmbedding[] {
+    return [{ key: 'pos_embed', grid: this.patchEmbed.gridSize, prefixTokens: 1 }];
   }
 
   private embed(x: Tensor): Tensor {

@@ -16,7 +16,7 @@ import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { FourierKArAtOperator, KArAtBlock, type KArAtOptions } from '../blocks/karat.js';
 import { type Size2, ViTPatchEmbed } from '../blocks/patch_embed.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 export interface KArAtViTConfig extends KArAtOptions {
@@ -73,6 +73,15 @@ export class VisionTransformerKArAt extends Backbone {
     this.head = this.add('head', this.numClasses > 0 ? new Linear(D, this.numClasses) : new Identity());
     this.featureInfo = [{ channels: D, reduction: this.patch_embed.patchSize[0], module: 'norm' }];
     this.apply(vitInit);
+  }
+
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'fixed',
+    note: 'every attention operator has per-token coefficients (N = patches + 1): build it with imgSize and train there',
+  };
+
+  override positionEmbeddings(): PositionEmbedding[] {
+    return [{ key: 'pos_embed', grid: this.patch_embed.gridSize, prefixTokens: 1 }];
   }
 
   /** Tokens (B, N, D) after the final norm, cls first. */

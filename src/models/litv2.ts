@@ -19,7 +19,7 @@ import { ConvFFNBlock, HiLoBlock } from '../blocks/hilo.js';
 import { DWConvMlp } from '../blocks/conv_mlp.js';
 import { DTM } from '../blocks/dtm.js';
 import { DownsamplingStage } from '../blocks/stage.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 export interface LitV2Config {
@@ -144,6 +144,11 @@ export class LITv2 extends Backbone {
     }));
     this.apply(litInit);
   }
+
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'any',
+    note: 'no position embedding; any H x W runs, padded as the official detection backbone pads',
+  };
 
   /** NHWC image -> per-stage NHWC maps: each stage's block output before its DTM; the last after the final norm. */
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {

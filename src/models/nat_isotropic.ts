@@ -11,7 +11,7 @@ import { Dropout, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/la
 import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { SwinPatchEmbed } from '../blocks/swin_patch.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport } from './backbone.js';
 import { type ModelOptions, imageSize, registerModel, stageDepths } from './registry.js';
 import { type NABackboneOptions, natCfg } from './nat.js';
 
@@ -72,6 +72,11 @@ export class NATIsotropic extends Backbone {
     this.featureInfo = layers.map((_, i) => ({ channels: embedDim, reduction: patch, module: `layers.${i}` }));
     this.apply(vitInit);
   }
+
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'any',
+    note: 'no position embedding, relative position biases sized by the kernel (the model is built for one img_size grid)',
+  };
 
   private embed(x: Tensor): Tensor {
     const y = this.patchEmbed.forward(x);

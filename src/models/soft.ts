@@ -13,7 +13,7 @@ import * as F from '../nn/functional.js';
 import { type Pair, pair } from '../nn/functional.js';
 import { PvtBlock } from '../blocks/attention.js';
 import { SoftmaxFreeTransformerBlock } from '../blocks/soft_attention.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /**
@@ -153,6 +153,11 @@ export class SoftmaxFreeVisionTransformer extends Backbone {
       }
     }
   }
+
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'any',
+    note: 'position embeddings of fixed 56/28/14/7 grids are resized to the input at run time (official)',
+  };
 
   /** The (1, Np, C) embedding of a square grid, bilinearly resized (align_corners=False) to (1, H*W, C). */
   private resizedPos(pos: Tensor, h: number, w: number): Tensor {

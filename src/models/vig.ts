@@ -13,7 +13,7 @@ import { constant, normal, truncNormal, zeros } from '../nn/init.js';
 import * as F from '../nn/functional.js';
 import { type Pair, pair } from '../nn/functional.js';
 import { GatedLinearAttention, type GatedLinearAttentionOptions, SwiGLUMlp, swigluHidden } from '../blocks/gated_linear_attention.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /** The fields of fla's GLAConfig that a ViG block reads. */
@@ -196,6 +196,15 @@ export class ViG extends Backbone {
     this.norm = this.add('norm', new RMSNorm(dim, 1e-6));
     this.featureInfo = dpr.map((_, i) => ({ channels: dim, reduction: patch, module: `blocks.${i}` }));
     vigInit(this);
+  }
+
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'resample',
+    note: 'pos_embed covers the img_size/16 grid: weights of another size are resampled as they load (timm), other inputs resize it at run time (official)',
+  };
+
+  override positionEmbeddings(): PositionEmbedding[] {
+    return [{ key: 'pos_embed', grid: this.posGrid, prefixTokens: 0 }];
   }
 
   /** pos_embed for an (h, w) token grid: as stored, or bicubically resized from the training grid. */

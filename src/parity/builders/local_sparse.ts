@@ -78,6 +78,7 @@ const natLayer = (kwargs: Record<string, unknown>, withLayerScale: boolean) =>
     qkvBias: (kwargs.qkv_bias as boolean | undefined) ?? true,
     qkScale: (kwargs.qk_scale as number | null | undefined) ?? null,
     layerScale: withLayerScale ? ((kwargs.layer_scale as number | null | undefined) ?? null) : null,
+    normEps: normLayerEps(kwargs.norm_layer, 1e-5),
   });
 
 register('NATLayer', ({ kwargs }) => single(natLayer(kwargs, true)));
@@ -121,7 +122,9 @@ register('DiNAT_s',
         mlpRatio: kwNumber(kwargs, 'mlp_ratio', 4),
         inChans: kwNumber(kwargs, 'in_chans', 3),
         numClasses: kwNumber(kwargs, 'num_classes', 1000),
-        patchNorm: (kwargs.patch_norm as boolean | undefined) ?? true,
+        qkvBias: kwBool(kwargs, 'qkv_bias', true),
+        qkScale: kwOptNumber(kwargs, 'qk_scale'),
+        patchNorm: kwBool(kwargs, 'patch_norm', true),
       }),
     ),
   DINATS,
