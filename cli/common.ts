@@ -96,7 +96,9 @@ export function resolveModelName(o: ModelCliOptions, defaultModel?: string): str
 export function buildModel(o: ModelCliOptions, defaultModel?: string): Backbone {
   const name = resolveModelName(o, defaultModel);
   const numClasses = o.numClasses ?? (o.weights ? numClassesOf(o.weights) : undefined);
-  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, imgSize: o.imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
+  // A vizoo checkpoint records the input size it was trained at: models tied to it are built for it.
+  const imgSize = o.imgSize ?? (o.weights ? inputSizeOf(o.weights) : undefined);
+  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
   if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${name}: using random initialization (seed ${o.seed}); pass --weights\n`);
   return model;
 }
@@ -123,6 +125,11 @@ export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?
 function numClassesOf(weights: string): number | undefined {
   const n = weightsModelInfo(weights).config?.numClasses;
   return typeof n === 'number' ? n : undefined;
+}
+
+function inputSizeOf(weights: string): [number, number] | undefined {
+  const s = weightsModelInfo(weights).config?.inputSize;
+  return Array.isArray(s) && s.length === 3 ? [s[1] as number, s[2] as number] : undefined;
 }
 
 /**
