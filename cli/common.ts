@@ -1,40 +1,12 @@
-/** Options and error handling shared by the commands. */
-import { readFileSync } from 'node:fs';
+/** Model building, runners and progress shared by the commands (options and error handling: ./options.ts). */
 import { Option, type Command } from 'commander';
-import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, packageRootPath, resolveWeights, useBackend, weightsModelInfo } from '../src/index.js';
+import { action, backendOption, parseImgSize, parseIntArg, seedOption } from './options.js';
+import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, resolveWeights, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
 
-export const VERSION = (JSON.parse(readFileSync(`${packageRootPath()}/package.json`, 'utf8')) as { version: string }).version;
+export { action, backendOption, parseImgSize, parseIntArg, seedOption };
 
 /** The model with shipped weights: what `classify` uses when nothing names one. */
 export const DEFAULT_MODEL = 'van_fmnist';
-
-export const backendOption = () =>
-  new Option('--backend <name>', 'compute backend: auto, node-gpu, node, webgpu, wasm, cpu').default(process.env.VIZOO_BACKEND ?? 'auto');
-
-export const seedOption = () => new Option('--seed <n>', 'seed of the deterministic initialization').default(0).argParser(parseIntArg('--seed'));
-
-export function parseIntArg(name: string, min = Number.MIN_SAFE_INTEGER) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` >= ${min}` : ''}, got '${v}'`);
-    return n;
-  };
-}
-
-/** Runs a command body; any error becomes one line on stderr and exit code 2. Dawn keeps the loop alive, so exit explicitly. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    let code = 0;
-    try {
-      code = (await fn(...args)) ?? 0;
-    } catch (e) {
-      process.stderr.write(`vizoo: error: ${(e as Error).message}\n`);
-      code = 2;
-    }
-    await new Promise<void>((r) => process.stdout.write('', () => r()));
-    process.exit(code);
-  };
-}
 
 export async function selectBackend(name: string, quiet = false): Promise<BackendInfo> {
   const info = await useBackend(name);
@@ -50,6 +22,8 @@ export interface ModelCliOptions {
   numClasses?: number;
   checkpointKey?: string;
   keyMap?: string;
+  /** Run the seeded random initialization when the model has no weights (inference commands refuse otherwise). */
+  randomInit?: boolean;
 }
 
 export const checkpointKeyOption = () =>
@@ -63,13 +37,6 @@ export async function resolveWeightsOption<O extends { weights?: string }>(o: O)
   return o;
 }
 
-/** `--img-size`: "384" or "HEIGHTxWIDTH" -> [h, w]. */
-export function parseImgSize(v: string): [number, number] {
-  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
-  if (!m || Number(m[1]) < 1 || Number(m[2] ?? m[1]) < 1) throw new Error(`--img-size must be SIZE or HEIGHTxWIDTH (e.g. 384 or 448x320), got '${v}'`);
-  return [Number(m[1]), Number(m[2] ?? m[1])];
-}
-
 /** Model options of commands that build one; the model defaults to the one a weights file names, then `defaultModel`. */
 export function addModelOptions(cmd: Command, defaultModel?: string): Command {
   return cmd
@@ -80,6 +47,7 @@ export function addModelOptions(cmd: Command, defaultModel?: string): Command {
     .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
     .option('--img-size <size>', 'build the model for this input size (SIZE or HxW); position embeddings of weights trained at another size are resampled (vizoo info says which models can)', parseImgSize)
     .addOption(seedOption())
+    .option('--random-init', 'run the seeded random initialization when the model has no weights')
     .addOption(backendOption());
 }
 
@@ -92,14 +60,28 @@ export function resolveModelName(o: ModelCliOptions, defaultModel?: string): str
   return name;
 }
 
-/** Builds the model and loads weights; warns on stderr when it runs on random init. */
-export function buildModel(o: ModelCliOptions, defaultModel?: string): Backbone {
+/** Where to get weights for `name`, in one sentence (official sources first, then vizoo pull). */
+export function weightsHelp(name: string): string {
+  const sources = Object.entries(weightSources(name));
+  const file = sources.find(([, s]) => s.url);
+  if (file) return `download the official ones with \`vizoo pull ${name}${file[0] === 'default' ? '' : `.${file[0]}`}\` and pass --weights <the printed path> (or --weights ${file[1].url})`;
+  const page = sources.find(([, s]) => s.page);
+  if (page) return `the official files are listed at ${page[1].page}: download one and pass --weights <file>`;
+  return `no official weights are published for ${name}: train or fine-tune one (vizoo train, vizoo finetune) and pass --weights <file>`;
+}
+
+/**
+ * Builds the model and loads weights. Without weights, an inference command (`needWeights`) stops with how
+ * to get them unless --random-init asks for the untrained model; other commands warn.
+ */
+export function buildModel(o: ModelCliOptions, defaultModel?: string, needWeights = false): Backbone & { weightsFile: string | null } {
   const name = resolveModelName(o, defaultModel);
   const numClasses = o.numClasses ?? (o.weights ? numClassesOf(o.weights) : undefined);
-  // A vizoo checkpoint records the input size it was trained at: models tied to it are built for it.
-  const imgSize = o.imgSize ?? (o.weights ? inputSizeOf(o.weights) : undefined);
-  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
-  if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${name}: using random initialization (seed ${o.seed}); pass --weights\n`);
+  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, imgSize: o.imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
+  if (!model.weightsFile) {
+    if (needWeights && !o.randomInit) throw new Error(`${name} has no weights here: ${weightsHelp(name)}; --random-init runs the untrained model`);
+    process.stderr.write(`vizoo: warning: no weights for ${name}: using the random initialization (seed ${o.seed}); ${weightsHelp(name)}\n`);
+  }
   return model;
 }
 
@@ -111,7 +93,7 @@ export const runtimeOption = () => new Option('--runtime <name>', 'tfjs (default
  */
 export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?: string }, defaultModel?: string, inputSize?: [number, number]): Promise<InferenceModel & { dispose?(): unknown }> {
   if (o.onnx) return OrtModel.open(o.onnx, { model: o.model, numClasses: o.numClasses });
-  const model = buildModel(o, defaultModel);
+  const model = buildModel(o, defaultModel, true);
   if (o.runtime !== 'ort') return model;
   const weightsFile = (model as { weightsFile?: string | null }).weightsFile ?? null;
   return ortModelFor(model, {
@@ -125,11 +107,6 @@ export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?
 function numClassesOf(weights: string): number | undefined {
   const n = weightsModelInfo(weights).config?.numClasses;
   return typeof n === 'number' ? n : undefined;
-}
-
-function inputSizeOf(weights: string): [number, number] | undefined {
-  const s = weightsModelInfo(weights).config?.inputSize;
-  return Array.isArray(s) && s.length === 3 ? [s[1] as number, s[2] as number] : undefined;
 }
 
 /**

@@ -3,7 +3,7 @@
 import { fit, loadForFinetune, openDataset, useBackend } from 'vizoo';
 
 await useBackend('auto');
-const { model } = loadForFinetune('van_fmnist', 'weights/van_fmnist.safetensors', { numClasses: 4 });
+const { model } = loadForFinetune('van_fmnist', 'shipped', { numClasses: 4 });
 const train = openDataset('synthetic:shapes:512', 'train');
 const test = openDataset('synthetic:shapes', 'test');
 const result = await fit(model, train, { epochs: 1, batchSize: 32, lr: 2e-3, evalData: test, augment: { scale: [0.6, 1] } });

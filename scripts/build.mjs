@@ -2,8 +2,9 @@
 // 1. tfjs-core publishes its gradient definitions only as extension-less ES modules, which Node cannot
 //    import, so they are bundled here into one CommonJS file that src/backend/gradients_node.ts loads.
 //    (Bundlers for the browser entry import them directly.)
-// 2. The CLI entry stays executable, so a fresh clone can run `npx vizoo`.
-import { chmodSync, mkdirSync } from 'node:fs';
+// 2. The browser demo (examples/browser) is bundled into dist/demo for `vizoo serve`.
+// 3. The CLI entry stays executable, so a fresh clone can run `npx vizoo`.
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
@@ -20,4 +21,15 @@ await build({
   outfile: 'dist/vendor/tfjs-gradients.cjs',
   logLevel: 'warning',
 });
+await build({
+  entryPoints: ['dist/examples/browser/demo.js'],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  minify: true,
+  legalComments: 'eof',
+  outfile: 'dist/demo/demo.js',
+  logLevel: 'warning',
+});
+copyFileSync('examples/browser/index.html', 'dist/demo/index.html');
 chmodSync('dist/cli/main.js', 0o755);

@@ -8,7 +8,8 @@
  */
 import { createModel, type ModelOptions } from './models/index.js';
 import type { Backbone } from './models/backbone.js';
-import { loadWeights } from './hub/weights.js';
+import { loadWeights, weightsModelInfo } from './hub/weights.js';
+import { applyRecordedConfig } from './hub/recorded_config.js';
 import { shippedWeightsPath } from './hub/shipped.js';
 
 export { tf } from './tf.js';
@@ -20,6 +21,7 @@ export * from './hub/safetensors.js';
 export * from './hub/weights.js';
 export { adaptToInputSize, InputSizeError } from './hub/input_size.js';
 export { shippedWeightsPath } from './hub/shipped.js';
+export { applyRecordedConfig, recordedConfig } from './hub/recorded_config.js';
 export * from './hub/pytorch.js';
 export { writeTorchCheckpoint, serializeTorchCheckpoint } from './hub/pytorch_writer.js';
 export { UnsafePickleError, PickleFormatError } from './hub/pickle.js';
@@ -35,8 +37,10 @@ export { KERNEL_MAPPINGS, MAPPED_KERNELS } from './onnx/ops.js';
 export { OrtModel, ortModelFor, ortCachePath, runSession, IMAGENET_DEFAULT, type OrtRuntimeOptions } from './onnx/runtime.js';
 export { type InferenceModel, runForward } from './pipelines/model.js';
 export * from './data/image.js';
-export { resolveLabels, packageRoot as packageRootPath } from './data/labels.js';
+export { resolveLabels } from './data/labels.js';
+export { packageRoot as packageRootPath } from './util/package_root.js';
 export * from './pipelines/classify.js';
+export * from './pipelines/files.js';
 export * from './pipelines/retrieval.js';
 export * from './train/hashing_losses.js';
 export { EETDistillation, eetClassCodes, type EETDistillationOptions } from './train/eet_distillation.js';
@@ -63,6 +67,8 @@ export * from './pipelines/segment.js';
 export * from './data/palette.js';
 export * from './train/seg_losses.js';
 export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
+export { startDemoServer, type DemoServer } from './serve.js';
+export { runSelftest, selftestDir, type SelftestFamily } from './parity/selftest.js';
 
 export interface LoadModelOptions extends ModelOptions {
   /** A weights file; `'shipped'` (default) uses weights/<variant>.safetensors when the package has it, `null` none. */
@@ -74,11 +80,22 @@ export interface LoadModelOptions extends ModelOptions {
   keyMap?: string;
 }
 
-/** A model ready for inference: weights loaded (or seeded init when there are none), eval mode. */
+/**
+ * A model ready for inference: weights loaded (or seeded init when there are none), eval mode. It is built
+ * for the input size the weights file records, or for `imgSize`, to which position embeddings trained at
+ * another size are resampled (models that cannot change size refuse).
+ */
 export function loadModel(name: string, opts: LoadModelOptions = {}): Backbone & { weightsFile: string | null } {
   const weights = opts.weights === undefined || opts.weights === 'shipped' ? shippedWeightsPath(name) : opts.weights;
-  const model = createModel(name, { ...opts, init: false }) as Backbone & { weightsFile: string | null };
-  if (weights) loadWeights(model, weights, { strict: opts.strict ?? true, checkpointKey: opts.checkpointKey, keyMap: opts.keyMap });
+  const trained = weights ? { ...weightsModelInfo(weights).trained } : {};
+  const recordedSize = trained.inputSize && ([trained.inputSize[1], trained.inputSize[2]] as [number, number]);
+  if (opts.imgSize !== undefined) delete trained.inputSize;
+  const model = createModel(name, { ...opts, imgSize: opts.imgSize ?? recordedSize, init: false }) as Backbone & { weightsFile: string | null };
+  if (weights) {
+    loadWeights(model, weights, { strict: opts.strict ?? true, checkpointKey: opts.checkpointKey, keyMap: opts.keyMap });
+    // What the file says its weights were trained for (labels, preprocessing) wins over the registry's defaults.
+    applyRecordedConfig(model, trained);
+  }
   model.initialize(opts.seed ?? 0);
   model.weightsFile = weights;
   return model.eval();

@@ -23,17 +23,24 @@ export function registerForward(program: Command): void {
         for (const [name, t] of outs) if (name !== 'output') tensors[name] = { dtype: 'F32', shape: t.shape, data: t.data };
         writeSafetensors(o.output, tensors);
         await m.dispose();
+        process.stderr.write(`vizoo: wrote ${Object.keys(tensors).length === 1 ? `output [${tensors.output!.shape.join(', ')}]` : Object.keys(tensors).join(', ')} to ${o.output}\n`);
         return;
       }
       await selectBackend(o.backend);
       await resolveWeightsOption(o);
       const model = buildModel(o);
+      const channels = model.pretrainedCfg.inputSize[0];
+      if (x.shape[1] !== channels) {
+        const nhwc = x.shape[3] === channels ? '; it looks like NHWC: transpose it to NCHW' : '';
+        throw new Error(`${o.input}: the input has shape [${x.shape.join(', ')}] but ${model.variant} takes NCHW with ${channels} channel${channels === 1 ? '' : 's'} ([N, ${channels}, H, W])${nhwc}`);
+      }
       const xt = tf.tensor4d(toFloat32(nchwToNhwcHost(x)), [x.shape[0]!, x.shape[2]!, x.shape[3]!, x.shape[1]!]);
       const y = model.forward(xt);
       const data = new Float32Array((await y.data()) as Float32Array);
       const out: HostTensor = y.rank === 4 ? nhwcToNchwHost({ dtype: 'F32', shape: y.shape, data }) : { dtype: 'F32', shape: [...y.shape], data };
       writeSafetensors(o.output, { output: out });
       tf.dispose([xt, y]);
+      process.stderr.write(`vizoo: wrote output [${out.shape.join(', ')}] to ${o.output}\n`);
     }),
   );
 }

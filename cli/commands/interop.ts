@@ -2,10 +2,10 @@
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import {
-  type StateDict, createModel, download, exportOnnx, getModelEntry, loadModel, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights, weightsModelInfo,
+  type StateDict, createModel, download, exportOnnx, getModelEntry, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights,
   writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteFile,
 } from '../../src/index.js';
-import { action, backendOption, checkpointKeyOption, keyMapOption, parseImgSize, parseIntArg, seedOption, selectBackend } from '../common.js';
+import { action, backendOption, buildModel, checkpointKeyOption, keyMapOption, parseImgSize, parseIntArg, resolveWeightsOption, seedOption, selectBackend } from '../common.js';
 
 function writeStateDict(path: string, sd: StateDict, metadata?: Record<string, string>): void {
   const ext = extname(path).toLowerCase();
@@ -105,13 +105,13 @@ export function registerInterop(program: Command): void {
   program
     .command('export')
     .description('export a model to ONNX (standard opset, no custom ops) or a Triton model repository')
-    .requiredOption('-m, --model <name>', 'registered model name (default: the model the weights file names)')
+    .option('-m, --model <name>', 'registered model name (default: the model the weights file names)')
     .option('-w, --weights <file>', 'weights (.safetensors, .pth, .onnx, hf:..., https://...); default: shipped weights, else random init')
     .requiredOption('-o, --out <path>', 'output .onnx file (--format onnx) or repository folder (--format triton)')
     .option('--format <f>', 'onnx or triton', 'onnx')
     .option('--opset <n>', 'ONNX opset', parseIntArg('--opset', 13), 17)
-    .option('--dynamic-batch', 'symbolic batch dimension (always on for triton)')
-    .option('--batch-size <n>', 'batch size of a fixed-batch export', parseIntArg('--batch-size', 1), 1)
+    .option('--static-batch', 'a fixed batch dimension (--batch-size) instead of the default symbolic one (triton is always dynamic)')
+    .option('--batch-size <n>', 'batch size of a --static-batch export', parseIntArg('--batch-size', 1), 1)
     .option('--size <HxW>', 'input size (default: the model\'s pretrained input size)', parseSize)
     .option('--img-size <size>', 'build the model for this input size (SIZE or HxW; resamples position embeddings of other-size weights)', parseImgSize)
     .option('--num-classes <n>', 'classes of the head', parseIntArg('--num-classes', 0))
@@ -124,28 +124,28 @@ export function registerInterop(program: Command): void {
     .addOption(backendOption())
     .action(
       action(async (o: {
-        model: string; weights?: string; out: string; format: string; opset: number; dynamicBatch?: boolean; batchSize: number; size?: [number, number]; imgSize?: [number, number]; numClasses?: number;
+        model?: string; weights?: string; out: string; format: string; opset: number; staticBatch?: boolean; batchSize: number; size?: [number, number]; imgSize?: [number, number]; numClasses?: number;
         tritonName?: string; maxBatchSize: number; checkpointKey?: string; keyMap: string; json?: boolean; seed: number; backend: string;
       }) => {
         if (!['onnx', 'triton'].includes(o.format)) throw new Error(`--format must be onnx or triton, got '${o.format}'`);
         await selectBackend(o.backend === 'auto' ? 'wasm' : o.backend, true);
-        const weights = o.weights ? await resolveWeights(o.weights) : undefined;
-        const numClasses = o.numClasses ?? (weights ? (weightsModelInfo(weights).config?.numClasses as number | undefined) : undefined);
-        const model = loadModel(o.model, { weights: weights ?? 'shipped', seed: o.seed, numClasses, imgSize: o.imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
-        if (!model.weightsFile) process.stderr.write(`vizoo: warning: no weights for ${o.model}: exporting the random initialization (seed ${o.seed}); pass --weights\n`);
+        await resolveWeightsOption(o);
+        const model = buildModel(o);
+        const name = model.variant;
         const triton = o.format === 'triton';
-        const r = await exportOnnx(model, { opset: o.opset, dynamicBatch: triton || o.dynamicBatch, batchSize: o.batchSize, inputSize: o.size });
+        if (triton && o.staticBatch) throw new Error('--static-batch: Triton repositories always have a dynamic batch (max_batch_size)');
+        const r = await exportOnnx(model, { opset: o.opset, dynamicBatch: !o.staticBatch, batchSize: o.batchSize, inputSize: o.size });
         let files: Record<string, string>;
         if (triton) {
-          const w = writeTritonRepository(o.out, r, { name: o.tritonName ?? o.model, maxBatchSize: o.maxBatchSize });
+          const w = writeTritonRepository(o.out, r, { name: o.tritonName ?? name, maxBatchSize: o.maxBatchSize });
           files = { config: w.config, model: w.model };
         } else {
           atomicWriteFile(o.out, r.bytes);
           files = { model: o.out };
         }
-        const summary = { model: o.model, weights: model.weightsFile, format: o.format, files, input: { name: r.inputName, shape: r.inputShape }, outputs: r.outputNames.map((n, i) => ({ name: n, shape: r.outputShapes[i] })), opset: o.opset, bytes: r.bytes.byteLength, kernels: r.kernels };
+        const summary = { model: name, weights: model.weightsFile, format: o.format, files, input: { name: r.inputName, shape: r.inputShape }, outputs: r.outputNames.map((n, i) => ({ name: n, shape: r.outputShapes[i] })), opset: o.opset, bytes: r.bytes.byteLength, kernels: r.kernels };
         if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-        else process.stdout.write(`exported ${o.model} to ${Object.values(files).join(', ')}: input ${r.inputName} [${r.inputShape.map((d) => (d < 0 ? 'batch' : d)).join(', ')}], output ${r.outputNames.map((n, i) => `${n} [${r.outputShapes[i]!.map((d) => (d < 0 ? 'batch' : d)).join(', ')}]`).join(', ')} (opset ${o.opset}, ${(r.bytes.byteLength / 1048576).toFixed(1)} MB)\n`);
+        else process.stdout.write(`exported ${name} to ${Object.values(files).join(', ')}: input ${r.inputName} [${r.inputShape.map((d) => (d < 0 ? 'batch' : d)).join(', ')}], output ${r.outputNames.map((n, i) => `${n} [${r.outputShapes[i]!.map((d) => (d < 0 ? 'batch' : d)).join(', ')}]`).join(', ')} (opset ${o.opset}, ${(r.bytes.byteLength / 1048576).toFixed(1)} MB)\n`);
       }),
     );
 

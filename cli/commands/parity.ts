@@ -6,7 +6,7 @@ export function registerParity(program: Command): void {
   program
     .command('parity')
     .description('check vizoo modules against golden outputs of the official implementations')
-    .argument('<dir>', 'fixture folder with manifest.json (e.g. ../shared/fixtures/parity/large_kernel)')
+    .argument('<dir>', 'fixture folder with manifest.json (e.g. test/fixtures/parity/large_kernel)')
     .option('--cases <globs>', "case name patterns, comma separated (e.g. 'van_*,bevanet_cks')")
     .option('--json', 'print one JSON object with every result')
     .option('--dump <dir>', 'also write each case output to <dir>/<case>.safetensors (fixture names and layouts)')

@@ -48,11 +48,12 @@ export function registerRetrieval(program: Command): void {
   ).action(
     action(async (paths: string[], o: EmbedCliOptions) => {
       await selectBackend(o.backend);
-      const model = buildModel(o, DEFAULT_MODEL);
+      const model = buildModel(o, DEFAULT_MODEL, true);
       const { ok, failed, all } = await embedWithReport(model, paths, o.batchSize, 'embed');
       if (o.output) {
         const file: CodeFile = { model: model.variant, bits: (model as unknown as { hashBits: number }).hashBits, items: ok };
         atomicWriteFile(o.output, `${JSON.stringify(file)}\n`);
+        if (!o.json) process.stderr.write(`vizoo: wrote ${ok.length} codes of ${file.bits} bits to ${o.output}\n`);
       }
       if (o.json) process.stdout.write(`${JSON.stringify(all)}\n`);
       else if (!o.output) process.stdout.write(ok.map((r) => `${r.code}  ${r.file}${r.label !== null ? `  [${r.label}]` : ''}`).join('\n') + (ok.length ? '\n' : ''));
@@ -75,7 +76,7 @@ export function registerRetrieval(program: Command): void {
   ).action(
     action(async (queries: string[], o: EmbedCliOptions & { database: string[]; top: number; eval?: boolean; mapK?: number }) => {
       await selectBackend(o.backend);
-      const model = buildModel(o, DEFAULT_MODEL);
+      const model = buildModel(o, DEFAULT_MODEL, true);
       const bits = (model as unknown as { hashBits?: number }).hashBits;
       let database: CodeEntry[];
       let failed = 0;

@@ -117,7 +117,10 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
   const base = inputSpecFor(model.pretrainedCfg);
   const spec: InputSpec = { ...base, channels: o.inChans ?? base.channels, ...(o.inputSize ? { height: o.inputSize[0], width: o.inputSize[1] } : {}) };
   if (spec.channels !== base.channels) Object.assign(spec, { mean: Array(spec.channels).fill(base.mean[0]), std: Array(spec.channels).fill(base.std[0]) });
-  model.pretrainedCfg = { ...model.pretrainedCfg, inputSize: [spec.channels, spec.height, spec.width], mean: [...spec.mean], std: [...spec.std], numClasses, labels: data.classes.length === numClasses ? data.classes : model.pretrainedCfg.labels };
+  // The weights this run writes describe themselves: their classes, preprocessing and where they come from.
+  const origin = finetune ? `fine-tuned by vizoo from ${o.weights} on ${o.data}` : `trained by vizoo on ${o.data}`;
+  const labels = data.classes.length === numClasses ? data.classes : Array.from({ length: numClasses }, (_, i) => `class ${i}`);
+  model.pretrainedCfg = { ...model.pretrainedCfg, inputSize: [spec.channels, spec.height, spec.width], mean: [...spec.mean], std: [...spec.std], numClasses, labels, dataset: o.data, notes: origin, metrics: undefined };
   const out = o.out ?? join('runs', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const scale = o.augScale === 'none' ? null : (o.augScale.split(',').map(Number) as [number, number]);
   const bar = new ProgressBar({ total: 1, label: 'train' });

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { packageRoot } from '../data/labels.js';
+import { packageRoot } from '../util/package_root.js';
 
 let loaded = false;
 

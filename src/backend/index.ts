@@ -3,34 +3,11 @@
  * then WebGPU when Dawn finds a hardware adapter, then wasm, then cpu. Asking for a backend that is not
  * there is an error that says what to install.
  */
-import { tf } from '../tf.js';
-import { getGpuAdapter, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
-import { registerDilationAwareConvGradients, registerWasmConvBackpropKernels } from '../kernels/conv_backprop.js';
-import { registerWasmSegmentSum } from '../kernels/segment_sum.js';
+import { getGpuAdapter, hasVulkanDriver, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
 import { registerTfjsGradients } from './gradients_node.js';
+import { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, activateRegistered, alreadySelected, currentBackend, setCurrentBackend } from './core.js';
 
-export const BACKENDS = ['node-gpu', 'node', 'webgpu', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
-export type BackendChoice = BackendName | 'auto';
-
-export interface BackendInfo {
-  /** vizoo's name for it. */
-  name: BackendName;
-  /** The tfjs backend name (`tensorflow` for tfjs-node). */
-  tfName: string;
-  /** Device details when known (WebGPU adapter description). */
-  device?: string;
-}
-
-export class BackendUnavailableError extends Error {
-  constructor(
-    readonly backend: string,
-    reason: string,
-  ) {
-    super(`backend '${backend}' is not available: ${reason}`);
-    this.name = 'BackendUnavailableError';
-  }
-}
+export { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, currentBackend } from './core.js';
 
 const HOW_TO: Record<BackendName, string> = {
   'node-gpu': 'install @tensorflow/tfjs-node-gpu (npm i @tensorflow/tfjs-node-gpu; it needs CUDA 11.2 and cuDNN 8.1 and downloads libtensorflow at install)',
@@ -41,12 +18,6 @@ const HOW_TO: Record<BackendName, string> = {
   wasm: 'reinstall @tensorflow/tfjs-backend-wasm',
   cpu: 'reinstall @tensorflow/tfjs-backend-cpu',
 };
-
-let current: BackendInfo | null = null;
-
-export function currentBackend(): BackendInfo | null {
-  return current;
-}
 
 async function importOptional(spec: string): Promise<boolean> {
   try {
@@ -70,6 +41,8 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       break;
     case 'webgpu': {
       if (!allowSoftwareGpu && !mayHaveGpu()) throw new BackendUnavailableError(name, 'no GPU device on this machine');
+      if (!(await importOptional('webgpu'))) throw new BackendUnavailableError(name, "WebGPU in Node needs the optional package 'webgpu' (Dawn), which is not installed: npm install webgpu");
+      if (!hasVulkanDriver()) throw new BackendUnavailableError(name, HOW_TO.webgpu);
       const adapter = await getGpuAdapter();
       if (!adapter) throw new BackendUnavailableError(name, HOW_TO.webgpu);
       device = adapter.description;
@@ -81,27 +54,30 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
     }
     case 'wasm':
       if (!(await importOptional('@tensorflow/tfjs-backend-wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
-      break;
+      return withoutEmscriptenHandlers(() => activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients));
     case 'cpu':
       if (!(await importOptional('@tensorflow/tfjs-backend-cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
       break;
   }
-  if (tf.findBackendFactory(tfName) === null) throw new BackendUnavailableError(name, HOW_TO[name]);
-  let ok = false;
+  return activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients);
+}
+
+/**
+ * The wasm module's Emscripten glue installs process handlers that turn any later uncaught error of the
+ * program into a rethrow from inside tfjs with exit code 7; vizoo removes them so errors surface as Node's own.
+ */
+async function withoutEmscriptenHandlers<T>(start: () => Promise<T>): Promise<T> {
+  const listeners = () => [...process.listeners('uncaughtException'), ...process.listeners('unhandledRejection')] as ((...args: unknown[]) => void)[];
+  const before = new Set(listeners());
   try {
-    ok = await tf.setBackend(tfName);
-  } catch (e) {
-    throw new BackendUnavailableError(name, `initialization failed (${(e as Error).message})`);
+    return await start();
+  } finally {
+    for (const l of listeners()) {
+      if (before.has(l)) continue;
+      process.removeListener('uncaughtException', l);
+      process.removeListener('unhandledRejection', l);
+    }
   }
-  if (!ok) throw new BackendUnavailableError(name, `initialization failed; ${HOW_TO[name]}`);
-  await tf.ready();
-  registerTfjsGradients();
-  registerDilationAwareConvGradients();
-  if (name === 'wasm') {
-    registerWasmConvBackpropKernels();
-    registerWasmSegmentSum();
-  }
-  return { name, tfName, device };
 }
 
 /**
@@ -112,16 +88,13 @@ export async function useBackend(choice: BackendChoice | string = 'auto'): Promi
   if (choice !== 'auto' && !(BACKENDS as readonly string[]).includes(choice)) {
     throw new Error(`unknown backend '${choice}': choose one of auto, ${BACKENDS.join(', ')}`);
   }
-  if (current && (choice === 'auto' || current.name === choice) && tf.getBackend() === current.tfName) return current;
-  if (choice !== 'auto') {
-    current = await activate(choice as BackendName, true);
-    return current;
-  }
+  const selected = alreadySelected(choice);
+  if (selected) return selected;
+  if (choice !== 'auto') return setCurrentBackend(await activate(choice as BackendName, true))!;
   const errors: string[] = [];
   for (const name of BACKENDS) {
     try {
-      current = await activate(name, false);
-      return current;
+      return setCurrentBackend(await activate(name, false))!;
     } catch (e) {
       errors.push((e as Error).message);
     }
@@ -132,7 +105,7 @@ export async function useBackend(choice: BackendChoice | string = 'auto'): Promi
 /** Backends usable in this process (each probed without switching away from the current one for long). */
 export async function availableBackends(): Promise<BackendName[]> {
   const out: BackendName[] = [];
-  const before = current;
+  const before = currentBackend();
   for (const name of BACKENDS) {
     try {
       await activate(name, true);
@@ -141,7 +114,6 @@ export async function availableBackends(): Promise<BackendName[]> {
       /* not available */
     }
   }
-  if (before) current = await activate(before.name, true);
-  else current = null;
+  setCurrentBackend(before ? await activate(before.name, true) : null);
   return out;
 }

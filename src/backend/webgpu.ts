@@ -67,6 +67,23 @@ interface GpuLike {
 }
 
 /**
+ * Whether a Vulkan driver is installed (Linux): without one, Dawn prints loader errors of its own before it
+ * gives up, so vizoo does not start it and says what to install instead.
+ */
+export function hasVulkanDriver(): boolean {
+  if (process.platform !== 'linux') return true;
+  if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return true;
+  const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+  return dirs.some((d) => {
+    try {
+      return readdirSync(d).some((f) => f.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
  * Whether this machine shows a GPU at all. On Linux without /dev/dri render nodes or /dev/nvidia*, Dawn can
  * only find software rasterizers, and probing it prints driver warnings, so `auto` does not try.
  */

@@ -105,7 +105,7 @@ export class GatedLinearAttention extends Module {
       const [b, h, w, c] = x.shape as number[];
       const l = h! * w!;
       const { numHeads: nh, headKDim: dk, headVDim: dv, keyDim: kd } = this;
-      // Everything below reads the conv branch, never x itself (spec trap 3).
+      // Everything below reads the conv branch, never x itself (docs/families/vig.md#2-d-gating-locality-injection).
       const xs = tf.reshape(this.in_proj.forward(x), [b!, l, c!]);
       const [q, k, v] = tf.split(this.qkv_proj.forward(xs), [kd, kd, this.valueDim], 2);
       let gates = tf.div(tf.logSigmoid(this.gk_proj.forward(xs)), this.opts.gateLogitNormalizer);

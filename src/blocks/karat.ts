@@ -4,7 +4,7 @@
  *
  * NAIVE REFERENCE: no official code was public when this was written; the operator follows the paper's
  * Eq. 2 and Algorithms 1-2, and the parameter names and layouts (`coeff`, `proj_weight`, `karat_shared.*`)
- * are vizoo's shared reference (../shared/reference/global_attention.md, Sec. 3), not an official release.
+ * are vizoo's reference reading of the paper (docs/families/karat.md), not an official release.
  *
  * In every head the row-softmax of the scores A (N x N) is replaced by a learned map of each row a:
  * Phi_p(a) = sum_q sum_{m=1..G} [c0_pqm cos(m a_q) + c1_pqm sin(m a_q)] (p = 1..r, Eq. 2, no base

@@ -54,8 +54,8 @@ export class NeighborhoodAttention extends Module implements Layer {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const h = this.cfg.numHeads;
-      // qkv channels are ordered (3, heads, head_dim) (trap 3). Splitting on a leading axis is a contiguous
-      // copy; tf.unstack on an inner axis is ~100x slower on wasm.
+      // qkv channels are ordered (3, heads, head_dim) (docs/families/nat.md#attention-module). Splitting on a
+      // leading axis is a contiguous copy; tf.unstack on an inner axis is ~100x slower on wasm.
       const rows = lead.reduce((a, b) => a * b, 1);
       const qkv = tf.transpose(tf.reshape(this.qkv.forward(x), [rows, 3, this.cfg.dim]), [1, 0, 2]);
       const [q, k, v] = tf.unstack(qkv, 0).map((t) => tf.reshape(t, [...lead, h, this.headDim]));

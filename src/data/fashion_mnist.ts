@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { ClassificationDataset, ClassificationSample } from './dataset.js';
+import { FASHION_MNIST_CLASSES } from './fashion_mnist_classes.js';
 
+export { FASHION_MNIST_CLASSES };
 export const FASHION_MNIST_DIR = process.env.VIZOO_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 function readIdx(path: string, magic: number): { dims: number[]; data: Uint8Array } {
   let buf: Buffer;

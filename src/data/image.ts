@@ -3,29 +3,17 @@
  * side to floor(size / crop_pct) (torchvision Resize rounding), center-crop, scale to [0, 1], normalize.
  */
 import { readFileSync, statSync } from 'node:fs';
-import sharp from 'sharp';
 import type { KernelEnum, Sharp } from 'sharp';
-import type { Interpolation, PretrainedConfig } from '../models/registry.js';
+import { loadSharp } from '../util/optional.js';
+import type { Interpolation } from '../models/registry.js';
 import { FileError } from '../util/errors.js';
-import { normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
+import { type EvalTransform, normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
+
+export { type EvalTransform, evalTransformFor } from './transforms.js';
 
 export class ImageError extends FileError {}
 
 const KERNEL: Record<Interpolation, keyof KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
-
-export interface EvalTransform {
-  size: [number, number];
-  /** 3 (RGB) or 1 (grey, PIL 'L' weights). */
-  channels: number;
-  cropPct: number;
-  interpolation: Interpolation;
-  mean: readonly number[];
-  std: readonly number[];
-}
-
-export function evalTransformFor(cfg: PretrainedConfig): EvalTransform {
-  return { size: [cfg.inputSize[1], cfg.inputSize[2]], channels: cfg.inputSize[0], cropPct: cfg.cropPct, interpolation: cfg.interpolation, mean: cfg.mean, std: cfg.std };
-}
 
 function readImageBytes(path: string): Buffer {
   try {
@@ -41,6 +29,7 @@ function readImageBytes(path: string): Buffer {
 /** Decodes to 8-bit sRGB pixels (alpha dropped, greyscale expanded). */
 async function decode(path: string, pipeline: (s: Sharp, w: number, h: number) => Sharp): Promise<{ data: Buffer; width: number; height: number }> {
   const bytes = readImageBytes(path);
+  const sharp = await loadSharp();
   try {
     const meta = await sharp(bytes, { failOn: 'error' }).metadata();
     if (!meta.width || !meta.height) throw new Error('no image dimensions');

@@ -4,7 +4,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from '../util/optional.js';
 import { ImageError, loadImageRGB } from './image.js';
 import { type ClassificationDataset, type ClassificationSample, CorruptSampleError, type SegmentationDataset, type SegmentationSample } from './dataset.js';
 
@@ -103,7 +103,7 @@ export class SegmentationFolder implements SegmentationDataset {
     const image = await decode(imgPath);
     let mask: Uint8Array;
     try {
-      const { data, info } = await sharp(maskPath, { failOn: 'error' }).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+      const { data, info } = await (await loadSharp())(maskPath, { failOn: 'error' }).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
       if (info.width !== image.width || info.height !== image.height) throw new Error(`mask is ${info.width}x${info.height}, image ${image.width}x${image.height}`);
       mask = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     } catch (e) {

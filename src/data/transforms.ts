@@ -4,7 +4,7 @@
  * eval = resize shorter side to size/crop_pct -> center crop -> normalize (timm's eval transform).
  */
 import type { Rng } from '../nn/rng.js';
-import type { PretrainedConfig } from '../models/registry.js';
+import type { Interpolation, PretrainedConfig } from '../models/registry.js';
 import type { RawImage } from './dataset.js';
 
 /** torchvision Resize(int): the shorter side becomes `size`, the longer int(size * long / short). */
@@ -85,9 +85,18 @@ export function hflip(img: RawImage): RawImage {
   return { ...img, data: out };
 }
 
+/** RGBA -> RGB, the alpha channel dropped (as sharp's removeAlpha). */
+function dropAlpha(img: RawImage): RawImage {
+  const n = img.width * img.height;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) for (let k = 0; k < 3; k++) out[3 * i + k] = img.data[4 * i + k]!;
+  return { ...img, data: out, channels: 3 };
+}
+
 /** Channels as the model wants them: grey -> RGB by replication, RGB -> grey by PIL's 'L' weights. */
 export function toChannels(img: RawImage, channels: number): RawImage {
   if (img.channels === channels) return img;
+  if (img.channels === 4) return toChannels(dropAlpha(img), channels);
   const n = img.width * img.height;
   const out = new Uint8Array(n * channels);
   if (img.channels === 1 && channels === 3) for (let i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = img.data[i]!;
@@ -150,6 +159,20 @@ export interface TrainAugmentation {
   hflip?: number;
   /** ColorJitter strength for brightness, contrast and saturation (0 = off). */
   colorJitter?: number;
+}
+
+export interface EvalTransform {
+  size: [number, number];
+  /** 3 (RGB) or 1 (grey, PIL 'L' weights). */
+  channels: number;
+  cropPct: number;
+  interpolation: Interpolation;
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+export function evalTransformFor(cfg: PretrainedConfig): EvalTransform {
+  return { size: [cfg.inputSize[1], cfg.inputSize[2]], channels: cfg.inputSize[0], cropPct: cfg.cropPct, interpolation: cfg.interpolation, mean: cfg.mean, std: cfg.std };
 }
 
 export interface InputSpec {

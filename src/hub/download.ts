@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { cacheDir, sha256File } from './cache.js';
+import { hfUrl, parseHfSpec } from './sources.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { ProgressBar } from '../util/progress.js';
 
@@ -196,12 +197,8 @@ async function fetchToPartial(url: string, partial: string, o: DownloadOptions):
 export async function resolveWeights(spec: string, o: DownloadOptions = {}): Promise<string> {
   if (/^https?:\/\//i.test(spec)) return download(spec, o);
   if (spec.startsWith('hf:')) {
-    const parts = spec.slice(3).split('/').filter(Boolean);
-    if (parts.length < 2) throw new Error(`'${spec}': expected hf:org/repo[/file]`);
-    const repo = `${parts[0]}/${parts[1]}`;
-    const file = parts.slice(2).join('/');
-    const base = process.env.VIZOO_HF_ENDPOINT ?? 'https://huggingface.co';
-    const url = (f: string) => `${base}/${repo}/resolve/main/${f}`;
+    const { repo, file } = parseHfSpec(spec);
+    const url = (f: string) => hfUrl(spec, process.env.VIZOO_HF_ENDPOINT, f);
     if (file) return download(url(file), o);
     let last: unknown;
     for (const f of ['model.safetensors', 'pytorch_model.bin']) {

@@ -8,12 +8,14 @@ import type { Module, LoadResult, Parameter } from '../nn/module.js';
 import { StateDictError } from '../nn/module.js';
 import { reparameterize } from '../nn/reparam.js';
 import { type StateDict } from './host_tensor.js';
-import { WeightsFormatError, readSafetensors, readingWeights, writeSafetensors } from './safetensors.js';
+import { WeightsFormatError, parseSafetensors, readSafetensors, readingWeights, writeSafetensors } from './safetensors.js';
 import { readTorchCheckpoint } from './pytorch.js';
 import { onnxMetadata, readOnnxInitializers, readOnnxModel } from './onnx_weights.js';
 import { type AdaptReport, mapStateDict } from './keymaps.js';
 import { adaptToInputSize } from './input_size.js';
 import { createModel, listModels } from '../models/registry.js';
+import { CONFIG_META, MODEL_META, recordedConfig } from './recorded_config.js';
+import type { PretrainedConfig } from '../models/registry.js';
 
 /** Extensions read as PyTorch checkpoints (torch.save zip or legacy format). */
 export const TORCH_EXTENSIONS = ['.pth', '.pt', '.bin', '.ckpt', '.tar'];
@@ -47,6 +49,11 @@ export function readWeightsFile(path: string, opts: ReadWeightsOptions = {}): St
   if (kind === 'zip') return readTorchCheckpoint(path, opts);
   if (kind === 'safetensors') return readSafetensors(path).tensors;
   throw new WeightsFormatError(path, `unsupported weights format '${ext || '(no extension)'}' (supported: .safetensors, ${TORCH_EXTENSIONS.join(', ')}, .onnx)`);
+}
+
+/** Reads weights from bytes (the browser entry); `file` names them in errors. */
+export function readWeightsBytes(bytes: Uint8Array, file: string, _opts: ReadWeightsOptions = {}): StateDict {
+  return parseSafetensors(bytes, file).tensors;
 }
 
 export interface LoadWeightsOptions extends ReadWeightsOptions {
@@ -153,9 +160,7 @@ export function checkpointLayout(model: Module): [string, number[], 'F32' | 'I64
   return model.stateEntries().map(([k, p]) => [k, [...p.shape], p.dtype === 'int64' ? 'I64' : 'F32']);
 }
 
-/** Metadata keys naming the model a weights file belongs to (so `--weights F` needs no `--model`). */
-export const MODEL_META = 'vizoo_model';
-export const CONFIG_META = 'vizoo_config';
+export { MODEL_META, CONFIG_META } from './recorded_config.js';
 
 /**
  * Saves `model`'s state dict as safetensors (atomic write). A registered model also records its variant name
@@ -169,10 +174,10 @@ export async function saveWeights(model: Module, path: string, metadata?: Record
   writeSafetensors(path, await model.stateDict(), { ...own, ...metadata });
 }
 
-/** The model name and config a vizoo weights file records, if any. */
-export function weightsModelInfo(path: string): { model?: string; config?: Record<string, unknown> } {
+/** The model name and config a vizoo weights file records, if any (`trained`: the fields that describe its weights). */
+export function weightsModelInfo(path: string): { model?: string; config?: Record<string, unknown>; trained: Partial<PretrainedConfig> } {
   const ext = extname(path).toLowerCase();
-  if (ext !== '.safetensors' && ext !== '.onnx') return {};
+  if (ext !== '.safetensors' && ext !== '.onnx') return { trained: {} };
   const meta = ext === '.onnx' ? onnxMetadata(readOnnxModel(path)) : readSafetensors(path).metadata;
   let config: Record<string, unknown> | undefined;
   if (meta[CONFIG_META]) {
@@ -182,5 +187,5 @@ export function weightsModelInfo(path: string): { model?: string; config?: Recor
       throw new WeightsFormatError(path, `metadata ${CONFIG_META} is not valid JSON`);
     }
   }
-  return { model: meta[MODEL_META], config };
+  return { model: meta[MODEL_META], config, trained: recordedConfig(meta[CONFIG_META]) };
 }

@@ -123,7 +123,8 @@ function gatherAttention(q: Tensor, k: Tensor, v: Tensor, rpb: Tensor | null, pl
   const qs = tf.reshape(tf.mul(q, scale), [b, n, 1, h, d]);
   let logits = tf.sum(tf.mul(qs, kg), -1); // (B, N, K, h)
   if (rpb) {
-    // Table (h, T) -> (T, h), gathered per (query, slot) at key - query + k - 1 (A.4).
+    // Table (h, T) -> (T, h), gathered per (query, slot) at key - query + k - 1
+    // (docs/families/nat.md#relative-positional-bias).
     const table = tf.transpose(tf.reshape(rpb, [h, plan.rpbSize]));
     const bias = tf.gather(table, tf.tensor1d(plan.rpbIndex!, 'int32'), 0);
     logits = tf.add(logits, tf.reshape(bias, [n, kk, h]));

@@ -1,7 +1,8 @@
 /**
  * Which keys each query of (generalized, dilated) neighborhood attention sees: a host-side plan computed
  * once from static shapes (NATTEN 0.17 NA/DiNA semantics, NATTEN >= 0.20 GNA stride and causal masks;
- * ../shared/reference/local_sparse.md A.1-A.6). Every implementation (composite, JS, WGSL) reads this plan.
+ * docs/families/nat.md#neighborhood-attention-which-keys-a-query-sees). Every implementation (composite, JS,
+ * WGSL) reads this plan.
  */
 
 /** Per-axis window rules: kernel, stride, dilation and causality (one entry per spatial axis). */
@@ -26,7 +27,8 @@ export interface NeighborhoodPlan {
   masked: boolean;
   /**
    * (numTokens * numSlots) index into the flattened relative-position table of shape prod(2k-1): key minus
-   * query in dilation-group units plus k-1 per axis (A.4). Null when the spec cannot carry an RPB.
+   * query in dilation-group units plus k-1 per axis (docs/families/nat.md#relative-positional-bias). Null
+   * when the spec cannot carry an RPB.
    */
   rpbIndex: Int32Array | null;
   /** prod(2k-1). */
@@ -47,8 +49,9 @@ interface AxisWindows {
 }
 
 /**
- * One axis, one query at a time (A.2 + A.6). Dilation splits the axis into d interleaved groups (r = i mod d)
- * of length Lg(r) = ceil((L - r) / d); all rules apply to in-group indices i' = floor(i / d).
+ * One axis, one query at a time (docs/families/nat.md#dilation, #generalized-na-stride-and-causal-masks).
+ * Dilation splits the axis into d interleaved groups (r = i mod d) of length Lg(r) = ceil((L - r) / d); all
+ * rules apply to in-group indices i' = floor(i / d).
  * - non-causal: the stride group floor(i'/s) shares the window of its leader min(floor(i'/s)*s + floor(s/2), Lg-1);
  *   the window starts at clamp(leader - floor(k/2), 0, Lg - k) and holds k keys (it slides inward at borders).
  * - causal: leader = min(floor(i'/s)*s + s - 1, Lg - 1), start = max(leader - k + 1, 0), and the window

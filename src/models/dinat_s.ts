@@ -1,8 +1,8 @@
 /**
  * DiNAT_s: the Swin-style variant of Dilated NAT (Hassani, Shi; arXiv 2209.15001), official code
- * SHI-Labs/Neighborhood-Attention-Transformer@d334f5b `classification/dinats.py` (spec B.5). A 4x4 patch
- * embedding, levels of NA layers (no layer scale) each but the last followed by Swin patch merging, LayerNorm,
- * token mean, Linear.
+ * SHI-Labs/Neighborhood-Attention-Transformer@d334f5b `classification/dinats.py` (docs/families/nat.md#dinat_s).
+ * A 4x4 patch embedding, levels of NA layers (no layer scale) each but the last followed by Swin patch merging,
+ * LayerNorm, token mean, Linear.
  */
 import { PatchMerging, SwinPatchEmbed } from '../blocks/swin_patch.js';
 import { type ModelOptions, registerModel } from './registry.js';

@@ -1,10 +1,10 @@
 /**
  * EET: "Rethinking Vision Transformer for Large-Scale Fine-Grained Image Retrieval" (Jiang, Tang, Pan, Li;
- * arXiv 2504.16691, IEEE TMM), official code WhiteJiang/EET@19b8442 `model/vit.py` (spec
- * ../shared/reference/local_sparse.md part C). A DeiT-style ViT whose blocks also score every patch token
- * (CLS attention x normalized per-head output norm, C.2); after blocks 3, 7 and 9 only the top 98, 49 and 12
- * tokens are kept, reordered by score (C.1). A hash head maps the class logits to `hash_code` continuous bits
- * whose sign is the retrieval code. The teacher is the same network without pruning.
+ * arXiv 2504.16691, IEEE TMM), official code WhiteJiang/EET@19b8442 `model/vit.py` (docs/families/eet.md).
+ * A DeiT-style ViT whose blocks also score every patch token (CLS attention x normalized per-head output
+ * norm, #token-score); after blocks 3, 7 and 9 only the top 98, 49 and 12 tokens are kept, reordered by score
+ * (#pruning). A hash head maps the class logits to `hash_code` continuous bits whose sign is the retrieval
+ * code. The teacher is the same network without pruning.
  * Kept-token counts come from the static config, so shapes never depend on data.
  */
 import { tf, type Tensor } from '../tf.js';
@@ -18,7 +18,7 @@ import { type Size2, ViTPatchEmbed } from '../blocks/patch_embed.js';
 import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
-/** Multi-head self-attention that also returns the EET token importance score (B, N-1) (C.2). */
+/** Multi-head self-attention that also returns EET's token importance score (B, N-1) (docs/families/eet.md#token-score). */
 export class EETAttention extends Module {
   readonly qkv: Linear;
   readonly attnDrop: Dropout;
@@ -257,7 +257,7 @@ export class EETViT extends Backbone {
     return this.posDrop.forward(tf.add(tf.concat([cls, t], 1), this.posEmbed.value));
   }
 
-  /** The whole network: logits, hash, pruning indices and scores (C.1). */
+  /** The whole network: logits, hash, pruning indices and scores (docs/families/eet.md#model-and-hash-head). */
   forwardAll(x: Tensor): EETOutput {
     return tf.tidy(() => {
       let y = this.embed(x);

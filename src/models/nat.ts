@@ -1,7 +1,7 @@
 /**
  * NAT and DiNAT: Neighborhood Attention Transformer (Hassani, Walton, Li, Li, Shi; CVPR 2023, arXiv 2204.07143)
  * and Dilated NAT (Hassani, Shi; arXiv 2209.15001). Official code SHI-Labs/Neighborhood-Attention-Transformer
- * @d334f5b `classification/{nat,dinat}.py` with NATTEN 0.17.5 (spec: ../shared/reference/local_sparse.md B.1-B.4).
+ * @d334f5b `classification/{nat,dinat}.py` with NATTEN 0.17.5 (docs/families/nat.md#nat-and-dinat).
  * Conv tokenizer (two stride-2 3x3 convs) -> levels of NA layers, each but the last followed by a stride-2 conv
  * downsampler -> LayerNorm -> token mean -> Linear. DiNAT is the same network with per-layer dilations.
  * Tokens stay channels-last (B, H, W, C) throughout, as vizoo's NHWC maps.
@@ -15,7 +15,10 @@ import { DownsamplingStage } from '../blocks/stage.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imagenetConfig, perBlock, registerModel, stageDepths } from './registry.js';
 
-/** Two 3x3 stride-2 convs (C/2 then C, no activation between) and a LayerNorm: 1/4 resolution (B.1). */
+/**
+ * Two 3x3 stride-2 convs (C/2 then C, no activation between) and a LayerNorm: 1/4 resolution
+ * (docs/families/nat.md#conv-tokenizer).
+ */
 export class ConvTokenizer extends Module implements Layer {
   readonly proj: Sequential;
   readonly norm: LayerNorm | null;
@@ -35,7 +38,10 @@ export class ConvTokenizer extends Module implements Layer {
   }
 }
 
-/** 3x3 stride-2 conv C -> 2C without bias, then LayerNorm(2C) (the norm comes after the conv, B.3). */
+/**
+ * 3x3 stride-2 conv C -> 2C without bias, then LayerNorm(2C): the norm comes after the conv
+ * (docs/families/nat.md#conv-downsampler).
+ */
 export class ConvDownsampler extends Module implements Layer {
   readonly reduction: Conv2d;
   readonly norm: LayerNorm;

@@ -1,8 +1,9 @@
 /**
  * Isotropic NAT / DiNAT (Hassani, Shi; arXiv 2209.15001), official code
- * SHI-Labs/Neighborhood-Attention-Transformer@d334f5b `classification/isotropic.py` (spec B.6): a ViT-like
- * stack at 1/16 resolution without class token or positional embedding; NA layers with dilation 1 on even
- * layers and `dilation` on odd ones (1 for NAT, 2 for DiNAT).
+ * SHI-Labs/Neighborhood-Attention-Transformer@d334f5b `classification/isotropic.py`
+ * (docs/families/nat.md#isotropic-nat-and-dinat): a ViT-like stack at 1/16 resolution without class token or
+ * positional embedding; NA layers with dilation 1 on even layers and `dilation` on odd ones (1 for NAT, 2 for
+ * DiNAT).
  */
 import { tf, type Tensor } from '../tf.js';
 import { type Pair, pair } from '../nn/functional.js';

@@ -41,6 +41,9 @@ export interface PretrainedConfig {
   trainLoss?: string;
   /** Free-form provenance notes (paper, repo@commit, where preprocessing comes from). */
   notes?: string;
+  /** Weights trained by vizoo: the dataset they were trained on and their final evaluation. */
+  dataset?: string;
+  metrics?: Record<string, number>;
 }
 
 export const IMAGENET_DEFAULT_MEAN = [0.485, 0.456, 0.406];

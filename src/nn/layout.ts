@@ -1,6 +1,6 @@
 /**
  * Parameter layouts: how a PyTorch-layout tensor maps to the tfjs layout vizoo computes with.
- * Conversion happens once, at load and at save (architecture.md: layouts change only at the edges).
+ * Conversion happens once, at load and at save (docs/architecture.md#layouts-change-only-at-the-edges).
  */
 import { tf, type Tensor } from '../tf.js';
 

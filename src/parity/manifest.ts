@@ -1,4 +1,4 @@
-/** The parity manifest (`vizoo-parity/1`, ../shared/fixtures/parity/README.md). */
+/** The parity manifest (`vizoo-parity/1`; test/fixtures/README.md, docs/architecture.md#parity-runner-and-fixtures). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

@@ -3,59 +3,16 @@
  * retrieval, and mAP@k on labelled folders. Codes are sign(hash) as in EET's evaluation (`train_model.py`,
  * `utils.calc_map_k`); a code is stored as a string of '1' (positive) and '0' (negative) bits.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { basename, dirname, extname, join, relative } from 'node:path';
 import { tf } from '../tf.js';
 import type { Backbone } from '../models/backbone.js';
 import { type HashingModel, isHashingModel } from '../models/eet.js';
-import { evalTransformFor } from '../data/image.js';
+import { type EvalTransform, evalTransformFor } from '../data/transforms.js';
 import { type ItemResult, runImageBatches } from './image_batches.js';
-
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif'];
 
 export interface LabelledImage {
   file: string;
   /** Class name (the image's folder under the root), or null for images directly in the root or given alone. */
   label: string | null;
-}
-
-/**
- * Images of a folder in the ImageFolder convention: `root/<class>/<image>` gets label <class> (nested deeper
- * folders keep their first-level class), files directly in root get null. Sorted by path.
- */
-export function listImageFolder(root: string): LabelledImage[] {
-  const out: LabelledImage[] = [];
-  const walk = (dir: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (e) {
-      throw new Error(`${dir}: cannot read folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    for (const name of names.sort()) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (IMAGE_EXTENSIONS.includes(extname(name).toLowerCase())) {
-        const rel = relative(root, path).split(/[\\/]/);
-        out.push({ file: path, label: rel.length > 1 ? rel[0]! : null });
-      }
-    }
-  };
-  walk(root);
-  return out;
-}
-
-/** Folders expand to their images (labelled by class subfolder); files are taken as they are. */
-export function expandImageArgs(paths: string[]): LabelledImage[] {
-  return paths.flatMap((p) => {
-    let isDir = false;
-    try {
-      isDir = statSync(p).isDirectory();
-    } catch {
-      /* a missing file is reported when it is decoded */
-    }
-    return isDir ? listImageFolder(p) : [{ file: p, label: null }];
-  });
 }
 
 export interface CodeEntry {
@@ -84,8 +41,11 @@ export function codeFromHash(hash: ArrayLike<number>): string {
   return s;
 }
 
-/** Hash codes of images with the model's eval preprocessing. Undecodable images become error entries. */
-export async function embedImages(model: Backbone, images: LabelledImage[], opts: EmbedOptions = {}): Promise<EmbedResult[]> {
+/**
+ * Hash codes of images with the model's eval preprocessing (`load` as in `classifyWith`). Undecodable images
+ * become error entries.
+ */
+export async function embedWith(model: Backbone, images: LabelledImage[], load: (image: LabelledImage, t: EvalTransform) => Promise<Float32Array>, opts: EmbedOptions = {}): Promise<EmbedResult[]> {
   const m = requireHashing(model);
   const t = evalTransformFor(m.pretrainedCfg);
   m.eval();
@@ -93,8 +53,8 @@ export async function embedImages(model: Backbone, images: LabelledImage[], opts
     'error' in r ? { file: r.item.file, label: r.item.label, error: r.error.message } : { file: r.item.file, label: r.item.label, code: r.value };
   const rs = await runImageBatches(
     images,
-    (im) => im.file,
-    t,
+    (im) => load(im, t),
+    [t.size[0], t.size[1], t.channels],
     opts.batchSize ?? 8,
     (x) => tf.tidy(() => m.forwardHash(x).hash),
     (row) => codeFromHash(row),
@@ -185,9 +145,4 @@ export function parseCodeFile(text: string, path: string): CodeFile {
   if (!Array.isArray(v.items) || typeof v.bits !== 'number') throw new Error(`${path}: not a vizoo code file (needs "bits" and "items")`);
   for (const it of v.items) if (typeof it.code !== 'string' || it.code.length !== v.bits) throw new Error(`${path}: entry ${it.file} has no ${v.bits}-bit code`);
   return v;
-}
-
-/** Display name of an image relative to a folder (for compact listings). */
-export function shortName(file: string, root?: string): string {
-  return root ? relative(root, file) : join(basename(dirname(file)), basename(file));
 }

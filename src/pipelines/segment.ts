@@ -1,7 +1,7 @@
 /**
- * Semantic segmentation of image files: decode, normalize, forward, upsample the logit map to the image
- * (bilinear with the config's align_corners), argmax; colorized mask and overlay PNGs and per-class pixel
- * shares per image.
+ * Semantic segmentation of a decoded image: normalize, forward, upsample the logit map to the image
+ * (bilinear with the config's align_corners), argmax; per-class pixel shares, colorized mask and overlay.
+ * Pure: reading files and writing PNGs is the entries' part (src/pipelines/files.ts in Node).
  *
  * Eval transform (BEVANet's tools/eval.py and tools/custom.py feed the whole image at its own resolution,
  * RGB / 255 normalized with the config's mean/std, and upsample with align_corners=True): the image keeps
@@ -10,17 +10,13 @@
  * `inputMultiple`, and the upsampled logits are cropped back. With `size`, the argmax map is brought back
  * to the image's own size by nearest-neighbour resizing.
  */
-import { basename, extname, join } from 'node:path';
-import { mkdirSync } from 'node:fs';
-import sharp from 'sharp';
 import { tf, type Tensor4D } from '../tf.js';
 import { type InferenceModel, runForward } from './model.js';
-import { loadImageRGB } from '../data/image.js';
 import { normalize } from '../data/transforms.js';
-import { resolveLabels } from '../data/labels.js';
-import { type RGB, paletteFor } from '../data/palette.js';
+import type { RGB } from '../data/palette.js';
 import { resizeBilinear, resizeNearest } from '../nn/functional.js';
-import { atomicWriteFile } from '../util/fs.js';
+import { resampleImage } from '../data/resample.js';
+import type { PretrainedConfig } from '../models/registry.js';
 
 export interface ClassShare {
   index: number;
@@ -30,14 +26,29 @@ export interface ClassShare {
 }
 
 export type SegmentResult =
-  | { file: string; width: number; height: number; mask?: string; overlay?: string; classes: ClassShare[] }
+  | {
+      file: string;
+      width: number;
+      height: number;
+      /** [height, width] the network ran at (smaller than the image when it was over the model's working resolution). */
+      workingSize: [number, number];
+      mask?: string;
+      overlay?: string;
+      rawMask?: string;
+      classes: ClassShare[];
+    }
   | { file: string; error: string };
 
 export interface SegmentOptions {
   /** Folder for `<name>_mask.png` and `<name>_overlay.png` (created); none: no files are written. */
   outDir?: string;
-  /** Run the network at this (height, width) instead of the image's own size. */
+  /**
+   * Run the network at this (height, width). Default: the image's own size, scaled down (aspect kept) when it
+   * has more pixels than the model's working resolution (its config's input size).
+   */
   size?: [number, number];
+  /** Also write `<name>_classes.png`: the class index of each pixel as an 8-bit grey PNG (for post-processing). */
+  rawMask?: boolean;
   /** Opacity of the mask in the overlay (default 0.5). */
   alpha?: number;
   onImage?: (r: SegmentResult) => void;
@@ -58,17 +69,31 @@ export class NotSegmentationModelError extends Error {
 }
 
 /**
- * Segments one decoded image (HWC uint8 RGB). The model must be a segmenter in eval mode.
+ * The [height, width] a segmenter runs an image at: the image's own size, or, when it has more pixels than
+ * the model's working resolution (the config's input size: what it was trained and evaluated at), the
+ * largest size of the same aspect within that many pixels. Memory and time then stay bounded for photos.
+ */
+export function workingSize(cfg: PretrainedConfig, width: number, height: number): [number, number] {
+  const budget = cfg.inputSize[1] * cfg.inputSize[2];
+  if (width * height <= budget) return [height, width];
+  const s = Math.sqrt(budget / (width * height));
+  return [Math.max(1, Math.floor(height * s)), Math.max(1, Math.floor(width * s))];
+}
+
+/**
+ * Segments one decoded image (HWC uint8 RGB) at `size` (default: workingSize) and returns the class map at
+ * the image's size. The model must be a segmenter in eval mode.
  */
 export async function segmentRGB(model: InferenceModel, rgb: Uint8Array, width: number, height: number, size?: [number, number]): Promise<SegmentationMap> {
   const cfg = model.pretrainedCfg;
   const multiple = Math.max(1, cfg.inputMultiple ?? 1);
-  const [h, w] = size ?? [height, width];
+  const [h, w] = size ?? workingSize(cfg, width, height);
   const ph = Math.ceil(h / multiple) * multiple;
   const pw = Math.ceil(w / multiple) * multiple;
+  // Resizing the 8-bit image (antialiased) keeps a large photo from becoming a full-size float tensor.
+  const pixels = h !== height || w !== width ? resampleImage({ data: rgb, width, height, channels: 3 }, { x: 0, y: 0, w: width, h: height }, w, h, 'bilinear').data : rgb;
   const input = tf.tidy(() => {
-    let x = tf.tensor4d(normalize(rgb, cfg.mean, cfg.std), [1, height, width, 3]);
-    if (h !== height || w !== width) x = resizeBilinear(x, [h, w]);
+    const x = tf.tensor4d(normalize(pixels, cfg.mean, cfg.std), [1, h, w, 3]);
     return ph !== h || pw !== w ? (tf.pad(x, [[0, 0], [0, ph - h], [0, pw - w], [0, 0]]) as Tensor4D) : x;
   });
   const logits = (await runForward(model, input)) as Tensor4D;
@@ -96,8 +121,8 @@ export function classShares(map: SegmentationMap, labels: string[]): ClassShare[
 }
 
 /** RGB image of the class map in the palette's colors. */
-export function colorize(map: SegmentationMap, palette: RGB[]): Buffer {
-  const out = Buffer.alloc(map.classes.length * 3);
+export function colorize(map: SegmentationMap, palette: RGB[]): Uint8Array {
+  const out = new Uint8Array(map.classes.length * 3);
   map.classes.forEach((c, i) => {
     const col = palette[c] ?? [0, 0, 0];
     out[3 * i] = col[0];
@@ -108,66 +133,8 @@ export function colorize(map: SegmentationMap, palette: RGB[]): Buffer {
 }
 
 /** (1 - alpha) * image + alpha * mask colors, per channel. */
-export function overlay(rgb: Uint8Array, maskRgb: Uint8Array, alpha = 0.5): Buffer {
-  const out = Buffer.alloc(rgb.length);
+export function overlay(rgb: Uint8Array, maskRgb: Uint8Array, alpha = 0.5): Uint8Array {
+  const out = new Uint8Array(rgb.length);
   for (let i = 0; i < rgb.length; i++) out[i] = Math.round((1 - alpha) * rgb[i]! + alpha * maskRgb[i]!);
   return out;
-}
-
-async function writePng(path: string, rgb: Uint8Array, width: number, height: number): Promise<void> {
-  const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
-  atomicWriteFile(path, png);
-}
-
-/** `name` unless already used in this run, else name_2, name_3, ... */
-function uniqueStem(file: string, used: Set<string>): string {
-  const stem = basename(file, extname(file)) || 'image';
-  let s = stem;
-  for (let k = 2; used.has(s); k++) s = `${stem}_${k}`;
-  used.add(s);
-  return s;
-}
-
-/**
- * Segments each file. A file that cannot be read or decoded gives `{file, error}` (the others go on); the
- * PNGs are written atomically.
- */
-export async function segmentImages(model: InferenceModel, files: string[], opts: SegmentOptions = {}): Promise<SegmentResult[]> {
-  const cfg = model.pretrainedCfg;
-  if (cfg.task !== 'segmentation') throw new NotSegmentationModelError(model.variant, cfg.task);
-  const labels = resolveLabels(cfg.labels, model.numClasses);
-  const palette = paletteFor(cfg.labels, model.numClasses);
-  if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
-  model.eval();
-  const used = new Set<string>();
-  const results: SegmentResult[] = [];
-  let next = files.length ? loadImageRGB(files[0]!).then((d) => ({ d }), (e: Error) => ({ e })) : null;
-  for (let i = 0; next; i++) {
-    const file = files[i]!;
-    const loaded = await next;
-    // Decode the next image while this one runs.
-    next = i + 1 < files.length ? loadImageRGB(files[i + 1]!).then((d) => ({ d }), (e: Error) => ({ e })) : null;
-    let r: SegmentResult;
-    if ('e' in loaded) r = { file, error: loaded.e.message };
-    else {
-      const { data, width, height } = loaded.d;
-      try {
-        const map = await segmentRGB(model, data, width, height, opts.size);
-        r = { file, width, height, classes: classShares(map, labels) };
-        if (opts.outDir) {
-          const stem = uniqueStem(file, used);
-          const mask = colorize(map, palette);
-          r.mask = join(opts.outDir, `${stem}_mask.png`);
-          r.overlay = join(opts.outDir, `${stem}_overlay.png`);
-          await writePng(r.mask, mask, width, height);
-          await writePng(r.overlay, overlay(data, mask, opts.alpha ?? 0.5), width, height);
-        }
-      } catch (e) {
-        r = { file, error: `${file}: ${(e as Error).message}` };
-      }
-    }
-    results.push(r);
-    opts.onImage?.(r);
-  }
-  return results;
 }

@@ -1,8 +1,9 @@
 /**
- * EET's joint teacher/student training (WhiteJiang/EET@19b8442 `train_model.py`, spec C.4) as one module the
- * trainer can fit. Per batch: the teacher (no pruning) gives logits, hash and its last-block token score; the
- * top-w scored patches are zeroed in the input (discriminative region guidance); the pruned student runs on
- * the image and on the masked image. The loss is the sum of the student loss
+ * EET's joint teacher/student training (WhiteJiang/EET@19b8442 `train_model.py`;
+ * docs/families/eet.md#training-objective) as one module the trainer can fit. Per batch: the teacher (no
+ * pruning) gives logits, hash and its last-block token score; the top-w scored patches are zeroed in the input
+ * (discriminative region guidance); the pruned student runs on the image and on the masked image. The loss is
+ * the sum of the student loss
  *   0.1 [CE(s, y) + CE(s_masked, y)] + MSE(hash_s, B_y) + mean(1 - cos(hash_s, stopgrad(hash_t)))
  * and the teacher loss CE(t, y) + MSE(hash_t, B_y). The two losses touch disjoint parameters (the teacher hash
  * is detached in the student term), so one optimizer over both networks takes the same per-parameter steps as

@@ -9,6 +9,7 @@ import { type HostTensor, type StateDict, toFloat32 } from '../hub/host_tensor.j
 import { readWeightsFile } from '../hub/weights.js';
 import { mapStateDict } from '../hub/keymaps.js';
 import { adaptToInputSize } from '../hub/input_size.js';
+import { shippedWeightsPath } from '../hub/shipped.js';
 
 /** timm's adapt_input_conv on an OIHW weight. */
 export function adaptInputConv(w: HostTensor, inChans: number): HostTensor {
@@ -38,11 +39,17 @@ export interface FinetuneStart {
   unexpected: string[];
 }
 
+/** Builds `name` from `weights` (a file, or `'shipped'` for the weights in the package) for fine-tuning. */
 export function loadForFinetune(
   name: string,
-  weights: string,
-  o: { numClasses?: number; inChans?: number; imgSize?: number | [number, number]; seed?: number; dropPathRate?: number; dropRate?: number; checkpointKey?: string; keyMap?: string },
+  weights: string = 'shipped',
+  o: { numClasses?: number; inChans?: number; imgSize?: number | [number, number]; seed?: number; dropPathRate?: number; dropRate?: number; checkpointKey?: string; keyMap?: string } = {},
 ): FinetuneStart {
+  if (weights === 'shipped') {
+    const shipped = shippedWeightsPath(name);
+    if (!shipped) throw new Error(`${name}: vizoo ships no weights for this model; pass a weights file`);
+    weights = shipped;
+  }
   const model = createModel(name, { numClasses: o.numClasses, inChans: o.inChans, imgSize: o.imgSize, seed: o.seed, dropPathRate: o.dropPathRate, dropRate: o.dropRate, init: false });
   const own = new Map(model.stateEntries());
   // PyTorch checkpoints and foreign namings (HF ports, wrapper prefixes) map to the official keys first;

@@ -1,7 +1,8 @@
 /**
- * EET's training objective (WhiteJiang/EET@19b8442 `train_model.py`, `loss.py`, `utils.py`; spec C.4) as pure
- * functions: target codes from labels, teacher and student losses, the hash distillation term and the
- * discriminative-region mask. Differentiable parts use tfjs ops only; the code generation runs on the host.
+ * EET's training objective (WhiteJiang/EET@19b8442 `train_model.py`, `loss.py`, `utils.py`;
+ * docs/families/eet.md#training-objective) as pure functions: target codes from labels, teacher and student
+ * losses, the hash distillation term and the discriminative-region mask. Differentiable parts use tfjs ops
+ * only; the code generation runs on the host.
  */
 import { tf, type Tensor } from '../tf.js';
 import { type Pair, pair, stopGradient } from '../nn/functional.js';

@@ -1,5 +1,5 @@
 /** Training curves as a PNG: loss per step (left) and evaluation metrics per epoch (right), drawn as SVG and rasterized by sharp. */
-import sharp from 'sharp';
+import { loadSharp } from '../util/optional.js';
 import { atomicWriteFile } from '../util/fs.js';
 
 export interface Series {
@@ -40,5 +40,5 @@ export async function writeCurvesPng(path: string, loss: Series[], metrics: Seri
   const w = 420;
   const h = 300;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * w}" height="${h}"><rect width="100%" height="100%" fill="white"/>${panel(0, 'training loss', 'step', loss, w, h)}${panel(w, 'evaluation', 'epoch', metrics, w, h)}</svg>`;
-  atomicWriteFile(path, await sharp(Buffer.from(svg)).png().toBuffer());
+  atomicWriteFile(path, await (await loadSharp())(Buffer.from(svg)).png().toBuffer());
 }

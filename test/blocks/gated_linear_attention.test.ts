@@ -1,6 +1,7 @@
-// The ViG GLA layer (and the SwiGLU MLPs) against a plain float64 TypeScript transcription of the spec
-// (A2-A4) at shapes and flags the fixtures do not use: batch 2, odd non-square grids, 4 heads, ViG-T
-// flags with the eval /4, ViG-H's /2, a gate clamp, train-mode scaling.
+// The ViG GLA layer (and the SwiGLU MLPs) against a plain float64 TypeScript transcription of the equations
+// (docs/families/vig.md#gates, #2-d-gating-locality-injection) at shapes and flags the fixtures do not use:
+// batch 2, odd non-square grids, 4 heads, ViG-T flags with the eval /4, ViG-H's /2, a gate clamp, train-mode
+// scaling.
 import { describe, expect, it } from 'vitest';
 import { tf } from '../../src/index.js';
 import { GatedLinearAttention, type GatedLinearAttentionOptions, SwiGLUMlp, swigluHidden } from '../../src/blocks/gated_linear_attention.js';
@@ -42,7 +43,7 @@ interface Flags {
   clampMin?: number;
 }
 
-/** The spec's eval forward on one NHWC map, float64. */
+/** The eval forward of docs/families/vig.md on one NHWC map, float64. */
 function glaLayerReference(sd: StateDict, x: Float32Array, [b, h, w, c]: number[], heads: number, f: Flags): Float64Array {
   const K = c / 2;
   const dk = K / heads;
@@ -106,7 +107,8 @@ async function compare(shape: [number, number, number, number], heads: number, o
   const layer = new GatedLinearAttention(c, heads, opts).initialize(11);
   // Larger than init so that the gates, norms and mix all matter.
   for (const [, p] of layer.namedParameters()) p.assignTf(tf.tidy(() => tf.add(p.value, tf.randomNormal(p.value.shape, 0, 0.3, 'float32', 5))));
-  // ... but small q, k, v, so that |o|^2 is near g_norm's eps and the output scale shows (spec trap 1).
+  // ... but small q, k, v, so that |o|^2 is near g_norm's eps and the output scale shows
+  // (docs/families/vig.md#the-extra-halving-of-plain-vig).
   layer.qkv_proj.weight.assignTf(tf.tidy(() => tf.mul(layer.qkv_proj.weight.value, 0.02)));
   layer.train(train);
   const x = tf.randomNormal([b, h, w, c], 0, 1, 'float32', 12);

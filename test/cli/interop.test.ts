@@ -96,12 +96,12 @@ describe('vizoo pull', () => {
     expect(off.code).toBe(2);
     expect(off.stderr).toMatch(/not in the cache .* offline/);
     const unknown = await runCli(['pull', 'van_b0.nope'], env);
-    expect(unknown.stderr).toMatch(/no weights tagged 'nope' \(tags: default, hf\)/);
+    expect(unknown.stderr).toMatch(/no weights tagged 'nope' \(tags: default, hf, tsinghua\)/);
   });
 
-  it('sources without a direct file (the ViG HF repo, SOFT Google Drive pages) say where to get them, without a request', async () => {
+  it('sources without a direct file (BEVANet and SOFT Google Drive pages) say where to get them, without a request', async () => {
     for (const [model, page] of [
-      ['vig_t', /huggingface\.co\/hustvl\/ViG/],
+      ['bevanet_seg', /drive\.google\.com\/file\/d\/1IxKY85Yx418Q8FmiI2tGj0-TrGahuUxe/],
       ['soft_tiny', /drive\.google\.com\/file\/d\//],
     ] as const) {
       const r = await runCli(['pull', model], env);

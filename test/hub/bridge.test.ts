@@ -1,6 +1,6 @@
 // The scale-out bridge: vizoo's checkpoints load into the official PyTorch code (DDP training) because they
 // hold exactly the official keys, shapes and dtypes. Every canonical variant's checkpoint layout is checked
-// against ../shared/reference/keys; the small ones are written (.safetensors and .pth) and read back.
+// against test/fixtures/keys; the small ones are written (.safetensors and .pth) and read back.
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -24,7 +24,7 @@ function vanTinyModule() {
   return findParityBuilder(c.architecture, c.class)!({ kwargs: c.kwargs ?? {}, forwardKwargs: {}, parityCase: c }).module!;
 }
 
-/** Official VAN key -> HF transformers key (large_kernel.md A.10), written out independently of src/. */
+/** Official VAN key -> HF transformers key (docs/families/van.md#huggingface-transformers-names), written apart from src/. */
 function toHfVan(k: string): string | null {
   let m = /^patch_embed(\d)\.proj\.(.*)$/.exec(k);
   if (m) return `van.encoder.stages.${+m[1]! - 1}.embeddings.convolution.${m[2]}`;

@@ -16,9 +16,10 @@ interface Config {
 }
 
 /**
- * Whether in-axis key j is a neighbor of query i, written as a membership test from the spec text (A.2, A.6):
- * same dilation group; non-causal: inside the k-window around the stride group's leader, slid inward at the
- * group's borders; causal: from the window start up to the query.
+ * Whether in-axis key j is a neighbor of query i, written as a membership test from the rules of
+ * docs/families/nat.md (#dilation, #generalized-na-stride-and-causal-masks): same dilation group; non-causal:
+ * inside the k-window around the stride group's leader, slid inward at the group's borders; causal: from the
+ * window start up to the query.
  */
 function member(i: number, j: number, L: number, k: number, s: number, d: number, causal: boolean): boolean {
   if (i % d !== j % d) return false;

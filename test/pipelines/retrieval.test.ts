@@ -16,7 +16,8 @@ import { Rng } from '../../src/nn/rng.js';
 import { writeSafetensors } from '../../src/hub/safetensors.js';
 import { evalTransformFor, loadEvalImage } from '../../src/data/image.js';
 import { eetTeacherLoss, trainCodes } from '../../src/train/hashing_losses.js';
-import { type CodeEntry, embedImages, hammingRank, listImageFolder, meanAveragePrecision, rankDatabase } from '../../src/pipelines/retrieval.js';
+import { type CodeEntry, hammingRank, meanAveragePrecision, rankDatabase } from '../../src/pipelines/retrieval.js';
+import { embedImages, listImageFolder } from '../../src/pipelines/files.js';
 import { CLI } from '../paths.js';
 
 const entry = (file: string, label: string | null, code: string): CodeEntry => ({ file, label, code });

@@ -93,6 +93,30 @@ describe('segmentImages', () => {
     expect(existsSync(r.overlay!)).toBe(true);
   });
 
+  it('segments a 4000x3000 photo at the working resolution and returns full-size masks, plus class-index PNGs', async () => {
+    const big = join(dir, 'photo.jpg');
+    const noise = Buffer.alloc(400 * 300 * 3);
+    for (let i = 0; i < noise.length; i++) noise[i] = (i * 97 + (i >> 7) * 13) % 256;
+    await sharp(noise, { raw: { width: 400, height: 300, channels: 3 } }).resize(4000, 3000, { kernel: 'nearest' }).jpeg().toFile(big);
+    const small = tinySegmenter();
+    small.pretrainedCfg = { ...small.pretrainedCfg, inputSize: [3, 96, 128] };
+    const [r] = await segmentImages(small, [big], { outDir: join(dir, 'big'), rawMask: true });
+    small.dispose();
+    if (!r || 'error' in r) throw new Error(`expected a result, got ${JSON.stringify(r)}`);
+    // A budget of 96 * 128 pixels at 4:3: s = sqrt(12288 / 12e6) = 0.032, so 3000 x 4000 runs at 96 x 128.
+    expect(r.workingSize).toEqual([96, 128]);
+    expect([r.width, r.height]).toEqual([4000, 3000]);
+    const mask = await sharp(r.mask!).metadata();
+    expect([mask.width, mask.height]).toEqual([4000, 3000]);
+    expect((await sharp(r.rawMask!).metadata()).channels).toBe(1);
+    const raw = await sharp(r.rawMask!).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+    expect([raw.info.width, raw.info.height]).toEqual([4000, 3000]);
+    const counts = new Array<number>(256).fill(0);
+    for (const c of raw.data) counts[c]!++;
+    expect(counts.slice(19).every((n) => n === 0)).toBe(true);
+    for (const c of r.classes) expect(counts[c.index]! / raw.data.length).toBeCloseTo(c.share, 6);
+  });
+
   it('refuses a classifier', async () => {
     const cls = new BEVANetCls({ planes: 4, nBlocks: [1, 1, 2, 2, 1], numClasses: 3, lastPlanes: 8 });
     cls.pretrainedCfg = { ...getModelEntry('bevanet_s_cls').pretrainedCfg };
