@@ -13,8 +13,10 @@ import { globalAttention } from './global_attention.js';
 import { train } from './train.js';
 import { localSparse } from './local_sparse.js';
 import { interop } from './interop.js';
+import { startup } from './startup.js';
+import { browser } from './browser.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, startup, browser];
 
 interface Row {
   name: string;
@@ -92,6 +94,10 @@ async function main(): Promise<void> {
     }
   }
   process.stdout.write(`${out.join('\n')}\n`);
+  // Reports run when no filter is given or a filter names them ('startup', 'browser').
+  for (const [name, m] of [['startup', startup], ['browser', browser]] as const) {
+    if (m.report && (!filters || filters.some((f) => name.includes(f)))) process.stdout.write(`${(await m.report()).join('\n')}\n`);
+  }
 }
 
 main().then(

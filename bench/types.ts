@@ -28,4 +28,9 @@ export interface BenchRatio {
 export interface BenchModule {
   benchmarks: BenchCase[];
   ratios?: BenchRatio[];
+  /**
+   * Measurements that are not one timed call on a tfjs backend (processes, a browser, file sizes): run once,
+   * after the table, each printing its own lines (with ratios measured in the same run).
+   */
+  report?: () => Promise<string[]>;
 }

@@ -67,7 +67,7 @@ export * from './pipelines/segment.js';
 export * from './data/palette.js';
 export * from './train/seg_losses.js';
 export { runParity, runParityCase, formatResult, type ParityResult } from './parity/runner.js';
-export { startDemoServer, type DemoServer } from './serve.js';
+export { startDemoServer, type DemoServer, type DemoServerOptions } from './serve.js';
 export { runSelftest, selftestDir, type SelftestFamily } from './parity/selftest.js';
 
 export interface LoadModelOptions extends ModelOptions {

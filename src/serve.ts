@@ -58,17 +58,26 @@ function fileFor(path: string, table: [string, string][]): string | null {
   return null;
 }
 
-function send(res: ServerResponse, status: number, type: string, body?: string): void {
+function send(res: ServerResponse, status: number, type: string, body?: string | Uint8Array): void {
   res.writeHead(status, { 'content-type': type, 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cross-origin-resource-policy': 'same-origin', 'cache-control': 'no-cache' });
   res.end(body);
 }
 
-export async function startDemoServer(opts: { port?: number; host?: string } = {}): Promise<DemoServer> {
+export interface DemoServerOptions {
+  port?: number;
+  host?: string;
+  /** More pages served from memory beside the demo (e.g. a test's own bundle): path -> body (type from the extension). */
+  pages?: Record<string, string | Uint8Array>;
+}
+
+export async function startDemoServer(opts: DemoServerOptions = {}): Promise<DemoServer> {
   const table = mounts();
   if (!existsSync(join(table.at(-1)![1], 'demo.js'))) throw new Error(`${table.at(-1)![1]}: the demo page is not built (npm run build)`);
   const weightsDir = table[1]![1];
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed');
+    const page = opts.pages?.[req.url?.split('?')[0] ?? ''];
+    if (page !== undefined) return send(res, 200, TYPES[extname(req.url!.split('?')[0]!)] ?? 'application/octet-stream', page);
     if (req.url?.split('?')[0] === '/weights/index.json') {
       const names = existsSync(weightsDir) ? readdirSync(weightsDir).filter((f) => f.endsWith('.safetensors')).map((f) => f.slice(0, -12)) : [];
       return send(res, 200, TYPES['.json']!, JSON.stringify(names));

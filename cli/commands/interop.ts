@@ -2,7 +2,7 @@
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import {
-  type StateDict, createModel, download, exportOnnx, getModelEntry, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights,
+  type StateDict, createModel, download, listModels, noWeightsReason, shippedWeightsPath, sourceLocation, weightSources, exportOnnx, getModelEntry, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights,
   writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteFile,
 } from '../../src/index.js';
 import { action, backendOption, buildModel, checkpointKeyOption, keyMapOption, parseImgSize, parseIntArg, resolveWeightsOption, seedOption, selectBackend } from '../common.js';
@@ -159,16 +159,28 @@ export function registerInterop(program: Command): void {
     .action(
       action(async (spec: string, o: { offline?: boolean; tags?: boolean; json?: boolean }) => {
         if (o.tags) {
-          const { weightSources } = await import('../../src/hub/sources.js');
-          const s = weightSources(spec);
-          if (o.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-          else for (const [tag, src] of Object.entries(s)) process.stdout.write(`${spec}.${tag}\t${src.url ?? src.page}${src.notes ? `\t${src.notes}` : ''}\n`);
-          return Object.keys(s).length ? 0 : 1;
+          const model = spec.includes('.') && !listModels(spec).length ? spec.slice(0, spec.lastIndexOf('.')) : spec;
+          getModelEntry(model);
+          const sources = weightSources(model);
+          if (o.json) process.stdout.write(`${JSON.stringify(sources)}\n`);
+          else for (const [tag, src] of Object.entries(sources)) process.stdout.write(`${model}.${tag}\t${src.kind}\t${sourceLocation(src)}${src.notes ? `\t${src.notes}` : ''}\n`);
+          if (!Object.keys(sources).length) process.stderr.write(`vizoo: ${model}: ${noWeightsReason(model) ?? 'no known weight source'}\n`);
+          return Object.keys(sources).length ? 0 : 1;
         }
         const { model, tag, source } = resolvePull(spec);
-        if (!source.url) throw new Error(`${model}${tag === 'default' ? '' : `.${tag}`}: no direct download; the official files are listed at ${source.page}${source.notes ? ` (${source.notes})` : ''}`);
-        const path = await download(source.url, { sha256: source.sha256, offline: o.offline });
-        if (o.json) process.stdout.write(`${JSON.stringify({ model, tag, url: source.url, path, sha256: source.sha256 ?? null })}\n`);
+        const label = `${model}${tag === 'default' ? '' : `.${tag}`}`;
+        let path: string;
+        if (source.kind === 'shipped') {
+          const shipped = shippedWeightsPath(model);
+          if (!shipped) throw new Error(`${label}: the weights should ship in the package (${source.path}) but are missing from this installation`);
+          path = shipped;
+          if (!o.json) process.stderr.write(`vizoo: ${label} ships with vizoo; nothing to download\n`);
+        } else if (source.kind === 'page' || !source.url) {
+          throw new Error(`${label}: no direct download; the official files are listed at ${source.page}${source.notes ? ` (${source.notes})` : ''}`);
+        } else {
+          path = await download(source.url, { sha256: source.sha256, offline: o.offline, fileName: source.file });
+        }
+        if (o.json) process.stdout.write(`${JSON.stringify({ model, tag, kind: source.kind, url: source.url ?? null, path, sha256: source.sha256 ?? null })}\n`);
         else process.stdout.write(`${path}\n`);
       }),
     );

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 // The model registry only (not the whole API): list and info start in a fraction of a second.
 import { createModel, getModelEntry, listModels } from '../../src/models/index.js';
+import { noWeightsReason, sourceLocation, weightSources } from '../../src/hub/sources.js';
 import { action, parseImgSize, parseIntArg } from '../options.js';
 
 /** What `vizoo info` says about weights trained at one input size used at another. */
@@ -62,7 +63,8 @@ export function registerListInfo(program: Command): void {
           `  stages        ${model.featureInfo.map((f) => `${f.channels}@1/${f.reduction}`).join(', ')}`,
           `  other sizes   ${OTHER_SIZES[model.inputSizeSupport.kind]}: ${model.inputSizeSupport.note}`,
         ];
-        if (c.url ?? c.weightsPage) lines.push(`  weights       ${c.url ?? c.weightsPage}`);
+        const source = weightSources(name).default;
+        lines.push(`  weights       ${source ? `${sourceLocation(source)} (vizoo pull ${name})` : (noWeightsReason(name) ?? 'no known source')}`);
         if (c.notes) lines.push(`  notes         ${c.notes}`);
         if (o.stateDict) for (const e of model.stateDictInfo()) lines.push(`  ${e.key} [${e.shape.join(', ')}]${e.dtype === 'int64' ? ' int64' : ''}`);
         process.stdout.write(`${lines.join('\n')}\n`);

@@ -288,7 +288,7 @@ export const vigPretrainedCfg = (notes: string): PretrainedConfig =>
     interpolation: 'bicubic',
     firstConv: 'patch_embed.proj.0',
     weightsPage: 'https://huggingface.co/hustvl/ViG/tree/main',
-    notes: `hustvl/ViG@dfb9d32 classification/models/vig.py with configs/vig/*.yaml; preprocessing from classification/data/build.py. Weights: https://huggingface.co/hustvl/ViG (file names not recorded here). ${notes}`,
+    notes: `hustvl/ViG@dfb9d32 classification/models/vig.py with configs/vig/*.yaml; preprocessing from classification/data/build.py. Weights: vizoo pull (src/hub/sources.ts). ${notes}`,
   });
 
 const VARIANTS: [string, number, number, boolean, number, string][] = [
