@@ -1,9 +1,9 @@
 /** Model building, runners and progress shared by the commands (options and error handling: ./options.ts). */
 import { Option, type Command } from 'commander';
-import { action, backendOption, parseIntArg, seedOption } from './options.js';
+import { action, backendOption, parseImgSize, parseIntArg, seedOption } from './options.js';
 import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, resolveWeights, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
 
-export { action, backendOption, parseIntArg, seedOption };
+export { action, backendOption, parseImgSize, parseIntArg, seedOption };
 
 /** The model with shipped weights: what `classify` uses when nothing names one. */
 export const DEFAULT_MODEL = 'van_fmnist';
@@ -17,6 +17,7 @@ export async function selectBackend(name: string, quiet = false): Promise<Backen
 export interface ModelCliOptions {
   model?: string;
   weights?: string;
+  imgSize?: [number, number];
   seed: number;
   numClasses?: number;
   checkpointKey?: string;
@@ -44,6 +45,7 @@ export function addModelOptions(cmd: Command, defaultModel?: string): Command {
     .addOption(checkpointKeyOption())
     .addOption(keyMapOption())
     .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
+    .option('--img-size <size>', 'build the model for this input size (SIZE or HxW); position embeddings of weights trained at another size are resampled (vizoo info says which models can)', parseImgSize)
     .addOption(seedOption())
     .option('--random-init', 'run the seeded random initialization when the model has no weights')
     .addOption(backendOption());
@@ -75,7 +77,7 @@ export function weightsHelp(name: string): string {
 export function buildModel(o: ModelCliOptions, defaultModel?: string, needWeights = false): Backbone & { weightsFile: string | null } {
   const name = resolveModelName(o, defaultModel);
   const numClasses = o.numClasses ?? (o.weights ? numClassesOf(o.weights) : undefined);
-  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
+  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, imgSize: o.imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
   if (!model.weightsFile) {
     if (needWeights && !o.randomInit) throw new Error(`${name} has no weights here: ${weightsHelp(name)}; --random-init runs the untrained model`);
     process.stderr.write(`vizoo: warning: no weights for ${name}: using the random initialization (seed ${o.seed}); ${weightsHelp(name)}\n`);

@@ -14,6 +14,13 @@ export function parseIntArg(name: string, min = Number.MIN_SAFE_INTEGER) {
   };
 }
 
+/** `--img-size`: "384" or "HEIGHTxWIDTH" -> [h, w]. */
+export function parseImgSize(v: string): [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2] ?? m[1]) < 1) throw new Error(`--img-size must be SIZE or HEIGHTxWIDTH (e.g. 384 or 448x320), got '${v}'`);
+  return [Number(m[1]), Number(m[2] ?? m[1])];
+}
+
 /** Runs a command body; any error becomes one line on stderr and exit code 2. Dawn keeps the loop alive, so exit explicitly. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {

@@ -6,10 +6,10 @@
  *   const model = await loadModel('van_b0', { weights: 'van_b0.safetensors' });
  *   const [r] = await classifyImages(model, ['cat.jpg']);
  */
-import { createModel, type ModelOptions } from './models/index.js';
+import { type ModelOptions } from './models/index.js';
 import type { Backbone } from './models/backbone.js';
 import { loadWeights, weightsModelInfo } from './hub/weight_files.js';
-import { applyRecordedConfig } from './hub/recorded_config.js';
+import { applyRecordedConfig, createForWeights } from './hub/recorded_config.js';
 import { shippedWeightsPath } from './hub/shipped.js';
 
 export { tf } from './tf.js';
@@ -20,6 +20,7 @@ export * from './hub/host_tensor.js';
 export * from './hub/safetensors.js';
 export * from './hub/weights.js';
 export * from './hub/weight_files.js';
+export { adaptToInputSize, InputSizeError } from './hub/input_size.js';
 export { shippedWeightsPath } from './hub/shipped.js';
 export { applyRecordedConfig, recordedConfig } from './hub/recorded_config.js';
 export * from './hub/pytorch.js';
@@ -82,14 +83,20 @@ export interface LoadModelOptions extends ModelOptions {
   keyMap?: string;
 }
 
-/** A model ready for inference: weights loaded (or seeded init when there are none), eval mode. */
+/**
+ * A model ready for inference: weights loaded (or seeded init when there are none), eval mode. It is built
+ * for the input size the weights file records, or for `imgSize`, to which position embeddings trained at
+ * another size are resampled (models that cannot change size refuse).
+ */
 export function loadModel(name: string, opts: LoadModelOptions = {}): Backbone & { weightsFile: string | null } {
   const weights = opts.weights === undefined || opts.weights === 'shipped' ? shippedWeightsPath(name) : opts.weights;
-  const model = createModel(name, { ...opts, init: false }) as Backbone & { weightsFile: string | null };
+  const built = createForWeights(name, opts, weights ? weightsModelInfo(weights).trained : {});
+  const model = built.model as Backbone & { weightsFile: string | null };
+  const trained = built.trained;
   if (weights) {
     loadWeights(model, weights, { strict: opts.strict ?? true, checkpointKey: opts.checkpointKey, keyMap: opts.keyMap });
     // What the file says its weights were trained for (labels, preprocessing) wins over the registry's defaults.
-    applyRecordedConfig(model, weightsModelInfo(weights).trained);
+    applyRecordedConfig(model, trained);
   }
   model.initialize(opts.seed ?? 0);
   model.weightsFile = weights;

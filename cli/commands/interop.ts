@@ -5,7 +5,7 @@ import {
   type StateDict, createModel, download, listModels, noWeightsReason, shippedWeightsPath, sourceLocation, weightSources, exportOnnx, getModelEntry, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights,
   writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteFile,
 } from '../../src/index.js';
-import { action, backendOption, buildModel, checkpointKeyOption, keyMapOption, parseIntArg, resolveWeightsOption, seedOption, selectBackend } from '../common.js';
+import { action, backendOption, buildModel, checkpointKeyOption, keyMapOption, parseImgSize, parseIntArg, resolveWeightsOption, seedOption, selectBackend } from '../common.js';
 
 function writeStateDict(path: string, sd: StateDict, metadata?: Record<string, string>): void {
   const ext = extname(path).toLowerCase();
@@ -113,6 +113,7 @@ export function registerInterop(program: Command): void {
     .option('--static-batch', 'a fixed batch dimension (--batch-size) instead of the default symbolic one (triton is always dynamic)')
     .option('--batch-size <n>', 'batch size of a --static-batch export', parseIntArg('--batch-size', 1), 1)
     .option('--size <HxW>', 'input size (default: the model\'s pretrained input size)', parseSize)
+    .option('--img-size <size>', 'build the model for this input size (SIZE or HxW; resamples position embeddings of other-size weights)', parseImgSize)
     .option('--num-classes <n>', 'classes of the head', parseIntArg('--num-classes', 0))
     .option('--triton-name <name>', 'model name in the Triton repository (default: the model)')
     .option('--max-batch-size <n>', 'Triton max_batch_size', parseIntArg('--max-batch-size', 1), 32)
@@ -123,7 +124,7 @@ export function registerInterop(program: Command): void {
     .addOption(backendOption())
     .action(
       action(async (o: {
-        model?: string; weights?: string; out: string; format: string; opset: number; staticBatch?: boolean; batchSize: number; size?: [number, number]; numClasses?: number;
+        model?: string; weights?: string; out: string; format: string; opset: number; staticBatch?: boolean; batchSize: number; size?: [number, number]; imgSize?: [number, number]; numClasses?: number;
         tritonName?: string; maxBatchSize: number; checkpointKey?: string; keyMap: string; json?: boolean; seed: number; backend: string;
       }) => {
         if (!['onnx', 'triton'].includes(o.format)) throw new Error(`--format must be onnx or triton, got '${o.format}'`);

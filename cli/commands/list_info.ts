@@ -2,7 +2,14 @@ import type { Command } from 'commander';
 // The model registry only (not the whole API): list and info start in a fraction of a second.
 import { createModel, getModelEntry, listModels } from '../../src/models/index.js';
 import { noWeightsReason, sourceLocation, weightSources } from '../../src/hub/sources.js';
-import { action, parseIntArg } from '../options.js';
+import { action, parseImgSize, parseIntArg } from '../options.js';
+
+/** What `vizoo info` says about weights trained at one input size used at another. */
+const OTHER_SIZES = {
+  any: 'any size',
+  resample: 'resampled on load',
+  fixed: 'fixed (weights of another size are refused)',
+} as const;
 
 export function registerListInfo(program: Command): void {
   program
@@ -27,10 +34,11 @@ export function registerListInfo(program: Command): void {
     .option('--json', 'print JSON')
     .option('--state-dict', 'add the official state dict keys with PyTorch-layout shapes')
     .option('--num-classes <n>', 'number of classes of the head', parseIntArg('--num-classes', 0))
+    .option('--img-size <size>', 'the model built for this input size (SIZE or HxW)', parseImgSize)
     .action(
-      action(async (name: string, o: { json?: boolean; stateDict?: boolean; numClasses?: number }) => {
+      action(async (name: string, o: { json?: boolean; stateDict?: boolean; numClasses?: number; imgSize?: [number, number] }) => {
         const entry = getModelEntry(name);
-        const model = createModel(name, { init: false, numClasses: o.numClasses });
+        const model = createModel(name, { init: false, numClasses: o.numClasses, imgSize: o.imgSize });
         const info: Record<string, unknown> = {
           name,
           architecture: entry.architecture,
@@ -38,6 +46,7 @@ export function registerListInfo(program: Command): void {
           num_classes: model.numClasses,
           config: model.pretrainedCfg,
           features: model.featureInfo,
+          other_input_sizes: model.inputSizeSupport,
         };
         if (o.stateDict) info.state_dict = model.stateDictInfo().map((e) => [e.key, e.shape]);
         if (o.json) {
@@ -52,6 +61,7 @@ export function registerListInfo(program: Command): void {
           `  input         ${c.inputSize.join('x')}, crop_pct ${c.cropPct}, ${c.interpolation}`,
           `  mean / std    ${c.mean.join(', ')} / ${c.std.join(', ')}`,
           `  stages        ${model.featureInfo.map((f) => `${f.channels}@1/${f.reduction}`).join(', ')}`,
+          `  other sizes   ${OTHER_SIZES[model.inputSizeSupport.kind]}: ${model.inputSizeSupport.note}`,
         ];
         const source = weightSources(name).default;
         lines.push(`  weights       ${source ? `${sourceLocation(source)} (vizoo pull ${name})` : (noWeightsReason(name) ?? 'no known source')}`);

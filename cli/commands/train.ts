@@ -84,7 +84,7 @@ function addTrainOptions(cmd: Command): Command {
     .option('--drop <p>', 'dropout rate', num('--drop'), 0)
     .option('--freeze <patterns>', "freeze parameters by name, comma separated (e.g. 'patch_embed1.*,block1.*')")
     .option('--layer-decay <f>', 'layer-wise learning-rate decay', num('--layer-decay'))
-    .option('--input-size <n|HxW>', "training resolution (default: the model's config)", parseSize)
+    .option('--input-size <n|HxW>', "training resolution; the model is built for it (img_size) (default: the model's config)", parseSize)
     .option('--in-chans <n>', 'input channels', parseIntArg('--in-chans', 1))
     .option('--num-classes <n>', 'classes (default: the dataset classes)', parseIntArg('--num-classes', 1))
     .option('--aug-scale <lo,hi|none>', 'RandomResizedCrop scale range, or none', '0.08,1')
@@ -110,10 +110,10 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
   let model: Backbone;
   if (finetune) {
     if (!o.weights) throw new Error('finetune needs --weights');
-    const start = loadForFinetune(name, o.weights, { numClasses, inChans: o.inChans, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
+    const start = loadForFinetune(name, o.weights, { numClasses, inChans: o.inChans, imgSize: o.inputSize, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
     model = start.model;
     if (start.reset.length) process.stderr.write(`vizoo: re-initialized ${start.reset.join(', ')} (new head for ${numClasses} classes)\n`);
-  } else model = createModel(name, { numClasses, inChans: o.inChans, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop });
+  } else model = createModel(name, { numClasses, inChans: o.inChans, imgSize: o.inputSize, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop });
   const base = inputSpecFor(model.pretrainedCfg);
   const spec: InputSpec = { ...base, channels: o.inChans ?? base.channels, ...(o.inputSize ? { height: o.inputSize[0], width: o.inputSize[1] } : {}) };
   if (spec.channels !== base.channels) Object.assign(spec, { mean: Array(spec.channels).fill(base.mean[0]), std: Array(spec.channels).fill(base.std[0]) });

@@ -102,10 +102,8 @@ export class HiLo extends Module implements Layer {
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
       const [, H, W] = x.shape as number[];
-      const padB = (this.ws - (H! % this.ws)) % this.ws;
-      const padR = (this.ws - (W! % this.ws)) % this.ws;
-      const xp = (padB || padR ? tf.pad(x, [[0, 0], [0, padB], [0, padR], [0, 0]]) : x) as Tensor4D;
-      const crop = (t: Tensor4D) => (padB || padR ? tf.slice(t, [0, 0, 0, 0], [-1, H!, W!, -1]) : t);
+      const xp = F.padToMultiple(x, this.ws, this.ws) as Tensor4D;
+      const crop = (t: Tensor4D) => (xp !== x ? tf.slice(t, [0, 0, 0, 0], [-1, H!, W!, -1]) : t);
       const outs: Tensor[] = [];
       if (this.hHeads > 0) outs.push(crop(this.hifi(xp)));
       if (this.lHeads > 0) outs.push(crop(this.lofi(xp)));

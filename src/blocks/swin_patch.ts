@@ -5,14 +5,7 @@
 import { tf, type Tensor } from '../tf.js';
 import { Module, type Layer } from '../nn/module.js';
 import { Conv2d, LayerNorm, Linear } from '../nn/layers.js';
-
-/** Zero-pads H and W at the bottom/right up to multiples of (ph, pw). */
-function padToMultiple(x: Tensor, ph: number, pw: number): Tensor {
-  const [, h, w] = x.shape as number[];
-  const extraH = (ph - (h! % ph)) % ph;
-  const extraW = (pw - (w! % pw)) % pw;
-  return extraH || extraW ? tf.pad(x, [[0, 0], [0, extraH], [0, extraW], [0, 0]]) : x;
-}
+import { padToMultiple } from '../nn/functional.js';
 
 /** p x p stride-p conv (zero-padding right/bottom to a multiple of p first), then LayerNorm when `norm`. */
 export class SwinPatchEmbed extends Module implements Layer {
@@ -24,10 +17,11 @@ export class SwinPatchEmbed extends Module implements Layer {
     inChans = 3,
     embedDim = 96,
     norm = true,
+    normEps = 1e-5,
   ) {
     super();
     this.proj = this.add('proj', new Conv2d(inChans, embedDim, patchSize, { stride: patchSize }));
-    this.norm = norm ? this.add('norm', new LayerNorm(embedDim)) : null;
+    this.norm = norm ? this.add('norm', new LayerNorm(embedDim, normEps)) : null;
   }
 
   forward(x: Tensor): Tensor {

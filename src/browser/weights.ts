@@ -8,7 +8,7 @@ import { createModel, type ModelOptions } from '../models/registry.js';
 import type { Backbone } from '../models/backbone.js';
 import { hfUrl } from '../hub/sources.js';
 import { type LoadWeightsOptions, loadStateDictInto, modelInfoFromMetadata, readWeightsBytes, readWeightsMetadata } from '../hub/weights.js';
-import { applyRecordedConfig } from '../hub/recorded_config.js';
+import { applyRecordedConfig, createForWeights } from '../hub/recorded_config.js';
 
 export interface FetchWeightsOptions {
   /** Expected sha256 (hex) of the bytes; a mismatch is an error and nothing is cached. */
@@ -105,14 +105,12 @@ export interface BrowserLoadModelOptions extends ModelOptions, FetchWeightsOptio
 
 /** A model ready for inference in the browser: weights loaded, eval mode. */
 export async function loadModel(name: string, opts: BrowserLoadModelOptions = {}): Promise<Backbone> {
-  const model = createModel(name, { ...opts, init: false });
   const w = opts.weights;
-  if (w != null) {
-    const bytes = typeof w === 'string' ? await fetchWeights(w, opts) : w instanceof Uint8Array ? w : new Uint8Array(w);
-    const file = opts.weightsName ?? (typeof w === 'string' ? weightsUrl(w, opts.hfEndpoint).split('?')[0]! : 'weights.safetensors');
-    loadStateDictInto(model, readWeightsBytes(bytes, file, opts), { strict: opts.strict ?? true, keyMap: opts.keyMap }, file);
-    applyRecordedConfig(model, modelInfoFromMetadata(readWeightsMetadata(bytes, file), file).trained);
-  }
-  model.initialize(opts.seed ?? 0);
-  return model.eval();
+  if (w == null) return createModel(name, { ...opts, init: false }).initialize(opts.seed ?? 0).eval();
+  const bytes = typeof w === 'string' ? await fetchWeights(w, opts) : w instanceof Uint8Array ? w : new Uint8Array(w);
+  const file = opts.weightsName ?? (typeof w === 'string' ? weightsUrl(w, opts.hfEndpoint).split('?')[0]! : 'weights.safetensors');
+  const { model, trained } = createForWeights(name, opts, modelInfoFromMetadata(readWeightsMetadata(bytes, file), file).trained);
+  loadStateDictInto(model, readWeightsBytes(bytes, file, opts), { strict: opts.strict ?? true, keyMap: opts.keyMap }, file);
+  applyRecordedConfig(model, trained);
+  return model.initialize(opts.seed ?? 0).eval();
 }

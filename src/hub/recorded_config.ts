@@ -3,7 +3,7 @@
  * weights were trained for. Its classes, labels, preprocessing and provenance win over the registry's
  * defaults for the variant, so a fine-tuned model prints its own labels in every runtime.
  */
-import type { PretrainedConfig } from '../models/registry.js';
+import { type ModelOptions, type PretrainedConfig, createModel } from '../models/registry.js';
 import { type Backbone, FeatureModel } from '../models/backbone.js';
 
 /** Metadata keys naming the model a weights file belongs to and its config. */
@@ -71,4 +71,16 @@ export function applyRecordedConfig(model: Backbone | FeatureModel, recorded: Pa
   const channels = cfg.inputSize[0];
   if (cfg.mean.length !== channels || cfg.std.length !== channels) Object.assign(cfg, { mean: target.pretrainedCfg.mean, std: target.pretrainedCfg.std });
   target.pretrainedCfg = cfg;
+}
+
+/**
+ * Builds `name` for weights that recorded `trained`: at the input size the file records unless `opts.imgSize`
+ * asks for another (position embeddings are then resampled on load, or refused). Returns the model
+ * (uninitialized) and the recorded fields to apply after loading (`applyRecordedConfig`).
+ */
+export function createForWeights(name: string, opts: ModelOptions, trained: Partial<PretrainedConfig>): { model: Backbone; trained: Partial<PretrainedConfig> } {
+  const rest = { ...trained };
+  const recordedSize = rest.inputSize && ([rest.inputSize[1], rest.inputSize[2]] as [number, number]);
+  if (opts.imgSize !== undefined) delete rest.inputSize;
+  return { model: createModel(name, { ...opts, imgSize: opts.imgSize ?? recordedSize, init: false }) as Backbone, trained: rest };
 }

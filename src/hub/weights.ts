@@ -14,6 +14,7 @@ import { parseSafetensors } from './safetensors.js';
 import { type UnwrapOptions, parseTorchCheckpoint } from './pytorch.js';
 import { type ExternalDataOpener, parseOnnxMetadata, parseOnnxWeights } from './onnx_weights.js';
 import { type AdaptReport, KeyMapError, mapStateDict } from './keymaps.js';
+import { adaptToInputSize } from './input_size.js';
 import { type PretrainedConfig, createModel, listModels } from '../models/registry.js';
 import { CONFIG_META, MODEL_META, recordedConfig } from './recorded_config.js';
 
@@ -75,8 +76,9 @@ export interface LoadWeightsResult extends LoadResult {
 type DeployAware = Module & { variant?: string; numClasses?: number; backbone?: { variant?: string } };
 
 /**
- * Loads a state dict into `model` after mapping foreign keys (see mapStateDict). A deploy-form model given
- * a train-form checkpoint builds the train form, loads it, re-parameterizes it and takes its weights.
+ * Loads a state dict into `model` after mapping foreign keys (see mapStateDict) and adapting position
+ * embeddings of another input size (see adaptToInputSize). A deploy-form model given a train-form checkpoint
+ * builds the train form, loads it, re-parameterizes it and takes its weights.
  */
 export function loadStateDictInto(model: Module, sd: StateDict, opts: LoadWeightsOptions = {}, file = '<state dict>'): LoadWeightsResult {
   const own = new Map(model.stateEntries());
@@ -91,7 +93,9 @@ export function loadStateDictInto(model: Module, sd: StateDict, opts: LoadWeight
       throw e;
     }
   };
-  const { sd: mapped, report } = wrap(() => mapStateDict(sd, want, opts.keyMap, new Map([...own].map(([k, p]) => [k, p.shape]))));
+  const { sd: named, report } = wrap(() => mapStateDict(sd, want, opts.keyMap, new Map([...own].map(([k, p]) => [k, p.shape]))));
+  // Position embeddings of another input size are resampled (or refused) before the strict load.
+  const mapped = adaptToInputSize(model, named, file);
   const fits = [...want].every((k) => mapped.has(k));
   const m = model as DeployAware;
   const variant = m.variant ?? m.backbone?.variant;

@@ -12,6 +12,24 @@ export interface FeatureInfo {
   module: string;
 }
 
+/** An absolute position embedding: its state dict key, the token grid it covers, its leading non-grid tokens. */
+export interface PositionEmbedding {
+  key: string;
+  grid: [number, number];
+  prefixTokens: number;
+}
+
+/**
+ * Whether weights trained at one input size serve another (`vizoo info`, loadModel's imgSize): 'any' when no
+ * parameter depends on it, 'resample' when absolute position embeddings are resampled as they load (timm's
+ * resample_abs_pos_embed), 'fixed' when per-token parameters or schedules tie the weights to their size.
+ */
+export interface InputSizeSupport {
+  kind: 'any' | 'resample' | 'fixed';
+  /** What depends on the size (or, for 'fixed', why it cannot change). */
+  note: string;
+}
+
 export abstract class Backbone extends Module {
   /** Set by createModel. */
   pretrainedCfg!: PretrainedConfig;
@@ -19,6 +37,14 @@ export abstract class Backbone extends Module {
 
   abstract readonly numClasses: number;
   abstract readonly featureInfo: FeatureInfo[];
+
+  /** How weights trained at another input size load into this model. */
+  readonly inputSizeSupport: InputSizeSupport = { kind: 'any', note: 'no parameter depends on the input size' };
+
+  /** The model's absolute position embeddings (none by default). */
+  positionEmbeddings(): PositionEmbedding[] {
+    return [];
+  }
 
   /** Top-level children used only by the classifier; a features-only model drops them. */
   readonly headModules: readonly string[] = ['head'];

@@ -9,13 +9,14 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList, type Parameter } from '../nn/module.js';
-import { Conv2d, Dropout, DropPath, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { Dropout, DropPath, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { stopGradient } from '../nn/functional.js';
 import { Mlp } from '../blocks/attention.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
+import { type Size2, ViTPatchEmbed } from '../blocks/patch_embed.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
+import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /** Multi-head self-attention that also returns EET's token importance score (B, N-1) (docs/families/eet.md#token-score). */
 export class EETAttention extends Module {
@@ -138,8 +139,9 @@ export function pruneTokens(x: Tensor, score: Tensor, keep: number): { tokens: T
 }
 
 export interface EETConfig {
-  imgSize?: number;
-  patchSize?: number;
+  /** The input size the model is built for (an int or [H, W], timm's to_2tuple); inputs must have exactly it. */
+  imgSize?: Size2;
+  patchSize?: Size2;
   inChans?: number;
   numClasses?: number;
   hashBits?: number;
@@ -152,18 +154,22 @@ export interface EETConfig {
   dropRate?: number;
   attnDropRate?: number;
   dropPathRate?: number;
+  /** LayerNorm eps of the blocks and the final norm (official norm_layer: LayerNorm eps 1e-6). */
+  normEps?: number;
   /**
    * Token pruning: after block `after[i]` (0-based) keep `keep[i]` tokens. Official student: after [3, 7, 9]
-   * keep [98, 49, 12] (hard-coded there, independent of the input size). Empty: the teacher.
+   * keep [98, 49, 12] (hard-coded there, independent of the input size: an input with fewer than 98
+   * patches is an error, as torch.topk is there). Empty: the teacher.
    */
   pruning?: { after: number[]; keep: number[] };
 }
 
 export const EET_STUDENT_PRUNING = { after: [3, 7, 9], keep: [98, 49, 12] };
 
-/** The pruning stages that fall inside a `depth`-block network (for a `depths` override). */
-function pruningWithin(p: { after: number[]; keep: number[] }, depth: number): { after: number[]; keep: number[] } {
-  const inside = p.after.map((a, i) => i).filter((i) => p.after[i]! < depth);
+/** The official student's pruning stages that fall inside a `depth`-block network (the others never run). */
+export function eetStudentPruning(depth: number): { after: number[]; keep: number[] } {
+  const p = EET_STUDENT_PRUNING;
+  const inside = p.after.map((_, i) => i).filter((i) => p.after[i]! < depth);
   return { after: inside.map((i) => p.after[i]!), keep: inside.map((i) => p.keep[i]!) };
 }
 
@@ -182,33 +188,6 @@ export interface EETOutput {
   lastScore: Tensor;
 }
 
-/** Conv patch embedding that, like the official one, only accepts its own image size. */
-export class EETPatchEmbed extends Module {
-  readonly proj: Conv2d;
-  readonly numPatches: number;
-
-  constructor(
-    readonly imgSize: number,
-    readonly patchSize: number,
-    inChans: number,
-    embedDim: number,
-  ) {
-    super();
-    this.numPatches = Math.floor(imgSize / patchSize) ** 2;
-    this.proj = this.add('proj', new Conv2d(inChans, embedDim, patchSize, { stride: patchSize }));
-  }
-
-  /** NHWC image -> (B, N, C) tokens in row-major patch order. */
-  forward(x: Tensor): Tensor {
-    const [b, h, w] = x.shape as number[];
-    if (h !== this.imgSize || w !== this.imgSize) throw new Error(`EET: input image size (${h}*${w}) doesn't match model (${this.imgSize}*${this.imgSize})`);
-    return tf.tidy(() => {
-      const y = this.proj.forward(x);
-      return tf.reshape(y, [b!, -1, y.shape[3]!]);
-    });
-  }
-}
-
 export class EETViT extends Backbone {
   readonly numClasses: number;
   readonly hashBits: number;
@@ -216,7 +195,7 @@ export class EETViT extends Backbone {
   override readonly headModules = ['head', 'head_hash'] as const;
   readonly clsToken: Parameter;
   readonly posEmbed: Parameter;
-  readonly patchEmbed: EETPatchEmbed;
+  readonly patchEmbed: ViTPatchEmbed;
   readonly blocks: ModuleList<EETBlock>;
   readonly norm: LayerNorm;
   readonly head: Linear;
@@ -235,7 +214,7 @@ export class EETViT extends Backbone {
     this.pruning = cfg.pruning ?? { after: [], keep: [] };
     if (this.pruning.after.length !== this.pruning.keep.length) throw new Error('EET: pruning.after and pruning.keep differ in length');
     this.clsToken = this.param('cls_token', [1, 1, dim], truncNormal(0.02));
-    this.patchEmbed = new EETPatchEmbed(cfg.imgSize ?? 224, patch, cfg.inChans ?? 3, dim);
+    this.patchEmbed = new ViTPatchEmbed(cfg.imgSize ?? 224, patch, cfg.inChans ?? 3, dim, 'EET');
     this.posEmbed = this.param('pos_embed', [1, this.patchEmbed.numPatches + 1, dim], truncNormal(0.02));
     this.add('patch_embed', this.patchEmbed);
     this.posDrop = this.add('pos_drop', new Dropout(cfg.dropRate ?? 0));
@@ -250,19 +229,29 @@ export class EETViT extends Backbone {
           drop: cfg.dropRate ?? 0,
           attnDrop: cfg.attnDropRate ?? 0,
           dropPath: dpr[i],
+          normEps: cfg.normEps ?? 1e-6,
         }),
     );
     this.blocks = this.add('blocks', new ModuleList(blocks));
-    this.norm = this.add('norm', new LayerNorm(dim, 1e-6));
+    this.norm = this.add('norm', new LayerNorm(dim, cfg.normEps ?? 1e-6));
     this.add('pre_logits', new Identity());
     this.head = this.add('head', new Linear(dim, this.numClasses));
     this.headHash = this.add('head_hash', new Linear(this.numClasses, this.hashBits));
-    this.featureInfo = blocks.map((_, i) => ({ channels: dim, reduction: patch, module: `blocks.${i}` }));
+    this.featureInfo = blocks.map((_, i) => ({ channels: dim, reduction: this.patchEmbed.patchSize[0], module: `blocks.${i}` }));
     this.apply(vitInit);
   }
 
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'fixed',
+    note: "the student keeps 98, 49 and 12 tokens after blocks 3, 7 and 9 whatever the grid (constants set for 224px inputs' 14x14 grid): build it with imgSize and train there",
+  };
+
+  override positionEmbeddings(): PositionEmbedding[] {
+    return [{ key: 'pos_embed', grid: this.patchEmbed.gridSize, prefixTokens: 1 }];
+  }
+
   private embed(x: Tensor): Tensor {
-    const t = this.patchEmbed.forward(x);
+    const t = this.patchEmbed.tokens(x);
     const b = t.shape[0]!;
     const cls = tf.tile(this.clsToken.value, [b, 1, 1]);
     return this.posDrop.forward(tf.add(tf.concat([cls, t], 1), this.posEmbed.value));
@@ -365,13 +354,13 @@ for (const [name, dim, heads, bits] of VARIANTS) {
         numHeads: heads,
         depth: stageDepths(o, [12])[0]!,
         patchSize: 16,
-        imgSize: 224,
+        imgSize: imageSize(o),
         hashBits: typeof o.hashBits === 'number' ? o.hashBits : bits,
         numClasses: o.numClasses ?? 200,
         inChans: o.inChans,
         dropRate: o.dropRate,
         dropPathRate: o.dropPathRate,
-        pruning: o.pruning === false ? { after: [], keep: [] } : pruningWithin(EET_STUDENT_PRUNING, stageDepths(o, [12])[0]!),
+        pruning: o.pruning === false ? { after: [], keep: [] } : eetStudentPruning(stageDepths(o, [12])[0]!),
       }),
   });
 }

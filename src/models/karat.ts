@@ -6,20 +6,22 @@
  * NAIVE REFERENCE, NO OFFICIAL WEIGHTS: the authors' code was not public (MaitySubhajit/KArAt @39142d6 holds
  * only a web page); vizoo follows the shared reference written from the paper, and the operator's keys
  * (`attn.karat.coeff`, `attn.karat.proj_weight`, `karat_shared.*`) are that reference's, not official.
- * The token count is part of the operator's weights, so the input size is fixed.
+ * The token count is part of the operator's weights, so the input size is fixed when the model is built
+ * (img_size, an int or [H, W]) and weights trained at one size cannot serve another.
  */
 import { tf, type Tensor } from '../tf.js';
-import { Module, ModuleList, type Parameter } from '../nn/module.js';
-import { Conv2d, Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { ModuleList, type Parameter } from '../nn/module.js';
+import { Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { FourierKArAtOperator, KArAtBlock, type KArAtOptions } from '../blocks/karat.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
+import { type Size2, ViTPatchEmbed } from '../blocks/patch_embed.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
+import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 export interface KArAtViTConfig extends KArAtOptions {
-  imgSize?: number;
-  patchSize?: number;
+  imgSize?: Size2;
+  patchSize?: Size2;
   inChans?: number;
   numClasses?: number;
   embedDim: number;
@@ -32,20 +34,6 @@ export interface KArAtViTConfig extends KArAtOptions {
   normEps?: number;
 }
 
-/** timm ViT `PatchEmbed` (proj only, no norm). */
-export class ViTPatchEmbed extends Module {
-  readonly proj: Conv2d;
-
-  constructor(patchSize: number, inChans: number, embedDim: number) {
-    super();
-    this.proj = this.add('proj', new Conv2d(inChans, embedDim, patchSize, { stride: patchSize }));
-  }
-
-  forward(x: Tensor): Tensor {
-    return this.proj.forward(x);
-  }
-}
-
 export class VisionTransformerKArAt extends Backbone {
   readonly numClasses: number;
   readonly featureInfo: FeatureInfo[];
@@ -56,21 +44,17 @@ export class VisionTransformerKArAt extends Backbone {
   readonly blocks: ModuleList<KArAtBlock>;
   readonly norm: LayerNorm;
   readonly head: Linear | Identity;
-  readonly imgSize: number;
-  readonly patchSize: number;
+  /** Patch tokens + cls: the size of every attention operator. */
   readonly numTokens: number;
 
   constructor(cfg: KArAtViTConfig) {
     super();
-    this.imgSize = cfg.imgSize ?? 224;
-    this.patchSize = cfg.patchSize ?? 16;
-    const grid = Math.floor(this.imgSize / this.patchSize);
-    this.numTokens = grid * grid + 1;
     const D = cfg.embedDim;
+    this.patch_embed = this.add('patch_embed', new ViTPatchEmbed(cfg.imgSize ?? 224, cfg.patchSize ?? 16, cfg.inChans ?? 3, D, 'KArAt ViT'));
+    this.numTokens = this.patch_embed.numPatches + 1;
     this.numClasses = cfg.numClasses ?? 1000;
     this.cls_token = this.param('cls_token', [1, 1, D], truncNormal(0.02));
     this.pos_embed = this.param('pos_embed', [1, this.numTokens, D], truncNormal(0.02));
-    this.patch_embed = this.add('patch_embed', new ViTPatchEmbed(this.patchSize, cfg.inChans ?? 3, D));
     const universal = (cfg.mode ?? 'blockwise') === 'universal';
     this.karat_shared = universal ? this.add('karat_shared', new FourierKArAtOperator(cfg.numHeads, this.numTokens, cfg)) : null;
     const blocks = Array.from(
@@ -87,20 +71,24 @@ export class VisionTransformerKArAt extends Backbone {
     this.blocks = this.add('blocks', new ModuleList(blocks));
     this.norm = this.add('norm', new LayerNorm(D, cfg.normEps ?? 1e-6));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(D, this.numClasses) : new Identity());
-    this.featureInfo = [{ channels: D, reduction: this.patchSize, module: 'norm' }];
+    this.featureInfo = [{ channels: D, reduction: this.patch_embed.patchSize[0], module: 'norm' }];
     this.apply(vitInit);
+  }
+
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'fixed',
+    note: 'every attention operator has per-token coefficients (N = patches + 1): build it with imgSize and train there',
+  };
+
+  override positionEmbeddings(): PositionEmbedding[] {
+    return [{ key: 'pos_embed', grid: this.patch_embed.gridSize, prefixTokens: 1 }];
   }
 
   /** Tokens (B, N, D) after the final norm, cls first. */
   private tokens(x: Tensor): Tensor {
     return tf.tidy(() => {
-      const [b, h, w] = x.shape as number[];
-      if (h !== this.imgSize || w !== this.imgSize) {
-        throw new Error(`KArAt ViT needs ${this.imgSize}x${this.imgSize} inputs (its attention operator is built for ${this.numTokens} tokens), got ${h}x${w}`);
-      }
-      const p = this.patch_embed.forward(x);
-      const D = p.shape[3]!;
-      let y = tf.concat([tf.tile(this.cls_token.value, [b!, 1, 1]), tf.reshape(p, [b!, -1, D])], 1);
+      const b = x.shape[0];
+      let y = tf.concat([tf.tile(this.cls_token.value, [b, 1, 1]), this.patch_embed.tokens(x)], 1);
       y = tf.add(y, this.pos_embed.value);
       for (const blk of this.blocks) y = blk.forward(y);
       return this.norm.forward(y);
@@ -113,8 +101,7 @@ export class VisionTransformerKArAt extends Backbone {
     return tf.tidy(() => {
       const t = this.tokens(x);
       const [b, n, d] = t.shape as [number, number, number];
-      const g = Math.round(Math.sqrt(n - 1));
-      return [tf.reshape(tf.slice(t, [0, 1, 0], [b, n - 1, d]), [b, g, g, d])];
+      return [tf.reshape(tf.slice(t, [0, 1, 0], [b, n - 1, d]), [b, ...this.patch_embed.gridSize, d])];
     });
   }
 
@@ -144,7 +131,7 @@ const karatCfg = (paper: string): PretrainedConfig =>
     notes:
       `arXiv:2503.10632v3 (${paper}). OFFICIAL WEIGHTS DO NOT EXIST: no code or checkpoints were public (MaitySubhajit/KArAt @39142d6: ` +
       '"Codes Coming Soon"). vizoo implements the naive reference written from the paper; the operator keys (coeff, proj_weight, ' +
-      'karat_shared.*) are that reference\'s and will likely differ from an official release. Fixed 224px input (197 tokens).',
+      'karat_shared.*) are that reference\'s and will likely differ from an official release. The input size is fixed when the model is built (224px: 197 tokens).',
   });
 
 const VARIANTS: [string, number, number, number, 'blockwise' | 'universal', string][] = [
@@ -164,7 +151,7 @@ for (const [name, embedDim, numHeads, gridSize, mode, paper] of VARIANTS) {
     depths: [12],
     build: (o: ModelOptions) =>
       new VisionTransformerKArAt({
-        imgSize: 224,
+        imgSize: imageSize(o),
         patchSize: 16,
         embedDim,
         depth: stageDepths(o, [12])[0]!,

@@ -7,17 +7,19 @@
  *
  * Shapes: the official classification model accepts exactly its img_size; vizoo accepts any size, with the
  * detection backbone's semantics (patch embed pads to a multiple of the patch, HiLo pads to a multiple of
- * its window, DTM floors odd sizes), which are the same computation at the official sizes.
+ * its window, DTM floors odd sizes), which are the same computation at the official sizes. `LITv2Dense` is
+ * the detection / segmentation backbone itself (its per-stage norms instead of the classifier).
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, ModuleList } from '../nn/module.js';
 import { Conv2d, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { initConvFanOut, vitInit } from '../nn/init_schemes.js';
+import { padToMultiple } from '../nn/functional.js';
 import { ConvFFNBlock, HiLoBlock } from '../blocks/hilo.js';
 import { DWConvMlp } from '../blocks/conv_mlp.js';
 import { DTM } from '../blocks/dtm.js';
 import { DownsamplingStage } from '../blocks/stage.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 export interface LitV2Config {
@@ -36,33 +38,35 @@ export interface LitV2Config {
   alpha?: number;
   /** HiLo window size per stage (used where hasMsa is 1). */
   localWs?: number[];
+  /** LayerNorm after the patch conv (official patch_norm, default true). */
+  patchNorm?: boolean;
   dropRate?: number;
   dropPathRate?: number;
 }
 
-/** Non-overlapping patch conv, then LayerNorm over channels. Keys proj.*, norm.*. */
+/**
+ * Non-overlapping patch conv, then (patch_norm) LayerNorm over channels. Keys proj.*, norm.*. Sizes that the
+ * patch does not divide are zero-padded at the bottom and right first (the detection `PatchEmbed`).
+ */
 export class LitPatchEmbed extends Module {
   readonly proj: Conv2d;
-  readonly norm: LayerNorm;
+  readonly norm: LayerNorm | null;
 
   constructor(
     readonly patchSize: number,
     inChans: number,
     embedDim: number,
+    norm = true,
   ) {
     super();
     this.proj = this.add('proj', new Conv2d(inChans, embedDim, patchSize, { stride: patchSize }));
-    this.norm = this.add('norm', new LayerNorm(embedDim));
+    this.norm = norm ? this.add('norm', new LayerNorm(embedDim)) : null;
   }
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      const [, h, w] = x.shape as number[];
-      const p = this.patchSize;
-      const padB = (p - (h! % p)) % p;
-      const padR = (p - (w! % p)) % p;
-      const xp = padB || padR ? tf.pad(x, [[0, 0], [0, padB], [0, padR], [0, 0]]) : x;
-      return this.norm.forward(this.proj.forward(xp));
+      const y = this.proj.forward(padToMultiple(x, this.patchSize, this.patchSize));
+      return this.norm ? this.norm.forward(y) : y;
     });
   }
 }
@@ -76,6 +80,46 @@ function litInit(m: Module): void {
   else vitInit(m);
 }
 
+/** Stage i's width. */
+const stageDim = (cfg: LitV2Config, i: number) => cfg.embedDim * 2 ** i;
+
+/** The stages both official forms build (`LITLayer`s): blocks of width embedDim * 2^i, DTM between stages. */
+function litStages(cfg: LitV2Config): LitLayer[] {
+  const { depths, numHeads } = cfg;
+  const n = depths.length;
+  const hasMsa = cfg.hasMsa ?? [0, 0, 1, 1];
+  const localWs = cfg.localWs ?? [0, 0, 2, 1];
+  const dpr = dropPathSchedule(depths.reduce((a, b) => a + b, 0), cfg.dropPathRate ?? 0);
+  let cur = 0;
+  return depths.map((depth, i) => {
+    const dim = stageDim(cfg, i);
+    const blocks = Array.from({ length: depth }, (_, j) => {
+      const common = { mlpRatio: cfg.mlpRatio ?? 4, drop: cfg.dropRate ?? 0, dropPath: dpr[cur + j]! };
+      return hasMsa[i] === 1
+        ? new HiLoBlock(dim, { ...common, numHeads: numHeads[i]!, qkvBias: cfg.qkvBias ?? true, qkScale: cfg.qkScale ?? null, windowSize: localWs[i]!, alpha: cfg.alpha ?? 0.5 })
+        : new ConvFFNBlock(dim, common);
+    });
+    cur += depth;
+    return new DownsamplingStage(blocks, i < n - 1 ? new DTM(dim) : null);
+  });
+}
+
+/**
+ * Runs the stages: stage i's input is the previous stage's block output through that stage's DTM; keeps
+ * output(i, blocks output of stage i) for the stages in `indices`.
+ */
+function runLitStages(patchEmbed: LitPatchEmbed, layers: LitLayer[], x: Tensor, indices: number[], output: (i: number, y: Tensor) => Tensor): Tensor[] {
+  return tf.tidy(() => {
+    const outs: Tensor[] = [];
+    let y = patchEmbed.forward(x);
+    for (let i = 0; i <= Math.max(...indices); i++) {
+      y = layers[i]!.forwardBlocks(i > 0 ? layers[i - 1]!.downsample!.forward(y) : y);
+      if (indices.includes(i)) outs.push(output(i, y));
+    }
+    return outs;
+  });
+}
+
 export class LITv2 extends Backbone {
   readonly numClasses: number;
   readonly featureInfo: FeatureInfo[];
@@ -86,51 +130,29 @@ export class LITv2 extends Backbone {
 
   constructor(cfg: LitV2Config) {
     super();
-    const { embedDim, depths, numHeads } = cfg;
-    const n = depths.length;
-    const hasMsa = cfg.hasMsa ?? [0, 0, 1, 1];
-    const localWs = cfg.localWs ?? [0, 0, 2, 1];
-    const total = depths.reduce((a, b) => a + b, 0);
-    const rate = cfg.dropPathRate ?? 0;
-    const dpr = dropPathSchedule(total, rate);
+    const n = cfg.depths.length;
     this.numClasses = cfg.numClasses ?? 1000;
-    this.patch_embed = this.add('patch_embed', new LitPatchEmbed(cfg.patchSize ?? 4, cfg.inChans ?? 3, embedDim));
-    const layers: LitLayer[] = [];
-    let cur = 0;
-    for (let i = 0; i < n; i++) {
-      const dim = embedDim * 2 ** i;
-      const blocks = Array.from({ length: depths[i]! }, (_, j) => {
-        const common = { mlpRatio: cfg.mlpRatio ?? 4, drop: cfg.dropRate ?? 0, dropPath: dpr[cur + j]! };
-        return hasMsa[i] === 1
-          ? new HiLoBlock(dim, { ...common, numHeads: numHeads[i]!, qkvBias: cfg.qkvBias ?? true, qkScale: cfg.qkScale ?? null, windowSize: localWs[i]!, alpha: cfg.alpha ?? 0.5 })
-          : new ConvFFNBlock(dim, common);
-      });
-      layers.push(new DownsamplingStage(blocks, i < n - 1 ? new DTM(dim) : null));
-      cur += depths[i]!;
-    }
-    this.layers = this.add('layers', new ModuleList(layers));
-    const numFeatures = embedDim * 2 ** (n - 1);
+    this.patch_embed = this.add('patch_embed', new LitPatchEmbed(cfg.patchSize ?? 4, cfg.inChans ?? 3, cfg.embedDim, cfg.patchNorm ?? true));
+    this.layers = this.add('layers', new ModuleList(litStages(cfg)));
+    const numFeatures = stageDim(cfg, n - 1);
     this.norm = this.add('norm', new LayerNorm(numFeatures));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(numFeatures, this.numClasses) : new Identity());
     this.featureInfo = Array.from({ length: n }, (_, i) => ({
-      channels: embedDim * 2 ** i,
+      channels: stageDim(cfg, i),
       reduction: (cfg.patchSize ?? 4) * 2 ** i,
       module: i < n - 1 ? `layers.${i}.blocks` : 'norm',
     }));
     this.apply(litInit);
   }
 
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'any',
+    note: 'no position embedding; any H x W runs, padded as the official detection backbone pads',
+  };
+
   /** NHWC image -> per-stage NHWC maps: each stage's block output before its DTM; the last after the final norm. */
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
-    return tf.tidy(() =>
-      this.runStages(
-        this.patch_embed.forward(x),
-        indices,
-        // Stage i's input is the previous stage's blocks output through that stage's DTM.
-        (i, y) => this.layers.items[i]!.forwardBlocks(i > 0 ? this.layers.items[i - 1]!.downsample!.forward(y) : y),
-        (i, f) => (i === this.layers.length - 1 ? this.norm.forward(f) : f),
-      ),
-    );
+    return runLitStages(this.patch_embed, this.layers.items, x, indices, (i, f) => (i === this.layers.length - 1 ? this.norm.forward(f) : f));
   }
 
   /** Final-norm tokens averaged over all positions: (B, C). */
@@ -144,6 +166,37 @@ export class LITv2 extends Backbone {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => this.forwardHead(this.forwardFeatures(x)));
+  }
+}
+
+/**
+ * LITv2's dense-prediction backbone (detection/mmdet and segmentation/mmseg `backbones/litv2.py`): the same
+ * stages on any H x W (patch embed and HiLo pad bottom/right, DTM floors odd sizes), no head; for each stage
+ * in `outIndices`, in stage order, the stage's block output before its DTM through its own LayerNorm
+ * `norm{i}`, except stage 0 in the detection form (`normFirst` false), which has none.
+ * Keys: patch_embed.*, layers.*, norm{i}.*.
+ */
+export class LITv2Dense extends Module {
+  readonly patch_embed: LitPatchEmbed;
+  readonly layers: ModuleList<LitLayer>;
+  /** Stages whose maps are returned, ascending. */
+  readonly outIndices: number[];
+  readonly norms = new Map<number, LayerNorm>();
+
+  constructor(cfg: LitV2Config & { outIndices?: number[]; normFirst?: boolean }) {
+    super();
+    const n = cfg.depths.length;
+    this.outIndices = [...new Set(cfg.outIndices ?? Array.from({ length: n }, (_, i) => i))].sort((a, b) => a - b);
+    for (const i of this.outIndices) if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`LITv2: out_indices ${i} is not a stage (0..${n - 1})`);
+    this.patch_embed = this.add('patch_embed', new LitPatchEmbed(cfg.patchSize ?? 4, cfg.inChans ?? 3, cfg.embedDim, cfg.patchNorm ?? true));
+    this.layers = this.add('layers', new ModuleList(litStages(cfg)));
+    for (const i of this.outIndices) if (i > 0 || cfg.normFirst) this.norms.set(i, this.add(`norm${i}`, new LayerNorm(stageDim(cfg, i))));
+    this.apply(litInit);
+  }
+
+  /** NHWC image -> one NHWC map per out index. */
+  forward(x: Tensor): Tensor[] {
+    return runLitStages(this.patch_embed, this.layers.items, x, this.outIndices, (i, y) => this.norms.get(i)?.forward(y) ?? y.clone());
   }
 }
 

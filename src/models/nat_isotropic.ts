@@ -6,23 +6,27 @@
  * DiNAT).
  */
 import { tf, type Tensor } from '../tf.js';
+import { type Pair, pair } from '../nn/functional.js';
 import { Sequential } from '../nn/module.js';
 import { Dropout, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
 import { SwinPatchEmbed } from '../blocks/swin_patch.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, registerModel, stageDepths } from './registry.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport } from './backbone.js';
+import { type ModelOptions, imageSize, registerModel, stageDepths } from './registry.js';
 import { type NABackboneOptions, natCfg } from './nat.js';
 
 export interface NatIsotropicConfig extends NABackboneOptions {
-  imgSize?: number;
+  /** The input size the token grid is reshaped to (an int or [H, W]); weights do not depend on it. */
+  imgSize?: number | Pair;
   patchSize?: number;
   embedDim?: number;
   depth?: number;
   numHeads?: number;
   dilation?: number;
   patchNorm?: boolean;
+  /** eps of every LayerNorm (official norm_layer, default nn.LayerNorm: 1e-5). */
+  normEps?: number;
 }
 
 export class NATIsotropic extends Backbone {
@@ -32,7 +36,8 @@ export class NATIsotropic extends Backbone {
   readonly layers: Sequential;
   readonly norm: LayerNorm;
   readonly head: Linear | Identity;
-  readonly featureMapSize: number;
+  /** Token grid img_size // patch_size per axis (the official `feature_map_size`). */
+  readonly featureMapSize: Pair;
   private readonly posDrop: Dropout;
 
   constructor(cfg: NatIsotropicConfig = {}) {
@@ -41,8 +46,9 @@ export class NATIsotropic extends Backbone {
     const depth = cfg.depth ?? 12;
     const patch = cfg.patchSize ?? 16;
     this.numClasses = cfg.numClasses ?? 1000;
-    this.featureMapSize = Math.floor((cfg.imgSize ?? 224) / patch);
-    this.patchEmbed = this.add('patch_embed', new SwinPatchEmbed(patch, cfg.inChans ?? 3, embedDim, cfg.patchNorm ?? true));
+    const [ih, iw] = pair(cfg.imgSize ?? 224);
+    this.featureMapSize = [Math.floor(ih / patch), Math.floor(iw / patch)];
+    this.patchEmbed = this.add('patch_embed', new SwinPatchEmbed(patch, cfg.inChans ?? 3, embedDim, cfg.patchNorm ?? true, cfg.normEps));
     this.posDrop = this.add('pos_drop', new Dropout(cfg.dropRate ?? 0));
     const dpr = dropPathSchedule(depth, cfg.dropPathRate ?? 0.1);
     const layers = Array.from(
@@ -58,21 +64,29 @@ export class NATIsotropic extends Backbone {
           qkScale: cfg.qkScale,
           drop: cfg.dropRate ?? 0,
           dropPath: dpr[i],
+          normEps: cfg.normEps,
         }),
     );
     this.layers = this.add('layers', new Sequential(...layers));
-    this.norm = this.add('norm', new LayerNorm(embedDim));
+    this.norm = this.add('norm', new LayerNorm(embedDim, cfg.normEps));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(embedDim, this.numClasses) : new Identity());
     this.featureInfo = layers.map((_, i) => ({ channels: embedDim, reduction: patch, module: `layers.${i}` }));
     this.apply(vitInit);
   }
 
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'any',
+    note: 'no position embedding, relative position biases sized by the kernel (the model is built for one img_size grid)',
+  };
+
   private embed(x: Tensor): Tensor {
     const y = this.patchEmbed.forward(x);
     const [, h, w] = y.shape;
-    // The official model reshapes to (B, img/16, img/16, C): the input must be img_size square.
-    if (h !== this.featureMapSize || w !== this.featureMapSize) {
-      throw new Error(`NATIsotropic: input gives a ${h}x${w} patch grid, the model needs ${this.featureMapSize}x${this.featureMapSize} (img_size ${this.featureMapSize * this.patchEmbed.patchSize})`);
+    // The official model reshapes to (B, img/16, img/16, C): the input must give the img_size grid.
+    const [fh, fw] = this.featureMapSize;
+    if (h !== fh || w !== fw) {
+      const p = this.patchEmbed.patchSize;
+      throw new Error(`NATIsotropic: input gives a ${h}x${w} patch grid, the model needs ${fh}x${fw} (img_size ${fh * p}x${fw * p}; build it with imgSize)`);
     }
     return this.posDrop.forward(y);
   }
@@ -106,6 +120,6 @@ for (const [name, architecture, cfg, file, notes] of VARIANTS) {
     pretrainedCfg: natCfg(`${CKPT}/${file}`, notes),
     depths: [12],
     build: (o: ModelOptions) =>
-      new NATIsotropic({ ...cfg, imgSize: 224, patchSize: 16, depth: stageDepths(o, [12])[0]!, mlpRatio: 4, kernelSize: 7, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate ?? cfg.dropPathRate }),
+      new NATIsotropic({ ...cfg, imgSize: imageSize(o), patchSize: 16, depth: stageDepths(o, [12])[0]!, mlpRatio: 4, kernelSize: 7, numClasses: o.numClasses, inChans: o.inChans, dropRate: o.dropRate, dropPathRate: o.dropPathRate ?? cfg.dropPathRate }),
   });
 }

@@ -3,6 +3,7 @@
  * pretrained_cfg). Model files call `registerModel` at their bottom; `createModel` builds by name.
  */
 import { type Backbone, FeatureModel } from './backbone.js';
+import type { Pair } from '../nn/functional.js';
 
 export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
 
@@ -73,6 +74,12 @@ export interface ModelOptions {
    * with other block counts, e.g. a small config for tests. Isotropic models have one stage.
    */
   depths?: number[];
+  /**
+   * Input size (timm's img_size kwarg; a number is square): families whose official constructor takes
+   * img_size are built for it (token grids, position embeddings, per-token operators); every model's
+   * pretrained config takes it as its input size.
+   */
+  imgSize?: number | Pair;
   [key: string]: unknown;
 }
 
@@ -145,6 +152,14 @@ export function getModelEntry(name: string): ModelEntry {
   throw new UnknownModelError(name, scored.filter((s) => s.d <= limit).slice(0, 3).map((s) => s.n));
 }
 
+/** The `imgSize` option as [H, W], checked; `dflt` (the variant's size) when absent. */
+export function imageSize(o: ModelOptions, dflt: number | Pair = 224): Pair {
+  const v = o.imgSize ?? dflt;
+  const hw: unknown[] = typeof v === 'number' ? [v, v] : Array.isArray(v) ? v : [];
+  if (hw.length !== 2 || !hw.every((n) => Number.isInteger(n) && (n as number) > 0)) throw new Error(`imgSize must be a positive integer or [height, width], got ${JSON.stringify(v)}`);
+  return hw as Pair;
+}
+
 /** Builds a registered model: deterministic init from `seed` unless `init: false`. */
 export function createModel(name: string, opts: ModelOptions & { features: true }): FeatureModel;
 export function createModel(name: string, opts?: ModelOptions): Backbone;
@@ -152,7 +167,8 @@ export function createModel(name: string, opts: ModelOptions = {}): Backbone | F
   const entry = getModelEntry(name);
   if (opts.depths) checkDepths(name, entry, opts.depths);
   const model = entry.build(opts);
-  model.pretrainedCfg = { ...entry.pretrainedCfg, numClasses: model.numClasses };
+  const cfg = entry.pretrainedCfg;
+  model.pretrainedCfg = { ...cfg, numClasses: model.numClasses, ...(opts.imgSize !== undefined ? { inputSize: [cfg.inputSize[0], ...imageSize(opts)] } : {}) };
   model.variant = name;
   const out = opts.features ? new FeatureModel(model, opts.outIndices) : model;
   if (opts.init !== false) out.initialize(opts.seed ?? 0);

@@ -10,10 +10,11 @@ import { BatchNorm2d, Conv2d, dropPathSchedule, Identity, LayerNorm, Linear, ReL
 import { torchDefaultBias, torchDefaultWeight, truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import * as F from '../nn/functional.js';
+import { type Pair, pair } from '../nn/functional.js';
 import { PvtBlock } from '../blocks/attention.js';
 import { SoftmaxFreeTransformerBlock } from '../blocks/soft_attention.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport } from './backbone.js';
+import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /**
  * SOFT `PatchEmbed`: the stem ("kernel_size 7") is three 3x3 conv-BN-ReLU (strides 2, 1, 2 through 32
@@ -35,6 +36,13 @@ export class SoftPatchEmbed extends Module {
 }
 
 export interface SoftConfig {
+  /**
+   * img_size and patch_size only gate construction, as in the official code: each PatchEmbed asserts that its
+   * img_size (img, img/4, img/8, img/16) is divisible by its patch (patch_size, 2, 2, 2). The forward takes
+   * any input (position embeddings are resized to the actual grid).
+   */
+  imgSize?: number | Pair;
+  patchSize?: number;
   embedDims: number[];
   numHeads: number[];
   depths: number[];
@@ -58,6 +66,14 @@ export interface SoftConfig {
 /** Depthwise V-conv size of the SOFT stages. */
 const CONV_SIZES = [9, 5, 3];
 
+/** The official PatchEmbed assertions on img_size, per axis: img % patch, then (img // 4s) % 2 for s = 1, 2, 4. */
+export function checkSoftImgSize(imgSize: number | Pair, patchSize: number): void {
+  for (const [i, div, patch] of [[1, 1, patchSize], [2, 4, 2], [3, 8, 2], [4, 16, 2]] as const) {
+    const size = pair(imgSize).map((v) => Math.floor(v / div));
+    if (size.some((v) => v % patch)) throw new Error(`SOFT: patch_embed${i} needs img_size ${size.join('x')} divisible by ${patch} (img_size ${pair(imgSize).join('x')})`);
+  }
+}
+
 export class SoftmaxFreeVisionTransformer extends Backbone {
   readonly numClasses: number;
   readonly featureInfo: FeatureInfo[];
@@ -74,6 +90,7 @@ export class SoftmaxFreeVisionTransformer extends Backbone {
     super();
     const { embedDims: dims, numHeads, depths } = cfg;
     if (dims.length !== 4 || depths.length !== 4 || numHeads.length !== 4) throw new Error('SOFT: embedDims, numHeads and depths need 4 stages');
+    checkSoftImgSize(cfg.imgSize ?? 224, cfg.patchSize ?? 4);
     const sr = cfg.srRatios ?? [8, 4, 2, 1];
     this.numClasses = cfg.numClasses ?? 1000;
     this.posGrid = cfg.posGrid ?? 56;
@@ -136,6 +153,11 @@ export class SoftmaxFreeVisionTransformer extends Backbone {
       }
     }
   }
+
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'any',
+    note: 'position embeddings of fixed 56/28/14/7 grids are resized to the input at run time (official)',
+  };
 
   /** The (1, Np, C) embedding of a square grid, bilinearly resized (align_corners=False) to (1, H*W, C). */
   private resizedPos(pos: Tensor, h: number, w: number): Tensor {
@@ -252,6 +274,8 @@ for (const [size, embedDims, numHeads, depths, notes, drive] of SIZES) {
       depths,
       build: (o: ModelOptions) =>
         new SoftmaxFreeVisionTransformer({
+          imgSize: imageSize(o),
+          patchSize: 4,
           embedDims,
           numHeads,
           depths: stageDepths(o, depths),

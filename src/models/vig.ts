@@ -11,9 +11,10 @@ import { Module, ModuleList, Sequential, type Parameter } from '../nn/module.js'
 import { Conv2d, Dropout, DropPath, dropPathSchedule, Identity, LayerNorm, Linear, RMSNorm, SiLU } from '../nn/layers.js';
 import { constant, normal, truncNormal, zeros } from '../nn/init.js';
 import * as F from '../nn/functional.js';
+import { type Pair, pair } from '../nn/functional.js';
 import { GatedLinearAttention, type GatedLinearAttentionOptions, SwiGLUMlp, swigluHidden } from '../blocks/gated_linear_attention.js';
-import { Backbone, type FeatureInfo } from './backbone.js';
-import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
+import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
+import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
 /** The fields of fla's GLAConfig that a ViG block reads. */
 export interface GlaBlockConfig extends Omit<GatedLinearAttentionOptions, 'evalOutputScale' | 'normEps'> {
@@ -118,7 +119,8 @@ export interface VigConfig {
   embedDim: number;
   depth: number;
   numHeads: number;
-  imgSize?: number;
+  /** The input size the position embedding is trained for (an int or [H, W]). */
+  imgSize?: number | Pair;
   patchSize?: number;
   /** Stride of the v1 patch embed and of the official `num_patches` formula (= patch size in every config). */
   stride?: number;
@@ -151,11 +153,11 @@ export class ViG extends Backbone {
   readonly featureInfo: FeatureInfo[];
   readonly embedDim: number;
   /** The token grid pos_embed was trained for: img_size // patch_size per side. */
-  readonly posGrid: number;
+  readonly posGrid: Pair;
 
   constructor(cfg: VigConfig) {
     super();
-    const imgSize = cfg.imgSize ?? 224;
+    const [ih, iw] = pair(cfg.imgSize ?? 224);
     const patch = cfg.patchSize ?? 16;
     const stride = cfg.stride ?? patch;
     const dim = cfg.embedDim;
@@ -168,9 +170,11 @@ export class ViG extends Backbone {
         ? new V2PatchEmbed(patch, inChans, dim, { bias: cfg.useBiasInPatch ?? true, actInPatch: cfg.useActInPatch ?? false })
         : new V1PatchEmbed(patch, stride, inChans, dim),
     );
-    const side = Math.floor((imgSize - patch) / stride) + 1;
-    this.posGrid = Math.floor(imgSize / patch);
-    this.pos_embed = this.param('pos_embed', [1, side * side, dim], truncNormal(0.02));
+    // The official pos_embed has the patch embed's num_patches (the v1 conv's output grid) tokens, but is
+    // read as an img_size // patch_size grid (patch_resolution); every released config has both equal.
+    const tokens = (Math.floor((ih - patch) / stride) + 1) * (Math.floor((iw - patch) / stride) + 1);
+    this.posGrid = [Math.floor(ih / patch), Math.floor(iw / patch)];
+    this.pos_embed = this.param('pos_embed', [1, tokens, dim], truncNormal(0.02));
     this.pos_drop = this.add('pos_drop', new Dropout(cfg.dropRate ?? 0));
     this.head = this.add('head', this.numClasses > 0 ? new Linear(dim, this.numClasses) : new Identity());
     const rate = cfg.dropPathRate ?? 0;
@@ -194,14 +198,23 @@ export class ViG extends Backbone {
     vigInit(this);
   }
 
+  override readonly inputSizeSupport: InputSizeSupport = {
+    kind: 'resample',
+    note: 'pos_embed covers the img_size/16 grid: weights of another size are resampled as they load (timm), other inputs resize it at run time (official)',
+  };
+
+  override positionEmbeddings(): PositionEmbedding[] {
+    return [{ key: 'pos_embed', grid: this.posGrid, prefixTokens: 0 }];
+  }
+
   /** pos_embed for an (h, w) token grid: as stored, or bicubically resized from the training grid. */
   positionEmbedding(h: number, w: number): Tensor {
-    const g = this.posGrid;
-    if (h === g && w === g) return this.pos_embed.value;
+    const [gh, gw] = this.posGrid;
+    if (h === gh && w === gw) return this.pos_embed.value;
     return tf.tidy(() => {
       const n = this.pos_embed.shape[1]!;
-      if (n !== g * g) throw new Error(`ViG: pos_embed has ${n} tokens, not a ${g}x${g} grid; cannot resize it to ${h}x${w}`);
-      const grid = tf.reshape(this.pos_embed.value, [1, g, g, this.embedDim]) as Tensor4D;
+      if (n !== gh * gw) throw new Error(`ViG: pos_embed has ${n} tokens, not a ${gh}x${gw} grid; cannot resize it to ${h}x${w}`);
+      const grid = tf.reshape(this.pos_embed.value, [1, gh, gw, this.embedDim]) as Tensor4D;
       return tf.reshape(F.resizeBicubic(grid, [h, w]), [1, h * w, this.embedDim]);
     });
   }
@@ -296,7 +309,7 @@ for (const [name, embedDim, numHeads, tinyFlags, dropPath, notes] of VARIANTS) {
         embedDim,
         depth: stageDepths(o, [12])[0]!,
         numHeads,
-        imgSize: typeof o.imgSize === 'number' ? o.imgSize : 224,
+        imgSize: imageSize(o),
         useActInConv: tinyFlags,
         useOutAct: tinyFlags,
         numClasses: o.numClasses,

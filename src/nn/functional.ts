@@ -10,6 +10,14 @@ export function pair(v: number | readonly number[]): Pair {
   return typeof v === 'number' ? [v, v] : [v[0]!, v[1] ?? v[0]!];
 }
 
+/** Zero-pads NHWC H and W at the bottom/right up to multiples of (ph, pw) (Swin-style padding); x itself when they divide. */
+export function padToMultiple(x: Tensor, ph: number, pw: number): Tensor {
+  const [, h, w] = x.shape as number[];
+  const extraH = (ph - (h! % ph)) % ph;
+  const extraW = (pw - (w! % pw)) % pw;
+  return extraH || extraW ? tf.pad(x, [[0, 0], [0, extraH], [0, extraW], [0, 0]]) : x;
+}
+
 export interface ConvOptions {
   stride?: number | Pair;
   /** Symmetric zero padding per axis (never TF "SAME"). */
@@ -273,6 +281,34 @@ export function bicubicMatrix(inLen: number, outLen: number, alignCorners = fals
       const idx = Math.min(Math.max(base - 1 + j, 0), inLen - 1);
       m[i * inLen + idx] += w[j]!;
     }
+  }
+  return m;
+}
+
+/**
+ * The (out x in) matrix of PyTorch's antialiased bicubic interpolation (F.interpolate mode='bicubic',
+ * antialias=True, align_corners=False; what timm's resample_abs_pos_embed uses): Keys' cubic with A = -0.5
+ * centred at (i + 0.5) * in / out, stretched by in / out when shrinking, over the taps inside [0, in) only
+ * (no edge replication), normalized to sum 1.
+ */
+export function bicubicAntialiasMatrix(inLen: number, outLen: number): Float32Array {
+  const A = -0.5;
+  const cubic = (t: number) => {
+    const x = Math.abs(t);
+    return x < 1 ? ((A + 2) * x - (A + 3)) * x * x + 1 : x < 2 ? ((A * x - 5 * A) * x + 8 * A) * x - 4 * A : 0;
+  };
+  const scale = inLen / outLen;
+  const support = scale >= 1 ? 2 * scale : 2;
+  const invScale = scale >= 1 ? 1 / scale : 1;
+  const m = new Float32Array(outLen * inLen);
+  for (let i = 0; i < outLen; i++) {
+    const center = scale * (i + 0.5);
+    // PyTorch truncates toward zero (static_cast<int64_t>) before clamping to the input.
+    const lo = Math.max(Math.trunc(center - support + 0.5), 0);
+    const hi = Math.min(Math.trunc(center + support + 0.5), inLen);
+    const w = Array.from({ length: hi - lo }, (_, j) => cubic((lo + j - center + 0.5) * invScale));
+    const total = w.reduce((a, b) => a + b, 0);
+    w.forEach((v, j) => (m[i * inLen + lo + j] = total !== 0 ? v / total : v));
   }
   return m;
 }

@@ -5,4 +5,5 @@ export * from './init.js';
 export * from './rng.js';
 export * from './random.js';
 export * as F from './functional.js';
+export { resampleAbsPosEmbed } from './pos_embed.js';
 export * from './reparam.js';

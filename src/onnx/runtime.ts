@@ -138,7 +138,8 @@ export function ortCachePath(model: Backbone, o: OrtRuntimeOptions & ExportOptio
     if (!weightsHashes.has(o.weightsFile)) weightsHashes.set(o.weightsFile, sha256File(o.weightsFile));
     weights = weightsHashes.get(o.weightsFile)!;
   }
-  const key = JSON.stringify({ v: 1, model: model.variant, weights, classes: model.numClasses, chans: cfg.inputSize[0], size, opset: o.opset ?? 17, dynamic: true });
+  // `built`: the input size the model was built for (imgSize), which sets its position-embedding grid.
+  const key = JSON.stringify({ v: 1, model: model.variant, weights, classes: model.numClasses, chans: cfg.inputSize[0], built: cfg.inputSize.slice(1), size, opset: o.opset ?? 17, dynamic: true });
   const h = createHash('sha256').update(key).digest('hex').slice(0, 16);
   return join(o.dir ?? cacheDir('onnx'), `${model.variant || 'model'}-${h}.onnx`);
 }

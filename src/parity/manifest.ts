@@ -51,6 +51,8 @@ export function readManifest(dir: string): ParityManifest {
       if (typeof c[f] !== 'string') throw new Error(`${path}: a case lacks the string field "${f}"`);
     }
     if (typeof c.tolerance_max_abs !== 'number') throw new Error(`${path}: case ${c.case} lacks tolerance_max_abs`);
+    // Some manifests name the forward arguments (H, W, ...) `forward_args`.
+    if (c.forward_kwargs === undefined && c.forward_args !== null && typeof c.forward_args === 'object') c.forward_kwargs = c.forward_args as Record<string, unknown>;
   }
   return m;
 }

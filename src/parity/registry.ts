@@ -27,7 +27,22 @@ export type ParityBuilder = (ctx: ParityContext) => ParityTarget;
 
 const builders = new Map<string, ParityBuilder>();
 
-const keyOf = (architecture: string, className: string, module?: string) => `${architecture}::${className}${module === undefined ? '' : `@${module}`}`;
+/**
+ * A manifest's class string without its annotations, which may carry parameter values:
+ * "DiNAT (subclass of NAT)" -> "DiNAT", "forward (top-k=8)" -> "forward", and a stray parenthesis left
+ * where a generator cut a longer description short ("forward)") -> "forward". Builders are keyed by this,
+ * so no key ever holds a value that the kwargs give.
+ */
+export function canonicalClassName(name: string): string {
+  let s = name;
+  for (let prev = ''; prev !== s; ) {
+    prev = s;
+    s = s.replace(/\s*\([^()]*\)/g, '');
+  }
+  return s.replace(/[()]/g, '').trim();
+}
+
+const keyOf = (architecture: string, className: string, module?: string) => `${architecture}::${canonicalClassName(className)}${module === undefined ? '' : `@${module}`}`;
 
 /**
  * Registers a builder for an official class. `opts.module` (the manifest's `module` field, e.g.
@@ -35,7 +50,10 @@ const keyOf = (architecture: string, className: string, module?: string) => `${a
  * `architecture` is empty name different classes alike ('Block', 'PatchEmbed'), and the file tells them apart.
  */
 export function registerParityBuilder(architecture: string, classNames: string | string[], builder: ParityBuilder, opts: { module?: string } = {}): void {
-  for (const c of Array.isArray(classNames) ? classNames : [classNames]) builders.set(keyOf(architecture, c, opts.module), builder);
+  for (const c of Array.isArray(classNames) ? classNames : [classNames]) {
+    if (canonicalClassName(c) !== c) throw new Error(`parity builder '${c}': register the bare class name`);
+    builders.set(keyOf(architecture, c, opts.module), builder);
+  }
 }
 
 /** The builder for a case: one registered for its source file first, else one for the class alone. */
@@ -54,6 +72,42 @@ export function kwNumbers(kw: Record<string, unknown>, name: string, dflt?: numb
   const v = kw[name] ?? dflt;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw new Error(`kwarg '${name}' must be a list of numbers, got ${JSON.stringify(v)}`);
   return v as number[];
+}
+
+export function kwBool(kw: Record<string, unknown>, name: string, dflt: boolean): boolean {
+  const v = kw[name] ?? dflt;
+  if (typeof v !== 'boolean') throw new Error(`kwarg '${name}' must be a boolean, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function kwString(kw: Record<string, unknown>, name: string, dflt: string): string {
+  const v = kw[name] ?? dflt;
+  if (typeof v !== 'string') throw new Error(`kwarg '${name}' must be a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A number kwarg that may be None (null when absent or None). */
+export function kwOptNumber(kw: Record<string, unknown>, name: string): number | null {
+  return kw[name] === undefined || kw[name] === null ? null : kwNumber(kw, name);
+}
+
+/** An int-or-pair kwarg read as timm's to_2tuple does: 224 -> [224, 224], [H, W] as given. */
+export function kwSize(kw: Record<string, unknown>, name: string, dflt?: number | [number, number]): [number, number] {
+  const v = kw[name] ?? dflt;
+  if (typeof v === 'number') return [v, v];
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [v[0], v[1]] as [number, number];
+  throw new Error(`kwarg '${name}' must be a number or an [H, W] pair, got ${JSON.stringify(v)}`);
+}
+
+/**
+ * Kwargs vizoo does not implement: each must be absent, None, or the one value that vizoo computes (e.g. the
+ * official default); anything else is refused by name instead of being silently ignored.
+ */
+export function refuseKwargs(kw: Record<string, unknown>, accepted: Record<string, unknown>): void {
+  for (const [name, ok] of Object.entries(accepted)) {
+    const v = kw[name];
+    if (v !== undefined && v !== null && JSON.stringify(v) !== JSON.stringify(ok)) throw new Error(`kwarg ${name}=${JSON.stringify(v)} is not supported (vizoo implements ${JSON.stringify(ok)})`);
+  }
 }
 
 /** eps of a norm_layer kwarg such as "partial(nn.LayerNorm, eps=1e-6)"; `dflt` for a bare class. */

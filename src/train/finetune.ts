@@ -8,6 +8,7 @@ import type { Backbone } from '../models/backbone.js';
 import { type HostTensor, type StateDict, toFloat32 } from '../hub/host_tensor.js';
 import { readWeightsFile } from '../hub/weight_files.js';
 import { mapStateDict } from '../hub/keymaps.js';
+import { adaptToInputSize } from '../hub/input_size.js';
 import { shippedWeightsPath } from '../hub/shipped.js';
 
 /** timm's adapt_input_conv on an OIHW weight. */
@@ -42,17 +43,19 @@ export interface FinetuneStart {
 export function loadForFinetune(
   name: string,
   weights: string = 'shipped',
-  o: { numClasses?: number; inChans?: number; seed?: number; dropPathRate?: number; dropRate?: number; checkpointKey?: string; keyMap?: string } = {},
+  o: { numClasses?: number; inChans?: number; imgSize?: number | [number, number]; seed?: number; dropPathRate?: number; dropRate?: number; checkpointKey?: string; keyMap?: string } = {},
 ): FinetuneStart {
   if (weights === 'shipped') {
     const shipped = shippedWeightsPath(name);
     if (!shipped) throw new Error(`${name}: vizoo ships no weights for this model; pass a weights file`);
     weights = shipped;
   }
-  const model = createModel(name, { numClasses: o.numClasses, inChans: o.inChans, seed: o.seed, dropPathRate: o.dropPathRate, dropRate: o.dropRate, init: false });
+  const model = createModel(name, { numClasses: o.numClasses, inChans: o.inChans, imgSize: o.imgSize, seed: o.seed, dropPathRate: o.dropPathRate, dropRate: o.dropRate, init: false });
   const own = new Map(model.stateEntries());
-  // PyTorch checkpoints and foreign namings (HF ports, wrapper prefixes) map to the official keys first.
-  const sd: StateDict = new Map(mapStateDict(readWeightsFile(weights, { checkpointKey: o.checkpointKey }), new Set(own.keys()), o.keyMap, new Map([...own].map(([k, p]) => [k, p.shape]))).sd);
+  // PyTorch checkpoints and foreign namings (HF ports, wrapper prefixes) map to the official keys first;
+  // position embeddings of another input size are resampled (or refused where the model cannot change size).
+  const named = mapStateDict(readWeightsFile(weights, { checkpointKey: o.checkpointKey }), new Set(own.keys()), o.keyMap, new Map([...own].map(([k, p]) => [k, p.shape]))).sd;
+  const sd: StateDict = new Map(adaptToInputSize(model, named, weights));
   const cfg = model.pretrainedCfg;
   const classifier = cfg.classifier;
   if (classifier) {

@@ -5,7 +5,7 @@
  * only; the code generation runs on the host.
  */
 import { tf, type Tensor } from '../tf.js';
-import { stopGradient } from '../nn/functional.js';
+import { type Pair, pair, stopGradient } from '../nn/functional.js';
 import { Rng } from '../nn/rng.js';
 import { crossEntropy, softTargetCrossEntropy } from './losses.js';
 
@@ -192,21 +192,28 @@ export interface RegionMaskOptions {
 
 /**
  * Discriminative region guidance: a (B, H, W, 1) {0, 1} mask that zeroes the `count` patches with the highest
- * teacher score (B, N) on a square grid of `patchSize` pixel patches. Multiply the NHWC image by it.
+ * teacher score (B, N) on the grid of `patchSize` pixel patches of an `imageSize` image (each a number or
+ * [H, W]). Multiply the NHWC image by it. The official code hard-codes a 14x14 grid of 16px patches; on other
+ * grids the transposed placement puts patch column c on rows [c*ph, (c+1)*ph) and row r on columns
+ * [r*pw, (r+1)*pw), clipped to the image.
  */
-export function regionMask(score: Tensor, imageSize: number, patchSize: number, opts: RegionMaskOptions = {}): Tensor {
+export function regionMask(score: Tensor, imageSize: number | Pair, patchSize: number | Pair, opts: RegionMaskOptions = {}): Tensor {
   const [b, n] = score.shape as [number, number];
-  const grid = Math.floor(imageSize / patchSize);
-  if (grid * grid !== n) throw new Error(`regionMask: ${n} scores do not form the ${grid}x${grid} patch grid of a ${imageSize}px image with ${patchSize}px patches`);
+  const [ih, iw] = pair(imageSize);
+  const [ph, pw] = pair(patchSize);
+  const [gh, gw] = [Math.floor(ih / ph), Math.floor(iw / pw)];
+  if (gh * gw !== n) throw new Error(`regionMask: ${n} scores do not form the ${gh}x${gw} patch grid of a ${ih}x${iw} image with ${ph}x${pw} patches`);
   // One zero-gradient op: ops inside a custom gradient are not taped, so the TopK (which has no gradient)
   // never meets the backward pass even though the score comes from trained parameters.
   const build = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const sc = args[0] as Tensor;
     const { indices } = tf.topk(sc, opts.count ?? 4);
-    let hit = tf.reshape(tf.sum(tf.oneHot(indices, n), 1), [b, grid, grid]); // 1 where a patch is zeroed
+    let hit = tf.reshape(tf.sum(tf.oneHot(indices, n), 1), [b, gh, gw]); // 1 where a patch is zeroed
     if (opts.transposed ?? true) hit = tf.transpose(hit, [0, 2, 1]);
-    const pixels = tf.reshape(tf.mul(tf.reshape(hit, [b, grid, 1, grid, 1]), tf.ones([1, 1, patchSize, 1, patchSize])), [b, grid * patchSize, grid * patchSize]);
-    const full = grid * patchSize === imageSize ? pixels : tf.pad(pixels, [[0, 0], [0, imageSize - grid * patchSize], [0, imageSize - grid * patchSize]]);
+    const [, rows, cols] = hit.shape as number[];
+    const pixels = tf.reshape(tf.mul(tf.reshape(hit, [b, rows!, 1, cols!, 1]), tf.ones([1, 1, ph, 1, pw])), [b, rows! * ph, cols! * pw]);
+    const [h, w] = [Math.min(ih, rows! * ph), Math.min(iw, cols! * pw)];
+    const full = tf.pad(tf.slice(pixels, [0, 0, 0], [b, h, w]), [[0, 0], [0, ih - h], [0, iw - w]]);
     return { value: tf.expandDims(tf.sub(1, tf.minimum(full, 1)), -1), gradFunc: () => tf.zerosLike(sc) };
   });
   return tf.tidy(() => build(score));

@@ -172,7 +172,7 @@ describe('EET', () => {
 
   it('refuses input sizes other than img_size, as the official PatchEmbed asserts', () => {
     const m = new EETViT({ imgSize: 32, patchSize: 8, embedDim: 8, depth: 1, numHeads: 2, numClasses: 3 }).initialize(0);
-    expect(() => m.forward(tf.zeros([1, 40, 32, 3]))).toThrow(/doesn't match model/);
+    expect(() => m.forward(tf.zeros([1, 40, 32, 3]))).toThrow(/input image size 40x32 doesn't match the model's img_size 32x32/);
     m.dispose();
   });
 

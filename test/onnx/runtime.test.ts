@@ -120,6 +120,9 @@ describe('onnxruntime models in the pipelines', () => {
     await saveWeights(m2, w2);
     expect(ortCachePath(loaded, { weightsFile: w2 })).not.toBe(o1.file);
     expect(ortCachePath(loaded, { weightsFile: w1, inputSize: [32, 32] })).not.toBe(o1.file);
+    // A model built for another input size (imgSize: its position grid) exported at the same size: another entry.
+    const built32 = createModel('van_fmnist', { init: false, imgSize: [32, 32] });
+    expect(ortCachePath(built32, { weightsFile: w1, inputSize: [28, 28] })).not.toBe(ortCachePath(loaded, { weightsFile: w1, inputSize: [28, 28] }));
     const ds = new SyntheticShapes(24, 28, 2);
     const spec = inputSpecFor(loaded.pretrainedCfg);
     const a = await evaluate(loaded, ds, { spec, numClasses: 10, batchSize: 8 });

@@ -117,4 +117,17 @@ describe('EET losses', () => {
       expect(official.flat().filter((v) => v === 0).length).toBe(4);
     });
   });
+
+  it('masks on a non-square grid: [H, W] image, patch column on rows when transposed, clipped to the image', () => {
+    tf.tidy(() => {
+      // 2x3 grid of 2-px patches in a 5x6 image (a 1-px strip below the grid); best patch (row 1, col 2).
+      const score = tf.tensor2d([[0, 0, 0, 0, 0, 9]]);
+      const direct = tf.squeeze(regionMask(score, [5, 6], 2, { count: 1, transposed: false })).arraySync() as number[][];
+      const official = tf.squeeze(regionMask(score, [5, 6], 2, { count: 1 })).arraySync() as number[][];
+      expect(direct.map((r) => r.join(''))).toEqual(['111111', '111111', '111100', '111100', '111111']);
+      // Transposed: rows [4, 6) clipped to row 4, columns [2, 4).
+      expect(official.map((r) => r.join(''))).toEqual(['111111', '111111', '111111', '111111', '110011']);
+      expect(() => regionMask(tf.zeros([1, 6]), [6, 6], 2)).toThrow(/6 scores do not form the 3x3 patch grid of a 6x6 image/);
+    });
+  });
 });

@@ -3,20 +3,11 @@ import { DWConv, PWConv } from '../../blocks/conv_mlp.js';
 import { CKS, LSKA, SDLSKA, type LskaMode } from '../../blocks/lska.js';
 import { PagFM, SegmentHead, makeLayer } from '../../blocks/pidnet.js';
 import { BEVANetCls, BEVANetSeg, BGAF, DLKPPM, type BEVANetConfig, type GatingKind, bevanetMlp, bevanetSpatialAttention, evanBlock } from '../../models/bevanet.js';
-import type { Pair } from '../../nn/functional.js';
 import type { LayerModule } from '../../nn/module.js';
-import { type ParityTarget, kwNumber, kwNumbers, registerParityBuilder } from '../registry.js';
+import { type ParityTarget, kwNumber, kwNumbers, kwOptNumber, kwSize, registerParityBuilder } from '../registry.js';
 
 const ARCH = 'BEVANet';
 const single = (m: LayerModule): ParityTarget => ({ module: m, run: ([x]) => m.forward(x!) });
-
-/** A kwarg that is an int or an (h, w) pair. */
-function kwPair(kw: Record<string, unknown>, name: string, dflt: number): number | Pair {
-  const v = kw[name] ?? dflt;
-  if (typeof v === 'number') return v;
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return v as Pair;
-  throw new Error(`kwarg '${name}' must be a number or a pair, got ${JSON.stringify(v)}`);
-}
 
 /** The class named by a dotted kwarg ("models.LSKA.SDLSKA" -> "SDLSKA"), checked against what vizoo has. */
 function kwClass<T extends string>(kw: Record<string, unknown>, name: string, dflt: T, allowed: readonly T[]): T {
@@ -27,22 +18,21 @@ function kwClass<T extends string>(kw: Record<string, unknown>, name: string, df
 }
 
 const gatingOf = (kw: Record<string, unknown>, dflt: GatingKind = 'SDLSKA') => kwClass<GatingKind>(kw, 'lka', dflt, ['SDLSKA', 'LSKA']);
-const optNumber = (kw: Record<string, unknown>, name: string, dflt: number) => (kw[name] === null || kw[name] === undefined ? dflt : kwNumber(kw, name));
 
 registerParityBuilder(ARCH, 'DWConv', ({ kwargs }) =>
   single(
     new DWConv(kwNumber(kwargs, 'dim', 768), {
-      kernelSize: kwPair(kwargs, 'kernel_size', 3),
-      stride: kwPair(kwargs, 'stride', 1),
-      padding: kwPair(kwargs, 'padding', 1),
-      dilation: kwPair(kwargs, 'dilation', 1),
+      kernelSize: kwSize(kwargs, 'kernel_size', 3),
+      stride: kwSize(kwargs, 'stride', 1),
+      padding: kwSize(kwargs, 'padding', 1),
+      dilation: kwSize(kwargs, 'dilation', 1),
       bias: kwargs.bias !== false,
     }),
   ),
 );
 registerParityBuilder(ARCH, 'PWConv', ({ kwargs }) => {
   const inC = kwNumber(kwargs, 'in_channels', 768);
-  return single(new PWConv(inC, optNumber(kwargs, 'out_channels', inC), kwargs.bias !== false));
+  return single(new PWConv(inC, kwOptNumber(kwargs, 'out_channels') ?? inC, kwargs.bias !== false));
 });
 registerParityBuilder(ARCH, 'CKS', ({ kwargs }) => {
   const m = new CKS(kwNumber(kwargs, 'dim'));
@@ -59,7 +49,7 @@ registerParityBuilder(ARCH, 'SpatialAttention', ({ kwargs }) =>
 );
 registerParityBuilder(ARCH, 'MLP', ({ kwargs }) => {
   const inF = kwNumber(kwargs, 'in_features');
-  return single(bevanetMlp(inF, optNumber(kwargs, 'hidden_features', inF), optNumber(kwargs, 'out_features', inF)));
+  return single(bevanetMlp(inF, kwOptNumber(kwargs, 'hidden_features') ?? inF, kwOptNumber(kwargs, 'out_features') ?? inF));
 });
 registerParityBuilder(ARCH, 'EVAN', ({ kwargs }) =>
   single(evanBlock(kwNumber(kwargs, 'dim', 512), kwNumber(kwargs, 'kernel_size', 35), kwNumber(kwargs, 'mlp_expand', 4), gatingOf(kwargs))),

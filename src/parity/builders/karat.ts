@@ -2,14 +2,14 @@
 import type { Tensor } from '../../tf.js';
 import { FourierKArAtOperator, KArAtAttention, KArAtBlock } from '../../blocks/karat.js';
 import { VisionTransformerKArAt } from '../../models/karat.js';
-import { kwNumber, normLayerEps, registerParityBuilder } from '../registry.js';
+import { kwBool, kwNumber, kwSize, normLayerEps, registerParityBuilder } from '../registry.js';
 
 const REF = 'karat_ref.py (naive)';
 
 const operatorOptions = (k: Record<string, unknown>) => ({
   rank: kwNumber(k, 'rank', 12),
   gridSize: kwNumber(k, 'grid_size', 3),
-  l1Proj: (k.l1_proj as boolean | undefined) ?? false,
+  l1Proj: kwBool(k, 'l1_proj', false),
 });
 
 registerParityBuilder(
@@ -26,7 +26,7 @@ registerParityBuilder(
   '',
   'KArAtAttention',
   ({ kwargs: k }) => {
-    const m = new KArAtAttention(kwNumber(k, 'dim'), kwNumber(k, 'num_heads'), kwNumber(k, 'num_tokens'), { ...operatorOptions(k), qkvBias: (k.qkv_bias as boolean | undefined) ?? false });
+    const m = new KArAtAttention(kwNumber(k, 'dim'), kwNumber(k, 'num_heads'), kwNumber(k, 'num_tokens'), { ...operatorOptions(k), qkvBias: kwBool(k, 'qkv_bias', false) });
     return { module: m, run: ([x]: Tensor[]) => m.forward(x!) };
   },
   { module: REF },
@@ -39,7 +39,7 @@ registerParityBuilder(
     const m = new KArAtBlock(kwNumber(k, 'dim'), kwNumber(k, 'num_heads'), kwNumber(k, 'num_tokens'), {
       ...operatorOptions(k),
       mlpRatio: kwNumber(k, 'mlp_ratio', 4),
-      qkvBias: (k.qkv_bias as boolean | undefined) ?? false,
+      qkvBias: kwBool(k, 'qkv_bias', false),
       normEps: normLayerEps(k.norm_layer, 1e-6),
     });
     return { module: m, run: ([x]: Tensor[]) => m.forward(x!) };
@@ -54,15 +54,15 @@ registerParityBuilder(
     const mode = (k.mode as string | undefined) ?? 'blockwise';
     if (mode !== 'blockwise' && mode !== 'universal') throw new Error(`unknown KArAt mode '${mode}'`);
     const m = new VisionTransformerKArAt({
-      imgSize: kwNumber(k, 'img_size', 224),
-      patchSize: kwNumber(k, 'patch_size', 16),
+      imgSize: kwSize(k, 'img_size', 224),
+      patchSize: kwSize(k, 'patch_size', 16),
       inChans: kwNumber(k, 'in_chans', 3),
       numClasses: kwNumber(k, 'num_classes', 1000),
       embedDim: kwNumber(k, 'embed_dim', 192),
       depth: kwNumber(k, 'depth', 12),
       numHeads: kwNumber(k, 'num_heads', 3),
       mlpRatio: kwNumber(k, 'mlp_ratio', 4),
-      qkvBias: (k.qkv_bias as boolean | undefined) ?? true,
+      qkvBias: kwBool(k, 'qkv_bias', true),
       ...operatorOptions(k),
       mode,
       normEps: normLayerEps(k.norm_layer, 1e-6),

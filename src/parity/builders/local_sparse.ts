@@ -11,8 +11,8 @@ import { PatchMerging, SwinPatchEmbed } from '../../blocks/swin_patch.js';
 import { ConvDownsampler, ConvTokenizer, NAT } from '../../models/nat.js';
 import { DiNATs } from '../../models/dinat_s.js';
 import { NATIsotropic } from '../../models/nat_isotropic.js';
-import { EETAttention, EETBlock, EETViT, EET_STUDENT_PRUNING, pruneTokens } from '../../models/eet.js';
-import { type ParityBuilder, type ParityTarget, kwNumber, kwNumbers, normLayerEps, registerParityBuilder } from '../registry.js';
+import { EETAttention, EETBlock, EETViT, eetStudentPruning, pruneTokens } from '../../models/eet.js';
+import { type ParityBuilder, type ParityTarget, kwBool, kwNumber, kwNumbers, kwOptNumber, kwSize, normLayerEps, refuseKwargs, registerParityBuilder } from '../registry.js';
 
 const single = (m: LayerModule): ParityTarget => ({ module: m, run: ([x]) => m.forward(x!) });
 
@@ -78,6 +78,7 @@ const natLayer = (kwargs: Record<string, unknown>, withLayerScale: boolean) =>
     qkvBias: (kwargs.qkv_bias as boolean | undefined) ?? true,
     qkScale: (kwargs.qk_scale as number | null | undefined) ?? null,
     layerScale: withLayerScale ? ((kwargs.layer_scale as number | null | undefined) ?? null) : null,
+    normEps: normLayerEps(kwargs.norm_layer, 1e-5),
   });
 
 register('NATLayer', ({ kwargs }) => single(natLayer(kwargs, true)));
@@ -101,7 +102,7 @@ const natModel = (kwargs: Record<string, unknown>) =>
     dropPathRate: kwNumber(kwargs, 'drop_path_rate', 0.2),
   });
 
-register(['NAT', 'DiNAT', 'DiNAT (subclass of NAT)'], ({ kwargs }) => single(natModel(kwargs)));
+register(['NAT', 'DiNAT'], ({ kwargs }) => single(natModel(kwargs)));
 
 register('PatchMerging', ({ kwargs }) => single(new PatchMerging(kwNumber(kwargs, 'dim'))), DINATS);
 register('PatchEmbed',
@@ -121,64 +122,94 @@ register('DiNAT_s',
         mlpRatio: kwNumber(kwargs, 'mlp_ratio', 4),
         inChans: kwNumber(kwargs, 'in_chans', 3),
         numClasses: kwNumber(kwargs, 'num_classes', 1000),
-        patchNorm: (kwargs.patch_norm as boolean | undefined) ?? true,
+        qkvBias: kwBool(kwargs, 'qkv_bias', true),
+        qkScale: kwOptNumber(kwargs, 'qk_scale'),
+        patchNorm: kwBool(kwargs, 'patch_norm', true),
       }),
     ),
   DINATS,
 );
 register('NATIsotropic',
-  ({ kwargs }) =>
-    single(
+  ({ kwargs }) => {
+    // `layer` picks the block class: NATransformerLayer (NA) or the ViT-RPB baseline, which vizoo lacks.
+    const layer = String(kwargs.layer ?? 'NATransformerLayer').split('.').pop();
+    if (layer !== 'NATransformerLayer') throw new Error(`kwarg layer=${String(kwargs.layer)} is not supported (vizoo implements NATransformerLayer)`);
+    return single(
       new NATIsotropic({
-        imgSize: kwNumber(kwargs, 'img_size', 224),
+        imgSize: kwSize(kwargs, 'img_size', 224),
         patchSize: kwNumber(kwargs, 'patch_size', 16),
         embedDim: kwNumber(kwargs, 'embed_dim', 384),
         depth: kwNumber(kwargs, 'depth', 12),
         numHeads: kwNumber(kwargs, 'num_heads', 12),
         mlpRatio: kwNumber(kwargs, 'mlp_ratio', 4),
+        qkvBias: kwBool(kwargs, 'qkv_bias', true),
+        qkScale: kwOptNumber(kwargs, 'qk_scale'),
         kernelSize: kwNumber(kwargs, 'kernel_size', 7),
         dilation: kwNumber(kwargs, 'dilation', 2),
         inChans: kwNumber(kwargs, 'in_chans', 3),
         numClasses: kwNumber(kwargs, 'num_classes', 1000),
+        patchNorm: kwBool(kwargs, 'patch_norm', true),
+        normEps: normLayerEps(kwargs.norm_layer, 1e-5),
       }),
-    ),
-  );
-
+    );
+  },
+  DINATS,
+);
 
 const asFloat = (t: tf.Tensor) => tf.cast(t, 'float32');
 
+/** EET's qk_scale: `qk_scale or head_dim ** -0.5`. */
+const qkScale = (kw: Record<string, unknown>) => kwOptNumber(kw, 'qk_scale');
+
 register('Attention',
   ({ kwargs }) => {
-    const m = new EETAttention(kwNumber(kwargs, 'dim'), kwNumber(kwargs, 'num_heads', 8), (kwargs.qkv_bias as boolean | undefined) ?? false, (kwargs.qk_scale as number | null | undefined) ?? null);
+    const m = new EETAttention(kwNumber(kwargs, 'dim'), kwNumber(kwargs, 'num_heads', 8), kwBool(kwargs, 'qkv_bias', false), qkScale(kwargs));
     return { module: m, run: ([x]) => { const { out, score } = m.forward(x!); return [out, score]; } };
   },
   EET,
 );
 
-/** PartSelect + the inline gather: the case kwargs carry k. */
-register('forward)',
-  ({ kwargs }) => ({
-    run: ([x, score]) => {
-      const { tokens, indices } = pruneTokens(x!, score!, kwNumber(kwargs, 'k'));
-      return [tokens, asFloat(indices)];
-    },
-  }),
+/** EET `Block` (its norm_layer default is nn.LayerNorm; VisionTransformer builds it with eps 1e-6). */
+register('Block',
+  ({ kwargs }) => {
+    const blk = eetBlock(kwargs);
+    return { module: blk, run: ([x]) => { const { out, score } = blk.forward(x!); return [out, score]; } };
+  },
   EET,
 );
 
-/** Block + inline pruning (kwarg prune_k): pruned tokens, indices, block output, score. */
-register('forward (top-k=8)',
+function eetBlock(kwargs: Record<string, unknown>): EETBlock {
+  return new EETBlock(kwNumber(kwargs, 'dim'), kwNumber(kwargs, 'num_heads'), {
+    mlpRatio: kwNumber(kwargs, 'mlp_ratio', 4),
+    qkvBias: kwBool(kwargs, 'qkv_bias', false),
+    qkScale: qkScale(kwargs),
+    normEps: normLayerEps(kwargs.norm_layer, 1e-5),
+  });
+}
+
+/**
+ * The inline pruning of `VisionTransformer.forward` (PartSelect's topk + the gather), which is no module:
+ * alone on (tokens, score) with kwarg k, or after a Block (block kwargs and prune_k) on its tokens, returning
+ * the pruned tokens, the indices, the block output and its score. The kept count always comes from kwargs.
+ */
+register('forward',
   ({ kwargs }) => {
-    const blk = new EETBlock(kwNumber(kwargs, 'dim'), kwNumber(kwargs, 'num_heads'), {
-      mlpRatio: kwNumber(kwargs, 'mlp_ratio', 4),
-      qkvBias: (kwargs.qkv_bias as boolean | undefined) ?? false,
-      normEps: normLayerEps(kwargs.norm_layer, 1e-5),
-    });
+    if (kwargs.dim === undefined) {
+      const k = kwNumber(kwargs, kwargs.k !== undefined ? 'k' : 'prune_k');
+      return {
+        run: ([x, score]) => {
+          const { tokens, indices } = pruneTokens(x!, score!, k);
+          return [tokens, asFloat(indices)];
+        },
+      };
+    }
+    const blk = eetBlock(kwargs);
+    const k = kwNumber(kwargs, kwargs.prune_k !== undefined ? 'prune_k' : 'k');
     return {
       module: blk,
       run: ([x]) => {
         const { out, score } = blk.forward(x!);
-        const { tokens, indices } = pruneTokens(out, score, kwNumber(kwargs, 'prune_k'));
+        const { tokens, indices } = pruneTokens(out, score, k);
         return [tokens, asFloat(indices), out, score];
       },
     };
@@ -186,23 +217,28 @@ register('forward (top-k=8)',
   EET,
 );
 
-const eetModel = (kwargs: Record<string, unknown>, student: boolean) =>
-  new EETViT({
-    imgSize: kwNumber(kwargs, 'img_size', 224),
-    patchSize: kwNumber(kwargs, 'patch_size', 16),
+/** VisionTransformer / VisionTransformerTeacher: every constructor kwarg is read or refused. */
+function eetModel(kwargs: Record<string, unknown>, student: boolean): EETViT {
+  refuseKwargs(kwargs, { representation_size: 0, hybrid_backbone: 'None' });
+  const depth = kwNumber(kwargs, 'depth', 12);
+  return new EETViT({
+    imgSize: kwSize(kwargs, 'img_size', 224),
+    patchSize: kwSize(kwargs, 'patch_size', 16),
     inChans: kwNumber(kwargs, 'in_chans', 3),
     numClasses: kwNumber(kwargs, 'num_classes', 1000),
     hashBits: kwNumber(kwargs, 'hash_code', 16),
     embedDim: kwNumber(kwargs, 'embed_dim', 768),
-    depth: kwNumber(kwargs, 'depth', 12),
+    depth,
     numHeads: kwNumber(kwargs, 'num_heads', 12),
     mlpRatio: kwNumber(kwargs, 'mlp_ratio', 4),
-    qkvBias: (kwargs.qkv_bias as boolean | undefined) ?? true,
-    qkScale: (kwargs.qk_scale as number | null | undefined) ?? null,
-    pruning: student ? EET_STUDENT_PRUNING : undefined,
+    qkvBias: kwBool(kwargs, 'qkv_bias', true),
+    qkScale: qkScale(kwargs),
+    normEps: normLayerEps(kwargs.norm_layer, 1e-6),
+    pruning: student ? eetStudentPruning(depth) : undefined,
   });
+}
 
-register(['VisionTransformer', 'VisionTransformer (EET student with content-based token pruning)'],
+register('VisionTransformer',
   ({ kwargs }) => {
     const m = eetModel(kwargs, true);
     return {
@@ -216,7 +252,7 @@ register(['VisionTransformer', 'VisionTransformer (EET student with content-base
   EET,
 );
 
-register(['VisionTransformerTeacher', 'VisionTransformerTeacher (plain DeiT-style ViT + hash head, no pruning)'],
+register('VisionTransformerTeacher',
   ({ kwargs }) => {
     const m = eetModel(kwargs, false);
     return {

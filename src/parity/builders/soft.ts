@@ -2,12 +2,14 @@
 import { tf, type Tensor } from '../../tf.js';
 import type { LayerModule } from '../../nn/module.js';
 import { PvtBlock } from '../../blocks/attention.js';
-import { SoftmaxFreeAttention, SoftmaxFreeTransformerBlock } from '../../blocks/soft_attention.js';
+import { SoftmaxFreeAttention, SoftmaxFreeTransformer, SoftmaxFreeTransformerBlock } from '../../blocks/soft_attention.js';
 import { SoftPatchEmbed, SoftmaxFreeVisionTransformer } from '../../models/soft.js';
-import { type ParityContext, type ParityTarget, kwNumber, kwNumbers, normLayerEps, registerParityBuilder } from '../registry.js';
+import { type ParityContext, type ParityTarget, kwBool, kwNumber, kwNumbers, kwOptNumber, kwSize, kwString, normLayerEps, registerParityBuilder } from '../registry.js';
 
 const TRANSFORMER = 'models/softmax_free_transformer.py';
 const VIT = 'models/softmax_free_vision_transformer.py';
+
+type Kw = Record<string, unknown>;
 
 function hw({ forwardKwargs }: ParityContext): [number, number] {
   const { H, W } = forwardKwargs;
@@ -29,41 +31,53 @@ function onTokens(ctx: ParityContext, m: LayerModule): ParityTarget {
   };
 }
 
-registerParityBuilder(
-  '',
-  'SoftmaxFreeAttention',
-  (ctx) => {
-    const k = ctx.kwargs;
-    const m = new SoftmaxFreeAttention(kwNumber(k, 'dim'), kwNumber(k, 'num_heads'), kwNumber(k, 'ratio'), kwNumber(k, 'conv_size'), kwNumber(k, 'max_iter', 20));
-    return onTokens(ctx, m);
-  },
-  { module: TRANSFORMER },
-);
+/** kernel_method: 'torch' and 'cuda' compute the same kernel (the official code asserts one of them). */
+function maxIter(k: Kw): number {
+  const method = kwString(k, 'kernel_method', 'cuda');
+  if (method !== 'torch' && method !== 'cuda') throw new Error(`kwarg kernel_method=${method}: the official code accepts torch or cuda`);
+  return kwNumber(k, 'max_iter', 20);
+}
 
-for (const [cls, normalized] of [
-  ['SoftmaxFreeTransformerBlock', false],
-  ['SoftmaxFreeNormTransformerBlock', true],
-] as const) {
+// The attention, the transformer and its block wrapper, each plain and SOFT-Norm (the *Norm* classes).
+for (const normalized of [false, true]) {
+  const norm = normalized ? 'Norm' : '';
   registerParityBuilder(
     '',
-    cls,
+    `SoftmaxFree${norm}Attention`,
     (ctx) => {
       const k = ctx.kwargs;
-      const m = new SoftmaxFreeTransformerBlock(kwNumber(k, 'dim'), kwNumber(k, 'num_heads'), kwNumber(k, 'ratio'), kwNumber(k, 'conv_size', 3), {
-        dropPath: kwNumber(k, 'drop_path', 0),
-        maxIter: kwNumber(k, 'max_iter', 20),
-        normalized,
-      });
-      return onTokens(ctx, m);
+      return onTokens(ctx, new SoftmaxFreeAttention(kwNumber(k, 'dim'), kwNumber(k, 'num_heads'), kwNumber(k, 'ratio'), kwNumber(k, 'conv_size'), maxIter(k), normalized));
     },
     { module: TRANSFORMER },
   );
+  for (const [cls, Block] of [
+    [`SoftmaxFree${norm}Transformer`, SoftmaxFreeTransformer],
+    [`SoftmaxFree${norm}TransformerBlock`, SoftmaxFreeTransformerBlock],
+  ] as const) {
+    registerParityBuilder(
+      '',
+      cls,
+      (ctx) => {
+        const k = ctx.kwargs;
+        // The transformer's conv_size is positional and required; the block wrapper defaults it to 3.
+        const convSize = Block === SoftmaxFreeTransformer ? kwNumber(k, 'conv_size') : kwNumber(k, 'conv_size', 3);
+        const m = new Block(kwNumber(k, 'dim'), kwNumber(k, 'num_heads'), kwNumber(k, 'ratio'), convSize, { dropPath: kwNumber(k, 'drop_path', 0), maxIter: maxIter(k), normalized });
+        return onTokens(ctx, m);
+      },
+      { module: TRANSFORMER },
+    );
+  }
 }
 
 registerParityBuilder(
   '',
   'PatchEmbed',
   ({ kwargs }) => {
+    // Only kernel_size picks the convs (7: the three-conv stem, else one stride-2 conv); img_size and
+    // patch_size just gate construction as the official assertion does.
+    const [ih, iw] = kwSize(kwargs, 'img_size', 224);
+    const [ph, pw] = kwSize(kwargs, 'patch_size', 16);
+    if (ih % ph || iw % pw) throw new Error(`SOFT PatchEmbed: img_size ${ih}x${iw} should be divided by patch_size ${ph}x${pw} (the official assertion)`);
     const m = new SoftPatchEmbed(kwNumber(kwargs, 'kernel_size', 7) === 7, kwNumber(kwargs, 'in_chans', 3), kwNumber(kwargs, 'embed_dim', 768));
     return {
       module: m,
@@ -84,8 +98,8 @@ registerParityBuilder(
     const k = ctx.kwargs;
     const m = new PvtBlock(kwNumber(k, 'dim'), kwNumber(k, 'num_heads', 8), {
       mlpRatio: kwNumber(k, 'mlp_ratio', 4),
-      qkvBias: (k.qkv_bias as boolean | undefined) ?? false,
-      qkScale: (k.qk_scale as number | null | undefined) ?? null,
+      qkvBias: kwBool(k, 'qkv_bias', false),
+      qkScale: kwOptNumber(k, 'qk_scale'),
       srRatio: kwNumber(k, 'sr_ratio', 1),
       normEps: normLayerEps(k.norm_layer, 1e-5),
     });
@@ -104,16 +118,18 @@ for (const [cls, normalized] of [
     cls,
     ({ kwargs }) => {
       const m = new SoftmaxFreeVisionTransformer({
+        imgSize: kwSize(kwargs, 'img_size', 224),
+        patchSize: kwNumber(kwargs, 'patch_size', 16),
         embedDims: kwNumbers(kwargs, 'embed_dims', [64, 128, 256, 512]),
         numHeads: kwNumbers(kwargs, 'num_heads', [1, 2, 4, 8]),
         depths: kwNumbers(kwargs, 'depths', [3, 4, 6, 3]),
         mlpRatios: kwNumbers(kwargs, 'mlp_ratios', [4, 4, 4, 4]),
         srRatios: kwNumbers(kwargs, 'sr_ratios', [8, 4, 2, 1]),
-        qkvBias: (kwargs.qkv_bias as boolean | undefined) ?? false,
-        qkScale: (kwargs.qk_scale as number | null | undefined) ?? null,
+        qkvBias: kwBool(kwargs, 'qkv_bias', false),
+        qkScale: kwOptNumber(kwargs, 'qk_scale'),
         inChans: kwNumber(kwargs, 'in_chans', 3),
         numClasses: kwNumber(kwargs, 'num_classes', 1000),
-        newtonMaxIter: kwNumber(kwargs, 'newton_max_iter', 20),
+        newtonMaxIter: maxIter({ ...kwargs, max_iter: kwargs.newton_max_iter }),
         normEps: normLayerEps(kwargs.norm_layer, 1e-5),
         normalized,
       });

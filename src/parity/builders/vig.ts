@@ -8,32 +8,11 @@ import { GLABlock, V1PatchEmbed, V2PatchEmbed, ViG, glaMlp } from '../../models/
 import { HierViG, VSSBlock, type VigHAct, type VigHNorm, gMlp } from '../../models/vig_h.js';
 import { tf, type Tensor } from '../../tf.js';
 import type { LayerModule } from '../../nn/module.js';
-import { type ParityTarget, kwNumber, kwNumbers, registerParityBuilder } from '../registry.js';
+import { type ParityTarget, kwBool, kwNumber, kwNumbers, kwOptNumber as optNumber, kwSize, kwString, refuseKwargs, registerParityBuilder } from '../registry.js';
 
 const single = (m: LayerModule): ParityTarget => ({ module: m, run: ([x]) => m.forward(x!) });
 
 type Kw = Record<string, unknown>;
-
-function kwBool(kw: Kw, name: string, dflt: boolean): boolean {
-  const v = kw[name] ?? dflt;
-  if (typeof v !== 'boolean') throw new Error(`kwarg '${name}' must be a boolean, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function kwString(kw: Kw, name: string, dflt: string): string {
-  const v = kw[name] ?? dflt;
-  if (typeof v !== 'string') throw new Error(`kwarg '${name}' must be a string, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-const optNumber = (kw: Kw, name: string): number | null => (kw[name] === undefined || kw[name] === null ? null : kwNumber(kw, name));
-
-/** Options the eval forward does not support (or that change nothing and are refused to stay honest). */
-function refuse(kw: Kw, checks: [string, unknown][]): void {
-  for (const [name, ok] of checks) {
-    if (kw[name] !== undefined && kw[name] !== null && kw[name] !== ok) throw new Error(`${name}=${JSON.stringify(kw[name])} is not supported (only ${JSON.stringify(ok)})`);
-  }
-}
 
 function swishOnly(kw: Kw, name: string): void {
   const act = kwString(kw, name, 'swish');
@@ -53,10 +32,7 @@ registerParityBuilder('vig', 'bid_fused_recurrent_gla', () => ({
 
 // ---- plain ViG (vig.py) ----
 function glaOptions(kw: Kw, dflt: { actInConv: boolean; outAct: boolean }): GatedLinearAttentionOptions {
-  refuse(kw, [
-    ['rope_mode', 'none'],
-    ['use_dirpe', false],
-  ]);
+  refuseKwargs(kw, { rope_mode: 'none', use_dirpe: false });
   swishOnly(kw, 'gate_fn');
   return {
     expandK: kwNumber(kw, 'expand_k', 1.0),
@@ -95,10 +71,7 @@ registerParityBuilder('vig', 'GLABlock', ({ kwargs, forwardKwargs }) => {
   const cfg = (kwargs.config ?? {}) as Kw;
   if (kwBool(kwargs, 'is_attn', false)) throw new Error('is_attn=True (softmax attention block) is not supported');
   if (!kwBool(cfg, 'use_swiglu', true)) throw new Error('use_swiglu=False (plain MLP) is not supported');
-  refuse(cfg, [
-    ['rope_mode', 'none'],
-    ['use_dirpe', false],
-  ]);
+  refuseKwargs(cfg, { rope_mode: 'none', use_dirpe: false });
   swishOnly(cfg, 'hidden_act');
   const m = new GLABlock(
     {
@@ -139,21 +112,13 @@ registerParityBuilder('vig', 'ViG', ({ kwargs }) => {
   if (kwBool(kwargs, 'if_cls_token', true) || kwBool(kwargs, 'use_middle_cls_token', false)) throw new Error('cls tokens are not supported (the official eval branch cannot run them)');
   if (!kwBool(kwargs, 'use_swiglu', false)) throw new Error('use_swiglu=False (plain MLP) is not supported');
   if (!kwBool(kwargs, 'if_abs_pos_embed', true)) throw new Error('if_abs_pos_embed=False is not supported');
-  refuse(kwargs, [
-    ['classification_mode', 'avgpool'],
-    ['if_rc_pe', false],
-    ['use_msg', false],
-    ['use_lower_bound', false],
-    ['use_dirpe', false],
-    ['rope_mode', 'none'],
-    ['scan_mode', 'default'],
-  ]);
+  refuseKwargs(kwargs, { classification_mode: 'avgpool', if_rc_pe: false, use_msg: false, use_lower_bound: false, use_dirpe: false, rope_mode: 'none', scan_mode: 'default' });
   swishOnly(kwargs, 'hidden_act');
   const version = kwString(kwargs, 'patch_embed_version', 'v1');
   if (version !== 'v1' && version !== 'v2') throw new Error(`patch_embed_version=${version} is not supported`);
   return single(
     new ViG({
-      imgSize: kwNumber(kwargs, 'img_size', 224),
+      imgSize: kwSize(kwargs, 'img_size', 224),
       patchSize: kwNumber(kwargs, 'patch_size', 16),
       stride: kwNumber(kwargs, 'stride', 16),
       depth: kwNumber(kwargs, 'depth', 12),
@@ -205,7 +170,7 @@ registerParityBuilder('vig_h', 'gMlp', ({ kwargs }) => {
 
 registerParityBuilder('vig_h', 'VSSBlock', ({ kwargs }) => {
   const cfg = (kwargs.config ?? {}) as Kw;
-  refuse(cfg, [['rope_mode', 'none']]);
+  refuseKwargs(cfg, { rope_mode: 'none' });
   swishOnly(kwargs, 'hidden_act');
   return single(
     new VSSBlock(
@@ -229,7 +194,7 @@ registerParityBuilder('vig_h', 'VSSBlock', ({ kwargs }) => {
 });
 
 registerParityBuilder('vig_h', 'HierViG', ({ kwargs }) => {
-  refuse(kwargs, [['rope_mode', 'none']]);
+  refuseKwargs(kwargs, { rope_mode: 'none' });
   swishOnly(kwargs, 'hidden_act');
   const down = kwString(kwargs, 'downsample_version', 'v2');
   if (down !== 'v2' && down !== 'v3') throw new Error(`downsample_version=${down} is not supported`);
