@@ -57,7 +57,7 @@ describe('vizoo list / info', () => {
 
 describe('vizoo classify', () => {
   it('classifies PNG, JPEG, WebP and greyscale images (JSON)', async () => {
-    const r = await runCli(['classify', img('a.png'), img('b.jpg'), img('c.webp'), img('grey.png'), '--model', 'van_b0', '--top', '3', '--json']);
+    const r = await runCli(['classify', img('a.png'), img('b.jpg'), img('c.webp'), img('grey.png'), '--model', 'van_b0', '--random-init', '--top', '3', '--json']);
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout) as { file: string; predictions: { index: number; label: string; prob: number }[] }[];
     expect(res.map((x) => x.file)).toEqual([img('a.png'), img('b.jpg'), img('c.webp'), img('grey.png')]);
@@ -66,12 +66,12 @@ describe('vizoo classify', () => {
       expect(x.predictions[0]!.prob).toBeGreaterThanOrEqual(x.predictions[1]!.prob);
       expect(typeof x.predictions[0]!.label).toBe('string');
     }
-    expect(r.stderr).toMatch(/no weights for van_b0: using random initialization/);
+    expect(r.stderr).toMatch(/no weights for van_b0: using the random initialization \(seed 0\); download the official ones with `vizoo pull van_b0`/);
   });
 
   it('reports each bad image in one line naming it, classifies the rest, and exits non-zero', async () => {
     const missing = img('missing.png');
-    const r = await runCli(['classify', img('a.png'), missing, img('notes.txt'), img('broken.jpg'), img('b.jpg'), '--model', 'van_b0']);
+    const r = await runCli(['classify', img('a.png'), missing, img('notes.txt'), img('broken.jpg'), img('b.jpg'), '--model', 'van_b0', '--random-init']);
     expect(r.code).toBe(1);
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('vizoo: error:'));
     expect(errors).toHaveLength(3);

@@ -18,7 +18,7 @@ describe.skipIf(!existsSync(CLI))('vizoo segment', () => {
       writeFileSync(bad, 'hello');
       const sample = join(ROOT, 'assets', 'samples', 'street_scene.png');
       const out = join(dir, 'out');
-      const err = await run('node', [CLI, 'segment', sample, bad, '--json', '--out', out, '--backend', 'wasm', '--seed', '3']).then(
+      const err = await run('node', [CLI, 'segment', sample, bad, '--json', '--out', out, '--backend', 'wasm', '--seed', '3', '--random-init']).then(
         () => null,
         (e: { code: number; stdout: string; stderr: string }) => e,
       );
