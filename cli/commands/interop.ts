@@ -2,7 +2,7 @@
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import {
-  type StateDict, createModel, download, listModels, noWeightsReason, shippedWeightsPath, sourceLocation, weightSources, exportOnnx, getModelEntry, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights,
+  type StateDict, createModel, download, resolveLabels, listModels, noWeightsReason, shippedWeightsPath, sourceLocation, weightSources, exportOnnx, getModelEntry, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights,
   writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteFile,
 } from '../../src/index.js';
 import { action, backendOption, buildModel, checkpointKeyOption, keyMapOption, parseImgSize, parseIntArg, resolveWeightsOption, seedOption, selectBackend } from '../common.js';
@@ -137,7 +137,9 @@ export function registerInterop(program: Command): void {
         const r = await exportOnnx(model, { opset: o.opset, dynamicBatch: !o.staticBatch, batchSize: o.batchSize, inputSize: o.size });
         let files: Record<string, string>;
         if (triton) {
-          const w = writeTritonRepository(o.out, r, { name: o.tritonName ?? name, maxBatchSize: o.maxBatchSize });
+          const cfg = model.pretrainedCfg;
+          const labels = cfg.task === 'segmentation' ? undefined : resolveLabels(cfg.labels, model.numClasses);
+          const w = writeTritonRepository(o.out, r, { name: o.tritonName ?? name, maxBatchSize: o.maxBatchSize, labels });
           files = { config: w.config, model: w.model };
         } else {
           atomicWriteFile(o.out, r.bytes);

@@ -2,6 +2,7 @@
  * A Triton Inference Server model repository for an exported model:
  *   <repo>/<name>/config.pbtxt   (onnxruntime backend, input/output names and dims, dynamic batching)
  *   <repo>/<name>/1/model.onnx   (a dynamic-batch export)
+ *   <repo>/<name>/labels.txt     (a classifier's class names, one per line, for Triton's classification extension)
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ export interface TritonOptions {
   preferredBatchSizes?: number[];
   /** Instances per device (default 1). */
   instances?: number;
+  /** Class names of a classifier: written to labels.txt and named by the first output's label_filename. */
+  labels?: string[];
 }
 
 /** config.pbtxt text for a dynamic-batch export (dims exclude the batch axis). */
@@ -31,7 +34,7 @@ export function tritonConfig(r: ExportResult, o: TritonOptions): string {
     `  {\n    name: "${r.inputName}"\n    data_type: TYPE_FP32\n    format: FORMAT_NCHW\n    dims: ${dims(r.inputShape)}\n  }`,
     ']',
     'output [',
-    r.outputNames.map((n, i) => `  {\n    name: "${n}"\n    data_type: TYPE_FP32\n    dims: ${dims(r.outputShapes[i]!)}\n  }`).join(',\n'),
+    r.outputNames.map((n, i) => `  {\n    name: "${n}"\n    data_type: TYPE_FP32\n    dims: ${dims(r.outputShapes[i]!)}${i === 0 && o.labels ? '\n    label_filename: "labels.txt"' : ''}\n  }`).join(',\n'),
     ']',
     o.preferredBatchSizes?.length ? `dynamic_batching {\n  preferred_batch_size: [ ${o.preferredBatchSizes.join(', ')} ]\n}` : 'dynamic_batching { }',
     `instance_group [\n  {\n    count: ${o.instances ?? 1}\n    kind: KIND_AUTO\n  }\n]`,
@@ -47,5 +50,6 @@ export function writeTritonRepository(repo: string, r: ExportResult, o: TritonOp
   const config = join(dir, 'config.pbtxt');
   atomicWriteFile(model, r.bytes);
   atomicWriteFile(config, tritonConfig(r, o));
+  if (o.labels) atomicWriteFile(join(dir, 'labels.txt'), `${o.labels.join('\n')}\n`);
   return { dir, config, model };
 }

@@ -60,6 +60,8 @@ describe('vizoo export, forward --onnx, classify --onnx / --runtime ort', () => 
     expect(t.code).toBe(0);
     expect(readFileSync(join(dir, 'repo', 'van_fmnist', 'config.pbtxt'), 'utf8')).toContain('dynamic_batching');
     expect(existsSync(join(dir, 'repo', 'van_fmnist', '1', 'model.onnx'))).toBe(true);
+    expect(readFileSync(join(dir, 'repo', 'van_fmnist', 'config.pbtxt'), 'utf8')).toContain('label_filename: "labels.txt"');
+    expect(readFileSync(join(dir, 'repo', 'van_fmnist', 'labels.txt'), 'utf8').split('\n')[9]).toBe('Ankle boot');
 
     const input = join(dir, 'in.safetensors');
     writeSafetensors(input, { input: { dtype: 'F32', shape: [3, 1, 28, 28], data: Float32Array.from({ length: 3 * 784 }, (_, i) => Math.sin(i)) } });
