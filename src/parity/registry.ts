@@ -56,6 +56,18 @@ export function kwNumbers(kw: Record<string, unknown>, name: string, dflt?: numb
   return v as number[];
 }
 
+export function kwBool(kw: Record<string, unknown>, name: string, dflt?: boolean): boolean {
+  const v = kw[name] ?? dflt;
+  if (typeof v !== 'boolean') throw new Error(`kwarg '${name}' must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function kwString(kw: Record<string, unknown>, name: string, dflt?: string): string {
+  const v = kw[name] ?? dflt;
+  if (typeof v !== 'string') throw new Error(`kwarg '${name}' must be a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** eps of a norm_layer kwarg such as "partial(nn.LayerNorm, eps=1e-6)"; `dflt` for a bare class. */
 export function normLayerEps(spec: unknown, dflt: number): number {
   if (spec === undefined || spec === null) return dflt;
