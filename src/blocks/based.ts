@@ -3,12 +3,14 @@
  * recall-throughput tradeoff", arXiv 2402.18668, Sec. 4), as HazyResearch/based @32c1bd4
  * `based/models/mixers/linear_attention.py` computes it (spec ../shared/reference/seed_mixers.md):
  * q and k map through the 2nd-order Taylor feature map of exp(q.k / sqrt(F)), then causal linear
- * attention normalized by its row sums. The official module is causal only.
+ * attention normalized by its row sums. The official module is causal only. Scores inside the N x N
+ * (plain) form and inside blocks (chunk form) come from the dot products q . k through the polynomial the
+ * feature map stands for; the carried state uses the 1 + F + F^2 features.
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module } from '../nn/module.js';
 import { Linear } from '../nn/layers.js';
-import { linearAttention, type LinearAttentionImpl } from '../kernels/linear_attention.js';
+import { type FeatureKernel, linearAttention, type LinearAttentionImpl } from '../kernels/linear_attention.js';
 import { mergeHeads } from './attention.js';
 
 /** A feature map of the last axis: `TaylorExp(input_dim)` or the base `FeatureMap` (identity). */
@@ -77,8 +79,14 @@ export class BasedLinearAttention extends Module {
     this.out_proj = this.add('out_proj', new Linear(h * this.headDim, dModel, { bias: false }));
   }
 
-  private phi(x: Tensor): Tensor {
-    return this.featureMap.kind === 'taylor_exp' ? taylorExp(x, this.featureMap.inputDim) : x;
+  /** The feature map as a kernel: Taylor's phi(q) . phi(k) = 1 + s / sqrt(in) + s^2 / (2 in) of s = q . k. */
+  private kernel(): FeatureKernel | undefined {
+    const fm = this.featureMap;
+    if (fm.kind === 'identity') return undefined;
+    return {
+      score: (s) => tf.add(tf.add(tf.mul(s, fm.inputDim ** -0.5), tf.mul(tf.square(s), 1 / (2 * fm.inputDim))), 1),
+      features: (x) => taylorExp(x, fm.inputDim),
+    };
   }
 
   /** x (B, N, C) -> (B, N, C). */
@@ -87,11 +95,11 @@ export class BasedLinearAttention extends Module {
       const [b, n] = x.shape as [number, number];
       const h = this.numHeads;
       const heads = (t: Tensor, d: number) => tf.transpose(tf.reshape(t, [b, n, h, d]), [0, 2, 1, 3]);
-      const q = this.phi(heads(this.proj_q.forward(x), this.featureDim));
-      const k = this.phi(heads(this.proj_k.forward(x), this.featureDim));
+      const q = heads(this.proj_q.forward(x), this.featureDim);
+      const k = heads(this.proj_k.forward(x), this.featureDim);
       const v = heads(this.proj_v.forward(x), this.headDim);
       const vOne = tf.concat([v, tf.onesLike(tf.slice(v, [0, 0, 0, 0], [-1, -1, -1, 1]))], -1);
-      const o = linearAttention(q, k, vOne, { causal: true, impl: this.opts.impl, blockSize: this.opts.blockSize });
+      const o = linearAttention(q, k, vOne, { causal: true, kernel: this.kernel(), impl: this.opts.impl, blockSize: this.opts.blockSize });
       const [num, den] = tf.split(o, [this.headDim, 1], -1) as [Tensor, Tensor];
       return this.out_proj.forward(mergeHeads(tf.div(num, tf.add(den, this.eps))));
     });

@@ -15,12 +15,21 @@
  *   KV_g = sum_b exp(-s (c - b)) k_b^T v_b of every earlier block, decayed by exp(-s c) per block and
  *   read as exp(-s a) q_a KV. The block states are combined by one (G x G) matmul (not a loop), so the
  *   form is whole-tensor ops, O(N c + N d e + G^2 d e), and differentiates and exports like any op.
+ * With a feature map phi (Based's Taylor map), q . k above is phi(q) . phi(k); a `FeatureKernel` gives it both
+ * as a function of the raw dot product (the N x N and in-block scores, at the cost of the raw width) and
+ * as explicit features (the carried state and the non-causal form).
  * ViG's gated linear attention kernel (kernels/gated_linear_attention.ts) covers per-channel data-dependent
  * gates; a scalar decay needs no (c x c x d) pairwise decays, so it has this cheaper form of its own.
  */
 import { tf, type Tensor } from '../tf.js';
 
 export type LinearAttentionImpl = 'auto' | 'plain' | 'chunk';
+
+/** A feature map phi in two forms: phi(q) . phi(k) from q . k, and phi itself on the last axis. */
+export interface FeatureKernel {
+  score(dot: Tensor): Tensor;
+  features(x: Tensor): Tensor;
+}
 
 export interface LinearAttentionOptions {
   causal: boolean;
@@ -30,6 +39,8 @@ export interface LinearAttentionOptions {
   impl?: LinearAttentionImpl;
   /** Tokens per block of the chunk form (default 64). */
   blockSize?: number;
+  /** A feature map applied to q and k (default: none). */
+  kernel?: FeatureKernel;
 }
 
 export const DEFAULT_LINEAR_ATTENTION_BLOCK = 64;
@@ -55,15 +66,21 @@ function checkShapes(q: Tensor, k: Tensor, v: Tensor, slopes?: readonly number[]
   if (slopes && slopes.length !== h) throw new Error(`linear attention: ${slopes.length} decay slopes for ${h} heads`);
 }
 
+/** q k^T over the last two axes, through the kernel's score function when there is one. */
+function scores(q: Tensor, k: Tensor, kernel?: FeatureKernel): Tensor {
+  const dot = tf.matMul(q, k, false, true);
+  return kernel ? kernel.score(dot) : dot;
+}
+
 /** Causal form through the full masked score matrix. */
-function causalPlain(q: Tensor, k: Tensor, v: Tensor, slopes?: readonly number[] | null): Tensor {
-  return tf.tidy(() => tf.matMul(tf.mul(tf.matMul(q, k, false, true), causalDecayMask(q.shape[2]!, slopes)), v));
+function causalPlain(q: Tensor, k: Tensor, v: Tensor, slopes?: readonly number[] | null, kernel?: FeatureKernel): Tensor {
+  return tf.tidy(() => tf.matMul(tf.mul(scores(q, k, kernel), causalDecayMask(q.shape[2]!, slopes)), v));
 }
 
 /** Causal form in blocks of c tokens (module comment). */
-function causalChunked(q: Tensor, k: Tensor, v: Tensor, c: number, slopes?: readonly number[] | null): Tensor {
+function causalChunked(q: Tensor, k: Tensor, v: Tensor, c: number, slopes?: readonly number[] | null, kernel?: FeatureKernel): Tensor {
   return tf.tidy(() => {
-    const [b, h, n, d] = q.shape as number[];
+    const [b, h, n] = q.shape as number[];
     const e = v.shape[3]!;
     const g = Math.ceil(n! / c);
     const pad = g * c - n!;
@@ -75,22 +92,23 @@ function causalChunked(q: Tensor, k: Tensor, v: Tensor, c: number, slopes?: read
     const s = slopes ?? null;
     const hs = s ? h! : 1;
     const rate = (a: number) => (s ? s[a]! : 0);
-    let qb = blocks(q);
-    let kb = blocks(k);
     const vb = blocks(v);
     // Intra-block: ((Q_g K_g^T) . M_c) V_g.
     const mask = tf.reshape(causalDecayMask(c, s), [1, hs, 1, c, c]);
-    const intra = tf.matMul(tf.mul(tf.matMul(qb, kb, false, true), mask), vb);
+    const intra = tf.matMul(tf.mul(scores(blocks(q), blocks(k), kernel), mask), vb);
     if (g === 1) return tf.slice(tf.reshape(intra, [b!, h!, c, e]), [0, 0, 0, 0], [-1, -1, n!, -1]);
+    let qb = blocks(kernel ? kernel.features(q) : q);
+    let kb = blocks(kernel ? kernel.features(k) : k);
+    const d = qb.shape[4]!;
     if (s) {
       // Key b of a block is exp(-s (c - b)) from the block's end, query a is exp(-s a) past its start.
       kb = tf.mul(kb, tf.reshape(constant(hs, c, 1, (a, i) => Math.exp(-rate(a) * (c - i))), [1, hs, 1, c, 1]));
       qb = tf.mul(qb, tf.reshape(constant(hs, c, 1, (a, i) => Math.exp(-rate(a) * i)), [1, hs, 1, c, 1]));
     }
     // Each block's own state (B, H, G, d*e); the state entering block g is sum_{p<g} exp(-s c)^(g-1-p) KV_p.
-    const kv = tf.reshape(tf.matMul(tf.transpose(kb, [0, 1, 2, 4, 3]), vb), [b!, h!, g, d! * e]);
+    const kv = tf.reshape(tf.matMul(tf.transpose(kb, [0, 1, 2, 4, 3]), vb), [b!, h!, g, d * e]);
     const across = constant(hs, g, g, (a, i, j) => (j < i ? Math.exp(-rate(a) * c * (i - 1 - j)) : 0));
-    const state = tf.reshape(tf.matMul(tf.reshape(across, [1, hs, g, g]), kv), [b!, h!, g, d!, e]);
+    const state = tf.reshape(tf.matMul(tf.reshape(across, [1, hs, g, g]), kv), [b!, h!, g, d, e]);
     const out = tf.add(intra, tf.matMul(qb, state));
     return tf.slice(tf.reshape(out, [b!, h!, g * c, e]), [0, 0, 0, 0], [-1, -1, n!, -1]);
   });
@@ -102,10 +120,11 @@ export function linearAttention(q: Tensor, k: Tensor, v: Tensor, opts: LinearAtt
   if (!opts.causal) {
     if (opts.slopes) throw new Error('linear attention: a decay needs the causal form');
     // (An explicit transpose: matMul's transposeA is ~10x slower on wasm.)
-    return tf.tidy(() => tf.matMul(q, tf.matMul(tf.transpose(k, [0, 1, 3, 2]), v)));
+    const phi = (t: Tensor) => (opts.kernel ? opts.kernel.features(t) : t);
+    return tf.tidy(() => tf.matMul(phi(q), tf.matMul(tf.transpose(phi(k), [0, 1, 3, 2]), v)));
   }
   const c = Math.max(1, Math.floor(opts.blockSize ?? DEFAULT_LINEAR_ATTENTION_BLOCK));
   const impl = opts.impl ?? 'auto';
   const chunked = impl === 'chunk' || (impl === 'auto' && q.shape[2]! > c);
-  return chunked ? causalChunked(q, k, v, c, opts.slopes) : causalPlain(q, k, v, opts.slopes);
+  return chunked ? causalChunked(q, k, v, c, opts.slopes, opts.kernel) : causalPlain(q, k, v, opts.slopes, opts.kernel);
 }

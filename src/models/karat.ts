@@ -9,8 +9,9 @@
  * The token count is part of the operator's weights, so the input size is fixed.
  */
 import { tf, type Tensor } from '../tf.js';
-import { Module, ModuleList, type Parameter } from '../nn/module.js';
-import { Conv2d, Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { ModuleList, type Parameter } from '../nn/module.js';
+import { Identity, LayerNorm, Linear } from '../nn/layers.js';
+import { ViTPatchEmbed } from '../blocks/patch_embed.js';
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { FourierKArAtOperator, KArAtBlock, type KArAtOptions } from '../blocks/karat.js';
@@ -30,20 +31,6 @@ export interface KArAtViTConfig extends KArAtOptions {
   mode?: 'blockwise' | 'universal';
   dropRate?: number;
   normEps?: number;
-}
-
-/** timm ViT `PatchEmbed` (proj only, no norm). */
-export class ViTPatchEmbed extends Module {
-  readonly proj: Conv2d;
-
-  constructor(patchSize: number, inChans: number, embedDim: number) {
-    super();
-    this.proj = this.add('proj', new Conv2d(inChans, embedDim, patchSize, { stride: patchSize }));
-  }
-
-  forward(x: Tensor): Tensor {
-    return this.proj.forward(x);
-  }
 }
 
 export class VisionTransformerKArAt extends Backbone {
