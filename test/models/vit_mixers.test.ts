@@ -2,8 +2,9 @@
 // training steps on synthetic:shapes for every mixer (one block, 32x32 inputs, 5 tokens).
 import { describe, expect, it } from 'vitest';
 import { type Backbone, SyntheticShapes, createModel, fit, inputSpecFor, listTokenMixers, tf } from '../../src/index.js';
+import type { VisionTransformer } from '../../src/models/vit.js';
 
-const small = (mixer: string, extra: Record<string, unknown> = {}) => createModel('vit_tiny', { mixer, depths: [2], imgSize: 64, numClasses: 4, seed: 2, ...extra });
+const small = (mixer: string, extra: Record<string, unknown> = {}) => createModel('vit_tiny', { mixer, depths: [2], imgSize: 64, numClasses: 4, seed: 2, ...extra }) as VisionTransformer;
 
 describe('ViT token mixers', () => {
   it("vit_small's default mixer has timm's DeiT-S keys; another mixer swaps only the attn keys, for its official ones", () => {
