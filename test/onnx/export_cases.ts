@@ -2,13 +2,14 @@
 // are split over two test files (architectures alternate) so the two halves run in parallel.
 //
 // Default run: the smallest variant of every architecture at a small input with a dynamic batch (checked at
-// batch 2 and 1), the smallest canonical variant of every architecture at 224x224, and every other registered
-// model at a small config (createModel's `depths` option: one block per stage) and small input.
+// batch 2 and 1), the smallest canonical variant of every architecture at 224x224, every ViT token mixer, and
+// every other registered model at a small config (createModel's `depths` option: one block per stage) and
+// small input.
 // VIZOO_EXPORT_ALL=1 exports every other registered model at its full depth.
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { tf } from '../../src/tf.js';
-import { type Backbone, createModel, getModelEntry, listModels } from '../../src/index.js';
+import { type Backbone, type ModelOptions, createModel, getModelEntry, listModels, listTokenMixers } from '../../src/index.js';
 import { exportOnnx } from '../../src/onnx/export.js';
 import { patternInput } from '../../src/onnx/trace.js';
 import { readdirSync } from 'node:fs';
@@ -71,9 +72,9 @@ async function reference(model: Backbone, x: Float32Array, shape: number[]): Pro
  * Exports `name` at the first input size its forward accepts and compares onnxruntime with vizoo (batches 2
  * and 1 for a dynamic batch). Models that only run at 224x224 export with batch 1: their traces are slow.
  */
-async function check(name: string, sizes: number[], wantDynamic: boolean, depths?: number[]): Promise<{ size: number; rel: number[] }> {
+async function check(name: string, sizes: number[], wantDynamic: boolean, depths?: number[], extra: ModelOptions = {}): Promise<{ size: number; rel: number[] }> {
   const cfg = getModelEntry(name).pretrainedCfg;
-  const model = createModel(name, { numClasses: cfg.task === 'segmentation' ? 5 : 7, seed: 3, depths }).eval();
+  const model = createModel(name, { numClasses: cfg.task === 'segmentation' ? 5 : 7, seed: 3, depths, ...extra }).eval();
   try {
     let lastError: unknown;
     for (const size of sizes) {
@@ -127,6 +128,16 @@ export function registerExportTests(part: number): void {
         if (ranAt.get(p.name) === 224) return ctx.skip();
         const r = await check(p.name, [224], false);
         expect(r.rel[0]).toBeLessThanOrEqual(1e-4);
+      });
+    }
+  });
+
+  // 144x144: 82 tokens, more than one 64-token block, so the causal mixers export their block forms.
+  describe('ONNX export of every token mixer (vit_tiny with one block, 144x144, dynamic batch)', () => {
+    for (const mixer of listTokenMixers().filter((_, i) => i % 2 === part)) {
+      it(mixer, async () => {
+        const r = await check('vit_tiny', [144], true, [1], { mixer, imgSize: 144 });
+        for (const rel of r.rel) expect(rel).toBeLessThanOrEqual(1e-4);
       });
     }
   });
