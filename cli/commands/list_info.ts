@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createModel, getModelEntry, listModels } from '../../src/index.js';
+import { TOKEN_MIXERS, createModel, getModelEntry, listModels } from '../../src/index.js';
 import { action, parseIntArg } from '../common.js';
 
 export function registerListInfo(program: Command): void {
@@ -8,8 +8,15 @@ export function registerListInfo(program: Command): void {
     .description('list registered models (wildcards: van*, *_b?)')
     .argument('[pattern]', 'name pattern; several separated by commas', '*')
     .option('--json', 'print a JSON array')
+    .option('--mixers', "list the ViT token mixers (createModel('vit_small', { mixer })) with their cost in the token count N")
     .action(
-      action(async (pattern: string, o: { json?: boolean }) => {
+      action(async (pattern: string, o: { json?: boolean; mixers?: boolean }) => {
+        if (o.mixers) {
+          const rows = TOKEN_MIXERS.map(({ name, complexity, reach, description, paper }) => ({ name, complexity, reach, description, paper }));
+          if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+          else for (const r of rows) process.stdout.write(`${r.name.padEnd(17)} ${r.complexity.padEnd(16)} ${r.description}\n`);
+          return 0;
+        }
         const names = listModels(pattern);
         if (o.json) process.stdout.write(`${JSON.stringify(names)}\n`);
         else for (const n of names) process.stdout.write(`${n}\n`);
