@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every benchmark case on every available backend (median of N after warm-up, peak
- * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios.
+ * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios
+ * and the families' own reports (the token mixers' crossover table).
  * Usage: npm run bench [-- --filter <substring>[,<substring>...]] [--backends wasm,cpu] [--iterations N]
  */
 import { parseArgs } from 'node:util';
@@ -13,8 +14,9 @@ import { globalAttention } from './global_attention.js';
 import { train } from './train.js';
 import { localSparse } from './local_sparse.js';
 import { interop } from './interop.js';
+import { mixerBench } from './mixers.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench];
 
 interface Row {
   name: string;
@@ -91,6 +93,8 @@ async function main(): Promise<void> {
       if (a && b) out.push(`${q.label} [${backend}]: ${(a.medianMs / b.medianMs).toFixed(2)}`);
     }
   }
+  const ms = (name: string, backend: BackendName) => rows.find((r) => r.name === name && r.backend === backend)?.medianMs;
+  for (const m of MODULES) out.push(...(m.report?.(ms, backends) ?? []));
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

@@ -28,4 +28,6 @@ export interface BenchRatio {
 export interface BenchModule {
   benchmarks: BenchCase[];
   ratios?: BenchRatio[];
+  /** Extra lines printed last, from the medians of this run (`ms(case, backend)`, undefined if not run). */
+  report?: (ms: (name: string, backend: BackendName) => number | undefined, backends: BackendName[]) => string[];
 }

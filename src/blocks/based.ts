@@ -86,6 +86,7 @@ export class BasedLinearAttention extends Module {
     return {
       score: (s) => tf.add(tf.add(tf.mul(s, fm.inputDim ** -0.5), tf.mul(tf.square(s), 1 / (2 * fm.inputDim))), 1),
       features: (x) => taylorExp(x, fm.inputDim),
+      featureSize: (d) => 1 + d + d * d,
     };
   }
 

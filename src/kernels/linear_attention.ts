@@ -29,13 +29,15 @@ export type LinearAttentionImpl = 'auto' | 'plain' | 'chunk';
 export interface FeatureKernel {
   score(dot: Tensor): Tensor;
   features(x: Tensor): Tensor;
+  /** Width of phi(x) for an x of width d. */
+  featureSize(d: number): number;
 }
 
 export interface LinearAttentionOptions {
   causal: boolean;
   /** Per-head decay rates s_h >= 0 (causal only); absent: no decay. */
   slopes?: readonly number[] | null;
-  /** `auto` (default): `chunk` when the sequence spans more than one block, else `plain`. */
+  /** `auto` (default): whichever form costs fewer multiply-adds at this length (`chunkPays`). */
   impl?: LinearAttentionImpl;
   /** Tokens per block of the chunk form (default 64). */
   blockSize?: number;
@@ -114,6 +116,16 @@ function causalChunked(q: Tensor, k: Tensor, v: Tensor, c: number, slopes?: read
   });
 }
 
+/**
+ * Whether the block form costs fewer multiply-adds than the N x N one for N tokens: per head, plain is
+ * N^2 (d + e) (scores, then weights times values); blocks of c are N c (d + e) inside blocks plus
+ * 2 N D e for the states (keys into states, queries out of them) with D the feature width, so blocks pay
+ * from N > c + 2 D e / (d + e) (129 tokens for Lightning's 64-dim heads, ~500 for Based's 273 features).
+ */
+export function chunkPays(n: number, d: number, e: number, c: number, featureSize = d): boolean {
+  return n > c && n > c + (2 * featureSize * e) / (d + e);
+}
+
 /** Linear attention on (B, H, N, d) q, k and (B, H, N, e) v (module comment). */
 export function linearAttention(q: Tensor, k: Tensor, v: Tensor, opts: LinearAttentionOptions): Tensor {
   checkShapes(q, k, v, opts.slopes);
@@ -125,6 +137,7 @@ export function linearAttention(q: Tensor, k: Tensor, v: Tensor, opts: LinearAtt
   }
   const c = Math.max(1, Math.floor(opts.blockSize ?? DEFAULT_LINEAR_ATTENTION_BLOCK));
   const impl = opts.impl ?? 'auto';
-  const chunked = impl === 'chunk' || (impl === 'auto' && q.shape[2]! > c);
+  const [n, d] = [q.shape[2]!, q.shape[3]!];
+  const chunked = impl === 'chunk' || (impl === 'auto' && chunkPays(n, d, v.shape[3]!, c, opts.kernel?.featureSize(d)));
   return chunked ? causalChunked(q, k, v, c, opts.slopes, opts.kernel) : causalPlain(q, k, v, opts.slopes, opts.kernel);
 }

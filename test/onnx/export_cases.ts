@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { tf } from '../../src/tf.js';
-import { type Backbone, type ModelOptions, createModel, getModelEntry, listModels, listTokenMixers } from '../../src/index.js';
+import { type Backbone, type ModelOptions, TOKEN_MIXERS, createModel, getModelEntry, listModels } from '../../src/index.js';
 import { exportOnnx } from '../../src/onnx/export.js';
 import { patternInput } from '../../src/onnx/trace.js';
 import { readdirSync } from 'node:fs';
@@ -72,14 +72,14 @@ async function reference(model: Backbone, x: Float32Array, shape: number[]): Pro
  * Exports `name` at the first input size its forward accepts and compares onnxruntime with vizoo (batches 2
  * and 1 for a dynamic batch). Models that only run at 224x224 export with batch 1: their traces are slow.
  */
-async function check(name: string, sizes: number[], wantDynamic: boolean, depths?: number[], extra: ModelOptions = {}): Promise<{ size: number; rel: number[] }> {
+async function check(name: string, sizes: number[], wantDynamic: boolean, depths?: number[], extra: ModelOptions = {}, dynamicBelow = 224): Promise<{ size: number; rel: number[] }> {
   const cfg = getModelEntry(name).pretrainedCfg;
   const model = createModel(name, { numClasses: cfg.task === 'segmentation' ? 5 : 7, seed: 3, depths, ...extra }).eval();
   try {
     let lastError: unknown;
     for (const size of sizes) {
       let r;
-      const dynamic = wantDynamic && size < 224;
+      const dynamic = wantDynamic && size < dynamicBelow;
       try {
         r = await exportOnnx(model, { inputSize: [size, size], dynamicBatch: dynamic });
       } catch (e) {
@@ -132,13 +132,16 @@ export function registerExportTests(part: number): void {
     }
   });
 
-  // 144x144: 82 tokens, more than one 64-token block, so the causal mixers export their block forms.
-  describe('ONNX export of every token mixer (vit_tiny with one block, 144x144, dynamic batch)', () => {
-    for (const mixer of listTokenMixers().filter((_, i) => i % 2 === part)) {
-      it(mixer, async () => {
-        const r = await check('vit_tiny', [144], true, [1], { mixer, imgSize: 144 });
-        for (const rel of r.rel) expect(rel).toBeLessThanOrEqual(1e-4);
-      });
+  // 144x144: 82 tokens, two DiagAttention chunks. The causal mixers switch to their block forms at longer
+  // lengths (kernels/linear_attention.ts chunkPays): 384x384 (577 tokens) exports those too.
+  describe('ONNX export of every token mixer (vit_tiny with one block, dynamic batch)', () => {
+    for (const { name: mixer, reach } of TOKEN_MIXERS.filter((_, i) => i % 2 === part)) {
+      for (const size of reach === 'causal' ? [144, 384] : [144]) {
+        it(`${mixer} ${size}x${size}`, async () => {
+          const r = await check('vit_tiny', [size], true, [1], { mixer, imgSize: size }, 512);
+          for (const rel of r.rel) expect(rel).toBeLessThanOrEqual(1e-4);
+        });
+      }
     }
   });
 

@@ -1,0 +1,70 @@
+/**
+ * Token mixers in the same ViT: vit_small's width and heads with each mixer, at 224, 448 and 896 px
+ * (patch 16: 196, 784 and 3,136 patch tokens plus the class token), as time per forward relative to
+ * softmax attention in the same run, and where each mixer overtakes softmax. Two blocks (the hybrid
+ * TransNormer then has one of each): every block of a deeper ViT costs the same, and softmax at 3,136
+ * tokens takes tens of seconds per block on wasm.
+ */
+import { type BackendName, TOKEN_MIXERS, createModel } from '../src/index.js';
+import { moduleForwardCase } from './forward.js';
+import type { BenchCase, BenchModule, BenchRatio } from './types.js';
+
+const SIZES = [224, 448, 896];
+const BLOCKS = 2;
+const tokens = (size: number) => (size / 16) ** 2;
+const label = (mixer: string, size: number) => `ViT-S/${BLOCKS} blocks, ${mixer} mixer, ${tokens(size)} tokens (1x3x${size}x${size})`;
+
+const cases: BenchCase[] = TOKEN_MIXERS.flatMap(({ name }) =>
+  SIZES.map((size) => ({
+    ...moduleForwardCase(label(name, size), () => createModel('vit_small', { mixer: name, imgSize: size, depths: [BLOCKS] }), [1, size, size, 3]),
+    // The plain JavaScript backend would take hours at 3,136 tokens.
+    backends: ['wasm', 'webgpu', 'node', 'node-gpu'] as BackendName[],
+    warmup: 1,
+    iterations: size >= 896 ? 1 : 3,
+  })),
+);
+
+const mixers = TOKEN_MIXERS.filter((m) => m.name !== 'softmax');
+
+const ratios: BenchRatio[] = mixers.flatMap(({ name }) =>
+  SIZES.map((size) => ({ label: `${name} / softmax at ${tokens(size)} tokens`, numerator: label(name, size), denominator: label('softmax', size) })),
+);
+
+/**
+ * Where time(mixer) / time(softmax) drops below 1: at or before the shortest length, between two measured
+ * lengths (log-log interpolation of the ratio), or not within the measured range.
+ */
+function crossover(lengths: number[], r: number[]): string {
+  if (r[0]! < 1) return `<= ${lengths[0]} tokens`;
+  for (let i = 1; i < r.length; i++) {
+    if (r[i]! < 1) {
+      const [a, b] = [Math.log(r[i - 1]!), Math.log(r[i]!)];
+      const n = lengths[i - 1]! * (lengths[i]! / lengths[i - 1]!) ** (a / (a - b));
+      return `~${Math.round(n)} tokens`;
+    }
+  }
+  return `not by ${lengths[lengths.length - 1]} tokens`;
+}
+
+export const mixerBench: BenchModule = {
+  benchmarks: cases,
+  ratios,
+  report: (ms, backends) => {
+    const out: string[] = [];
+    const lengths = SIZES.map(tokens);
+    for (const backend of backends) {
+      const soft = SIZES.map((s) => ms(label('softmax', s), backend));
+      if (soft.some((t) => t === undefined)) continue;
+      out.push('', `Token mixers in ViT-S (${BLOCKS} blocks), time per forward / softmax attention's [${backend}]`, '');
+      out.push(`| mixer | cost | ${lengths.map((n) => `${n} tokens`).join(' | ')} | overtakes softmax |`, `|---|---|${lengths.map(() => '---:').join('|')}|---|`);
+      out.push(`| softmax | O(N^2) | ${soft.map((t) => `${t!.toFixed(0)} ms`).join(' | ')} | |`);
+      for (const m of mixers) {
+        const t = SIZES.map((s) => ms(label(m.name, s), backend));
+        if (t.some((x) => x === undefined)) continue;
+        const r = t.map((x, i) => x! / soft[i]!);
+        out.push(`| ${m.name} | ${m.complexity} | ${r.map((x) => x.toFixed(2)).join(' | ')} | ${crossover(lengths, r)} |`);
+      }
+    }
+    return out;
+  },
+};
