@@ -1,6 +1,6 @@
 /**
- * Token mixers in the same ViT: vit_small's width and heads with each mixer, at 224, 448 and 896 px
- * (patch 16: 196, 784 and 3,136 patch tokens plus the class token), as time per forward relative to
+ * Token mixers in the same ViT: vit_small's width and heads with each mixer, at 112, 224, 448 and 896 px
+ * (patch 16: 49, 196, 784 and 3,136 patch tokens plus the class token), as time per forward relative to
  * softmax attention in the same run, and where each mixer overtakes softmax. Two blocks (the hybrid
  * TransNormer then has one of each): every block of a deeper ViT costs the same, and softmax at 3,136
  * tokens takes tens of seconds per block on wasm.
@@ -9,7 +9,7 @@ import { type BackendName, TOKEN_MIXERS, createModel } from '../src/index.js';
 import { moduleForwardCase } from './forward.js';
 import type { BenchCase, BenchModule, BenchRatio } from './types.js';
 
-const SIZES = [224, 448, 896];
+const SIZES = [112, 224, 448, 896];
 const BLOCKS = 2;
 const tokens = (size: number) => (size / 16) ** 2;
 const label = (mixer: string, size: number) => `ViT-S/${BLOCKS} blocks, ${mixer} mixer, ${tokens(size)} tokens (1x3x${size}x${size})`;
@@ -20,7 +20,7 @@ const cases: BenchCase[] = TOKEN_MIXERS.flatMap(({ name }) =>
     // The plain JavaScript backend would take hours at 3,136 tokens.
     backends: ['wasm', 'webgpu', 'node', 'node-gpu'] as BackendName[],
     warmup: 1,
-    iterations: size >= 896 ? 1 : 3,
+    iterations: size >= 896 ? 1 : size >= 448 ? 3 : 5,
   })),
 );
 

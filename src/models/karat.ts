@@ -12,25 +12,15 @@ import { tf, type Tensor } from '../tf.js';
 import { ModuleList, type Parameter } from '../nn/module.js';
 import { Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { ViTPatchEmbed } from '../blocks/patch_embed.js';
+import type { ViTLayout } from './vit.js';
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { FourierKArAtOperator, KArAtBlock, type KArAtOptions } from '../blocks/karat.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
-export interface KArAtViTConfig extends KArAtOptions {
-  imgSize?: number;
-  patchSize?: number;
-  inChans?: number;
-  numClasses?: number;
-  embedDim: number;
-  depth: number;
-  numHeads: number;
-  mlpRatio?: number;
-  qkvBias?: boolean;
+export interface KArAtViTConfig extends KArAtOptions, ViTLayout {
   mode?: 'blockwise' | 'universal';
-  dropRate?: number;
-  normEps?: number;
 }
 
 export class VisionTransformerKArAt extends Backbone {

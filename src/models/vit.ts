@@ -22,8 +22,8 @@ import { type TokenMixer, getTokenMixer } from '../blocks/token_mixers.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { type ModelOptions, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
-export interface VisionTransformerConfig {
-  /** Input size the position embedding is built for; other multiples of the patch resample it (bicubic). */
+/** The isotropic ViT layout (timm's VisionTransformer arguments), shared with KArAt's ViT. */
+export interface ViTLayout {
   imgSize?: number;
   patchSize?: number;
   inChans?: number;
@@ -33,12 +33,16 @@ export interface VisionTransformerConfig {
   numHeads: number;
   mlpRatio?: number;
   qkvBias?: boolean;
+  dropRate?: number;
+  normEps?: number;
+}
+
+/** imgSize is the input size the position embedding is built for; other multiples of the patch resample it (bicubic). */
+export interface VisionTransformerConfig extends ViTLayout {
   /** Token mixer name (default 'softmax'). */
   mixer?: string;
-  dropRate?: number;
   attnDropRate?: number;
   dropPathRate?: number;
-  normEps?: number;
 }
 
 export class VisionTransformer extends Backbone {
