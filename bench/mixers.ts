@@ -1,13 +1,13 @@
 /**
  * Token mixers in the same ViT: vit_small's width and heads with each mixer, at 112, 224, 448 and 896 px
- * (patch 16: 49, 196, 784 and 3,136 patch tokens plus the class token), as time per forward relative to
- * softmax attention in the same run, and where each mixer overtakes softmax. Two blocks (the hybrid
+ * (patch 16: 49, 196, 784 and 3,136 patch tokens plus the class token), as a table of time per forward
+ * relative to softmax attention in the same run, and where each mixer overtakes softmax. Two blocks (the hybrid
  * TransNormer then has one of each): every block of a deeper ViT costs the same, and softmax at 3,136
  * tokens takes tens of seconds per block on wasm.
  */
 import { type BackendName, TOKEN_MIXERS, createModel } from '../src/index.js';
 import { moduleForwardCase } from './forward.js';
-import type { BenchCase, BenchModule, BenchRatio } from './types.js';
+import type { BenchCase, BenchModule } from './types.js';
 
 const SIZES = [112, 224, 448, 896];
 const BLOCKS = 2;
@@ -25,10 +25,6 @@ const cases: BenchCase[] = TOKEN_MIXERS.flatMap(({ name }) =>
 );
 
 const mixers = TOKEN_MIXERS.filter((m) => m.name !== 'softmax');
-
-const ratios: BenchRatio[] = mixers.flatMap(({ name }) =>
-  SIZES.map((size) => ({ label: `${name} / softmax at ${tokens(size)} tokens`, numerator: label(name, size), denominator: label('softmax', size) })),
-);
 
 /**
  * Where time(mixer) / time(softmax) drops below 1: at or before the shortest length, between two measured
@@ -48,18 +44,23 @@ function crossover(lengths: number[], r: number[]): string {
 
 export const mixerBench: BenchModule = {
   benchmarks: cases,
-  ratios,
-  report: (ms, backends) => {
+  summary: (times, backends) => {
     const out: string[] = [];
     const lengths = SIZES.map(tokens);
     for (const backend of backends) {
-      const soft = SIZES.map((s) => ms(label('softmax', s), backend));
+      // CPU backends compute on this process's one thread: its CPU time is the compute, whatever else runs.
+      const onCpu = backend === 'wasm' || backend === 'cpu' || backend === 'node';
+      const ms = (name: string) => {
+        const t = times(name, backend);
+        return t && (onCpu ? t.cpuMs : t.medianMs);
+      };
+      const soft = SIZES.map((s) => ms(label('softmax', s)));
       if (soft.some((t) => t === undefined)) continue;
-      out.push('', `Token mixers in ViT-S (${BLOCKS} blocks), time per forward / softmax attention's [${backend}]`, '');
+      out.push('', `Token mixers in ViT-S (${BLOCKS} blocks): ${onCpu ? 'CPU' : 'wall-clock'} time per forward / softmax attention's [${backend}]`, '');
       out.push(`| mixer | cost | ${lengths.map((n) => `${n} tokens`).join(' | ')} | overtakes softmax |`, `|---|---|${lengths.map(() => '---:').join('|')}|---|`);
       out.push(`| softmax | O(N^2) | ${soft.map((t) => `${t!.toFixed(0)} ms`).join(' | ')} | |`);
       for (const m of mixers) {
-        const t = SIZES.map((s) => ms(label(m.name, s), backend));
+        const t = SIZES.map((s) => ms(label(m.name, s)));
         if (t.some((x) => x === undefined)) continue;
         const r = t.map((x, i) => x! / soft[i]!);
         out.push(`| ${m.name} | ${m.complexity} | ${r.map((x) => x.toFixed(2)).join(' | ')} | ${crossover(lengths, r)} |`);

@@ -18,6 +18,12 @@ export interface BenchCase {
   iterations?: number;
 }
 
+/** A case's medians: wall-clock time, and CPU time of the process (the compute itself on a shared machine). */
+export interface BenchTimes {
+  medianMs: number;
+  cpuMs: number;
+}
+
 /** A ratio printed after the table: time(numerator) / time(denominator), both measured in this run on one backend. */
 export interface BenchRatio {
   label: string;
@@ -28,6 +34,6 @@ export interface BenchRatio {
 export interface BenchModule {
   benchmarks: BenchCase[];
   ratios?: BenchRatio[];
-  /** Extra lines printed last, from the medians of this run (`ms(case, backend)`, undefined if not run). */
-  report?: (ms: (name: string, backend: BackendName) => number | undefined, backends: BackendName[]) => string[];
+  /** Extra lines printed last, from this run's medians (`times(case, backend)`, undefined if not run). */
+  summary?: (times: (name: string, backend: BackendName) => BenchTimes | undefined, backends: BackendName[]) => string[];
 }

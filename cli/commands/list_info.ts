@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { TOKEN_MIXERS, createModel, getModelEntry, listModels } from '../../src/index.js';
+import { createModel, getModelEntry, listModels } from '../../src/index.js';
+import { TOKEN_MIXERS } from '../../src/blocks/token_mixers.js';
 import { action, parseIntArg } from '../common.js';
 
 export function registerListInfo(program: Command): void {
