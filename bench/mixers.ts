@@ -14,13 +14,14 @@ const BLOCKS = 2;
 const tokens = (size: number) => (size / 16) ** 2;
 const label = (mixer: string, size: number) => `ViT-S/${BLOCKS} blocks, ${mixer} mixer, ${tokens(size)} tokens (1x3x${size}x${size})`;
 
-const cases: BenchCase[] = TOKEN_MIXERS.flatMap(({ name }) =>
-  SIZES.map((size) => ({
+// Length by length, every mixer in turn, so that all the mixers compared at a length run close in time.
+const cases: BenchCase[] = SIZES.flatMap((size) =>
+  TOKEN_MIXERS.map(({ name }) => ({
     ...moduleForwardCase(label(name, size), () => createModel('vit_small', { mixer: name, imgSize: size, depths: [BLOCKS] }), [1, size, size, 3]),
     // The plain JavaScript backend would take hours at 3,136 tokens.
     backends: ['wasm', 'webgpu', 'node', 'node-gpu'] as BackendName[],
-    warmup: 1,
-    iterations: size >= 896 ? 1 : size >= 448 ? 3 : 5,
+    warmup: size >= 448 ? 1 : 3,
+    iterations: size >= 896 ? 1 : size >= 448 ? 3 : 7,
   })),
 );
 
