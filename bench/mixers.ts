@@ -28,19 +28,16 @@ const cases: BenchCase[] = SIZES.flatMap((size) =>
 const mixers = TOKEN_MIXERS.filter((m) => m.name !== 'softmax');
 
 /**
- * Where time(mixer) / time(softmax) drops below 1: at or before the shortest length, between two measured
- * lengths (log-log interpolation of the ratio), or not within the measured range.
+ * From which length on the mixer stays faster than softmax (time ratio below 1): after the last measured
+ * length where it is not, interpolating the ratio log-log to the next length; at or before the shortest one
+ * if it is faster everywhere; not within the range if it is slower at the longest.
  */
-function crossover(lengths: number[], r: number[]): string {
-  if (r[0]! < 1) return `<= ${lengths[0]} tokens`;
-  for (let i = 1; i < r.length; i++) {
-    if (r[i]! < 1) {
-      const [a, b] = [Math.log(r[i - 1]!), Math.log(r[i]!)];
-      const n = lengths[i - 1]! * (lengths[i]! / lengths[i - 1]!) ** (a / (a - b));
-      return `~${Math.round(n)} tokens`;
-    }
-  }
-  return `not by ${lengths[lengths.length - 1]} tokens`;
+export function crossover(lengths: number[], r: number[]): string {
+  const last = r.map((x) => x >= 1).lastIndexOf(true);
+  if (last < 0) return `<= ${lengths[0]} tokens`;
+  if (last === r.length - 1) return `not by ${lengths[last]} tokens`;
+  const [a, b] = [Math.log(r[last]!), Math.log(r[last + 1]!)];
+  return `~${Math.round(lengths[last]! * (lengths[last + 1]! / lengths[last]!) ** (a / (a - b)))} tokens`;
 }
 
 export const mixerBench: BenchModule = {
