@@ -26,6 +26,17 @@ const lrpeOptions = (k: Kwargs): LrpeOptions => ({
   thetaLearned: kwBool(k, 'theta_learned', false),
 });
 
+/** The kwargs both lra attention classes read alike (their defaults differ only in act_fun and norm_type). */
+const transNormerOptions = (k: Kwargs, dflt: { actFun: string; normType: string }) => ({
+  bias: kwBool(k, 'bias', true),
+  actFun: kwString(k, 'act_fun', dflt.actFun),
+  normType: kwString(k, 'norm_type', dflt.normType),
+  causal: kwBool(k, 'causal', false),
+  useLrpe: kwBool(k, 'use_lrpe', false),
+  lrpe: lrpeOptions(k),
+  negativeSlope: kwNumber(k, 'negative_slope', 0.1),
+});
+
 /** lra's `U.Transpose` wrapper: with transposed=True the first output (only) is (B, C, N) in and out. */
 function transposable(k: Kwargs, run: (x: Tensor) => Tensor | Tensor[]): (inputs: Tensor[]) => Tensor[] {
   const t = kwBool(k, 'transposed', false);
@@ -46,15 +57,7 @@ registerParityBuilder(
   ({ kwargs: k }) => {
     const d = kwNumber(k, 'd_model');
     checkSelfAttention(k, d);
-    const m = new NormLinearAttention(d, kwNumber(k, 'n_heads'), {
-      bias: kwBool(k, 'bias', true),
-      actFun: kwString(k, 'act_fun', 'elu'),
-      normType: kwString(k, 'norm_type', 'layernorm'),
-      causal: kwBool(k, 'causal', false),
-      useLrpe: kwBool(k, 'use_lrpe', false),
-      lrpe: lrpeOptions(k),
-      negativeSlope: kwNumber(k, 'negative_slope', 0.1),
-    });
+    const m = new NormLinearAttention(d, kwNumber(k, 'n_heads'), transNormerOptions(k, { actFun: 'elu', normType: 'layernorm' }));
     return { module: m, run: transposable(k, (x) => m.forward(x)) };
   },
   { module: 'src/models/sequence/x_attention/norm_linear_attention.py' },
@@ -67,17 +70,11 @@ registerParityBuilder(
     const d = kwNumber(k, 'd_model');
     checkSelfAttention(k, d);
     const m = new NormLocalAttention(d, kwNumber(k, 'n_heads'), {
-      bias: kwBool(k, 'bias', true),
+      ...transNormerOptions(k, { actFun: 'relu', normType: 'gatedrmsnorm' }),
       chunkSize: kwNumber(k, 'chunk_size', 32),
       useSoftmax: kwBool(k, 'use_softmax', false),
-      actFun: kwString(k, 'act_fun', 'relu'),
-      normType: kwString(k, 'norm_type', 'gatedrmsnorm'),
-      causal: kwBool(k, 'causal', false),
       addBiasKv: kwBool(k, 'add_bias_kv', false),
       dropout: kwNumber(k, 'dropout', 0),
-      useLrpe: kwBool(k, 'use_lrpe', false),
-      lrpe: lrpeOptions(k),
-      negativeSlope: kwNumber(k, 'negative_slope', 0.1),
     });
     return {
       module: m,
