@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every benchmark case on every available backend (median of N after warm-up, peak
- * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios.
+ * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios
+ * and the families' own summaries (the token mixers' crossover table).
  * Usage: npm run bench [-- --filter <substring>[,<substring>...]] [--backends wasm,cpu] [--iterations N]
  */
 import { parseArgs } from 'node:util';
@@ -15,13 +16,16 @@ import { localSparse } from './local_sparse.js';
 import { interop } from './interop.js';
 import { startup } from './startup.js';
 import { browser } from './browser.js';
+import { mixerBench } from './mixers.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, startup, browser];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, startup, browser];
 
 interface Row {
   name: string;
   backend: BackendName;
   medianMs: number;
+  /** Median CPU time of this process per iteration (user + system): insensitive to other jobs on the machine. */
+  cpuMs: number;
   peakBytes: number;
 }
 
@@ -31,7 +35,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function measure(c: BenchCase, iterations: number): Promise<{ medianMs: number; peakBytes: number }> {
+async function measure(c: BenchCase, iterations: number): Promise<{ medianMs: number; cpuMs: number; peakBytes: number }> {
   const r = await c.setup();
   try {
     for (let i = 0; i < (c.warmup ?? 2); i++) await r.run();
@@ -42,14 +46,18 @@ async function measure(c: BenchCase, iterations: number): Promise<{ medianMs: nu
     });
     peakBytes = info.peakBytes;
     const times: number[] = [];
+    const cpu: number[] = [];
     for (let i = 0; i < (c.iterations ?? iterations); i++) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await r.run();
+      const dc = process.cpuUsage(c0);
       times.push(performance.now() - t0);
+      cpu.push((dc.user + dc.system) / 1000);
     }
     const leaked = tf.memory().numTensors - before;
     if (leaked > 0) process.stderr.write(`warning: ${c.name} leaks ${leaked} tensors per ${times.length + 1} iterations\n`);
-    return { medianMs: median(times), peakBytes };
+    return { medianMs: median(times), cpuMs: median(cpu), peakBytes };
   } finally {
     r.dispose?.();
   }
@@ -93,9 +101,11 @@ async function main(): Promise<void> {
       if (a && b) out.push(`${q.label} [${backend}]: ${(a.medianMs / b.medianMs).toFixed(2)}`);
     }
   }
+  const times = (name: string, backend: BackendName) => rows.find((r) => r.name === name && r.backend === backend);
+  for (const m of MODULES) out.push(...(m.summary?.(times, backends) ?? []));
   process.stdout.write(`${out.join('\n')}\n`);
-  // Reports run when no filter is given or a filter names them ('startup', 'browser').
-  for (const [name, m] of [['startup', startup], ['browser', browser]] as const) {
+  // Reports run when no filter is given or a filter names their module ('startup', 'browser').
+  for (const [name, m] of Object.entries({ startup, browser })) {
     if (m.report && (!filters || filters.some((f) => name.includes(f)))) process.stdout.write(`${(await m.report()).join('\n')}\n`);
   }
 }

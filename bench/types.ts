@@ -18,6 +18,12 @@ export interface BenchCase {
   iterations?: number;
 }
 
+/** A case's medians: wall-clock time, and CPU time of the process (the compute itself on a shared machine). */
+export interface BenchTimes {
+  medianMs: number;
+  cpuMs: number;
+}
+
 /** A ratio printed after the table: time(numerator) / time(denominator), both measured in this run on one backend. */
 export interface BenchRatio {
   label: string;
@@ -33,4 +39,6 @@ export interface BenchModule {
    * after the table, each printing its own lines (with ratios measured in the same run).
    */
   report?: () => Promise<string[]>;
+  /** Extra lines printed last, from this run's medians (`times(case, backend)`, undefined if not run). */
+  summary?: (times: (name: string, backend: BackendName) => BenchTimes | undefined, backends: BackendName[]) => string[];
 }

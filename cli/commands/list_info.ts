@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 // The model registry only (not the whole API): list and info start in a fraction of a second.
 import { createModel, getModelEntry, listModels } from '../../src/models/index.js';
 import { noWeightsReason, sourceLocation, weightSources } from '../../src/hub/sources.js';
+import { TOKEN_MIXERS } from '../../src/blocks/token_mixers.js';
 import { action, parseImgSize, parseIntArg } from '../options.js';
 
 /** What `vizoo info` says about weights trained at one input size used at another. */
@@ -17,8 +18,15 @@ export function registerListInfo(program: Command): void {
     .description('list registered models (wildcards: van*, *_b?)')
     .argument('[pattern]', 'name pattern; several separated by commas', '*')
     .option('--json', 'print a JSON array')
+    .option('--mixers', "list the ViT token mixers (createModel('vit_small', { mixer })) with their cost in the token count N")
     .action(
-      action(async (pattern: string, o: { json?: boolean }) => {
+      action(async (pattern: string, o: { json?: boolean; mixers?: boolean }) => {
+        if (o.mixers) {
+          const rows = TOKEN_MIXERS.map(({ name, complexity, reach, description, paper }) => ({ name, complexity, reach, description, paper }));
+          if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+          else for (const r of rows) process.stdout.write(`${r.name.padEnd(17)} ${r.complexity.padEnd(16)} ${r.description}\n`);
+          return 0;
+        }
         const names = listModels(pattern);
         if (!names.length) process.stderr.write(`vizoo: no model matches '${pattern}' (vizoo list shows them all)\n`);
         if (o.json) process.stdout.write(`${JSON.stringify(names)}\n`);

@@ -20,6 +20,70 @@ export function softmaxAttention(q: Tensor, k: Tensor, v: Tensor, scale: number)
   return tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale)), v));
 }
 
+/**
+ * timm's ViT `Attention` (DeiT): one fused qkv projection, softmax(q k^T / sqrt(d)) v per head, proj.
+ * Keys qkv, proj. O(N^2) in the token count.
+ */
+export class Attention extends Module implements Layer {
+  readonly qkv: Linear;
+  readonly attn_drop: Dropout;
+  readonly proj: Linear;
+  readonly proj_drop: Dropout;
+  readonly scale: number;
+
+  constructor(
+    readonly dim: number,
+    readonly numHeads = 8,
+    opts: { qkvBias?: boolean; attnDrop?: number; projDrop?: number } = {},
+  ) {
+    super();
+    if (dim % numHeads) throw new Error(`attention: dim ${dim} is not divisible by ${numHeads} heads`);
+    this.scale = (dim / numHeads) ** -0.5;
+    this.qkv = this.add('qkv', new Linear(dim, 3 * dim, { bias: opts.qkvBias ?? false }));
+    this.attn_drop = this.add('attn_drop', new Dropout(opts.attnDrop ?? 0));
+    this.proj = this.add('proj', new Linear(dim, dim));
+    this.proj_drop = this.add('proj_drop', new Dropout(opts.projDrop ?? 0));
+  }
+
+  /** x (B, N, C) -> (B, N, C). */
+  forward(x: Tensor): Tensor {
+    return tf.tidy(() => {
+      const [q, k, v] = tf.split(this.qkv.forward(x), 3, 2).map((t) => splitHeads(t, this.numHeads)) as [Tensor, Tensor, Tensor];
+      const a = this.attn_drop.forward(tf.softmax(tf.mul(tf.matMul(q, k, false, true), this.scale)));
+      return this.proj_drop.forward(this.proj.forward(mergeHeads(tf.matMul(a, v))));
+    });
+  }
+}
+
+/**
+ * timm's pre-norm ViT `Block` around any token mixer `attn` on (B, N, C):
+ * x + drop_path(attn(norm1(x))), then x + drop_path(mlp(norm2(x))). Keys norm1, attn.*, norm2, mlp.
+ */
+export class ViTBlock<M extends Module & Layer = Module & Layer> extends Module implements Layer {
+  readonly norm1: LayerNorm;
+  readonly attn: M;
+  readonly drop_path: DropPath;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+
+  constructor(dim: number, attn: M, opts: { mlpRatio?: number; drop?: number; dropPath?: number; normEps?: number } = {}) {
+    super();
+    const eps = opts.normEps ?? 1e-6;
+    this.norm1 = this.add('norm1', new LayerNorm(dim, eps));
+    this.attn = this.add('attn', attn);
+    this.drop_path = this.add('drop_path', new DropPath(opts.dropPath ?? 0));
+    this.norm2 = this.add('norm2', new LayerNorm(dim, eps));
+    this.mlp = this.add('mlp', new Mlp(dim, Math.trunc(dim * (opts.mlpRatio ?? 4)), dim, opts.drop ?? 0));
+  }
+
+  forward(x: Tensor): Tensor {
+    return tf.tidy(() => {
+      const y = tf.add(x, this.drop_path.forward(this.attn.forward(this.norm1.forward(x))));
+      return tf.add(y, this.drop_path.forward(this.mlp.forward(this.norm2.forward(y))));
+    });
+  }
+}
+
 /** timm `Mlp`: fc1 -> act -> drop -> fc2 -> drop, on the last axis. */
 export class Mlp extends Module implements Layer {
   readonly fc1: Linear;

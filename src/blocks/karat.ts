@@ -13,9 +13,9 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { Module, type Parameter } from '../nn/module.js';
-import { Dropout, LayerNorm, Linear } from '../nn/layers.js';
+import { Dropout, Linear } from '../nn/layers.js';
 import { normal, uniform } from '../nn/init.js';
-import { Mlp, mergeHeads, splitHeads } from './attention.js';
+import { ViTBlock, mergeHeads, splitHeads } from './attention.js';
 import { sinCos } from '../kernels/sincos.js';
 
 /**
@@ -158,25 +158,8 @@ export class KArAtAttention extends Module {
 }
 
 /** Pre-norm ViT block with KArAt attention: x + attn(LN(x)), x + Mlp(LN(x)). */
-export class KArAtBlock extends Module {
-  readonly norm1: LayerNorm;
-  readonly attn: KArAtAttention;
-  readonly norm2: LayerNorm;
-  readonly mlp: Mlp;
-
+export class KArAtBlock extends ViTBlock<KArAtAttention> {
   constructor(dim: number, numHeads: number, numTokens: number, opts: KArAtOptions & { mlpRatio?: number; qkvBias?: boolean; drop?: number; normEps?: number; shared?: FourierKArAtOperator } = {}) {
-    super();
-    const eps = opts.normEps ?? 1e-6;
-    this.norm1 = this.add('norm1', new LayerNorm(dim, eps));
-    this.attn = this.add('attn', new KArAtAttention(dim, numHeads, numTokens, { ...opts, projDrop: opts.drop }));
-    this.norm2 = this.add('norm2', new LayerNorm(dim, eps));
-    this.mlp = this.add('mlp', new Mlp(dim, Math.trunc(dim * (opts.mlpRatio ?? 4)), dim, opts.drop ?? 0));
-  }
-
-  forward(x: Tensor): Tensor {
-    return tf.tidy(() => {
-      const y = tf.add(x, this.attn.forward(this.norm1.forward(x)));
-      return tf.add(y, this.mlp.forward(this.norm2.forward(y)));
-    });
+    super(dim, new KArAtAttention(dim, numHeads, numTokens, { ...opts, projDrop: opts.drop }), { mlpRatio: opts.mlpRatio, drop: opts.drop, normEps: opts.normEps ?? 1e-6 });
   }
 }

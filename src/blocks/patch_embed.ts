@@ -38,7 +38,8 @@ export class ViTPatchEmbed extends Module implements Layer {
   readonly gridSize: Pair;
   readonly numPatches: number;
 
-  constructor(imgSize: Size2, patchSize: Size2, inChans: number, embedDim: number, readonly owner = 'ViT') {
+  /** `dynamic`: any input whose sides are multiples of the patch (timm's dynamic_img_size); else exactly imgSize. */
+  constructor(imgSize: Size2, patchSize: Size2, inChans: number, embedDim: number, readonly owner = 'ViT', readonly dynamic = false) {
     super();
     this.imgSize = pair(imgSize);
     this.patchSize = pair(patchSize);
@@ -51,7 +52,9 @@ export class ViTPatchEmbed extends Module implements Layer {
   /** NHWC image of exactly `imgSize` -> the NHWC patch map (B, gridH, gridW, C). */
   forward(x: Tensor): Tensor {
     const [, h, w] = x.shape as number[];
-    if (h !== this.imgSize[0] || w !== this.imgSize[1]) {
+    if (this.dynamic) {
+      if (h! % this.patchSize[0] || w! % this.patchSize[1]) throw new Error(`${this.owner}: input ${h}x${w} is not a multiple of the patch size ${this.patchSize.join('x')}`);
+    } else if (h !== this.imgSize[0] || w !== this.imgSize[1]) {
       throw new Error(`${this.owner}: input image size ${h}x${w} doesn't match the model's img_size ${this.imgSize.join('x')} (build it with imgSize: [${h}, ${w}])`);
     }
     return this.proj.forward(x);
@@ -61,7 +64,7 @@ export class ViTPatchEmbed extends Module implements Layer {
   tokens(x: Tensor): Tensor {
     return tf.tidy(() => {
       const y = this.forward(x);
-      return tf.reshape(y, [y.shape[0]!, this.numPatches, y.shape[3]!]);
+      return tf.reshape(y, [y.shape[0]!, y.shape[1]! * y.shape[2]!, y.shape[3]!]);
     });
   }
 }

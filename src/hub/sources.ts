@@ -195,6 +195,11 @@ const OFFICIAL: Record<string, Record<string, WeightSource>> = {
   vig_h_s: vig('vig_h_s_83p8acc.pth', '83.8', '0d52501e8d6097177ba47520cc15052d694b82ecb7b7ffffab59a11dc40bbb4a'),
   vig_h_b: vig('vig_h_b_84p2acc.pth', '84.2', '49acb31474ba5cf616414739c9410721f8e7f77b5b20ac57b84e16f28682a263'),
 
+  // The softmax-mixer ViTs are DeiT's layout and keys: facebookresearch/deit's ImageNet checkpoints load as they are.
+  vit_tiny: { default: file('https://dl.fbaipublicfiles.com/deit/deit_tiny_patch16_224-a1311bcf.pth', 'DeiT-Ti, ImageNet-1K, 224px, 72.2% top-1 (facebookresearch/deit README); for the softmax mixer only') },
+  vit_small: { default: file('https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth', 'DeiT-S, ImageNet-1K, 224px, 79.9% top-1 (facebookresearch/deit README); for the softmax mixer only') },
+  vit_base: { default: file('https://dl.fbaipublicfiles.com/deit/deit_base_patch16_224-b5f2ef4d.pth', 'DeiT-B, ImageNet-1K, 224px, 81.8% top-1 (facebookresearch/deit README); for the softmax mixer only') },
+
   eet_vit_small_cub_16bit: deit('deit_small_patch16_224-cd65a155'),
   eet_vit_small_cub_64bit: deit('deit_small_patch16_224-cd65a155'),
   eet_vit_base_cub_16bit: deit('deit_base_patch16_224-b5f2ef4d'),

@@ -11,6 +11,7 @@ import './nat.js';
 import './dinat_s.js';
 import './nat_isotropic.js';
 import './eet.js';
+import './vit.js';
 
 export * from './registry.js';
 export * from './backbone.js';

@@ -15,23 +15,13 @@ import { Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { FourierKArAtOperator, KArAtBlock, type KArAtOptions } from '../blocks/karat.js';
-import { type Size2, ViTPatchEmbed } from '../blocks/patch_embed.js';
+import { ViTPatchEmbed } from '../blocks/patch_embed.js';
+import type { ViTLayout } from './vit.js';
 import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
 
-export interface KArAtViTConfig extends KArAtOptions {
-  imgSize?: Size2;
-  patchSize?: Size2;
-  inChans?: number;
-  numClasses?: number;
-  embedDim: number;
-  depth: number;
-  numHeads: number;
-  mlpRatio?: number;
-  qkvBias?: boolean;
+export interface KArAtViTConfig extends KArAtOptions, ViTLayout {
   mode?: 'blockwise' | 'universal';
-  dropRate?: number;
-  normEps?: number;
 }
 
 export class VisionTransformerKArAt extends Backbone {

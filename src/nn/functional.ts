@@ -317,13 +317,15 @@ export function bicubicAntialiasMatrix(inLen: number, outLen: number): Float32Ar
  * Bicubic resize of NHWC to (h, w) with PyTorch semantics (see `bicubicMatrix`). Separable: two
  * matmuls with small precomputed matrices, so it runs (and differentiates) on every backend.
  */
-export function resizeBicubic(x: Tensor4D, size: Pair, alignCorners = false): Tensor4D {
+export function resizeBicubic(x: Tensor4D, size: Pair, alignCorners = false, antialias = false): Tensor4D {
   const [b, h, w, c] = x.shape;
   const [oh, ow] = size;
   if (h === oh && w === ow) return x.clone();
+  if (antialias && alignCorners) throw new Error('resizeBicubic: antialias with align_corners is not supported (as in PyTorch)');
+  const matrix = (n: number, m: number) => (antialias ? bicubicAntialiasMatrix(n, m) : bicubicMatrix(n, m, alignCorners));
   return tf.tidy(() => {
-    const mh = tf.tensor2d(bicubicMatrix(h, oh, alignCorners), [oh, h]);
-    const mw = tf.tensor2d(bicubicMatrix(w, ow, alignCorners), [ow, w]);
+    const mh = tf.tensor2d(matrix(h, oh), [oh, h]);
+    const mw = tf.tensor2d(matrix(w, ow), [ow, w]);
     // Rows: (h, b*w*c) -> (oh, b, w, c); then columns: (w, b*oh*c) -> (ow, b, oh, c).
     const rows = tf.reshape(tf.matMul(mh, tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, b * w * c])), [oh, b, w, c]);
     const cols = tf.matMul(mw, tf.reshape(tf.transpose(rows, [2, 1, 0, 3]), [w, b * oh * c]));

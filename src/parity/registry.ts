@@ -74,13 +74,13 @@ export function kwNumbers(kw: Record<string, unknown>, name: string, dflt?: numb
   return v as number[];
 }
 
-export function kwBool(kw: Record<string, unknown>, name: string, dflt: boolean): boolean {
+export function kwBool(kw: Record<string, unknown>, name: string, dflt?: boolean): boolean {
   const v = kw[name] ?? dflt;
-  if (typeof v !== 'boolean') throw new Error(`kwarg '${name}' must be a boolean, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw new Error(`kwarg '${name}' must be true or false, got ${JSON.stringify(v)}`);
   return v;
 }
 
-export function kwString(kw: Record<string, unknown>, name: string, dflt: string): string {
+export function kwString(kw: Record<string, unknown>, name: string, dflt?: string): string {
   const v = kw[name] ?? dflt;
   if (typeof v !== 'string') throw new Error(`kwarg '${name}' must be a string, got ${JSON.stringify(v)}`);
   return v;

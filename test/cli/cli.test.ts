@@ -37,6 +37,17 @@ describe('vizoo list / info', () => {
     expect(JSON.parse(r.stdout)).toEqual(['van_b0', 'van_b1', 'van_b2', 'van_b3', 'van_b4', 'van_b5', 'van_b6']);
   });
 
+  it('lists the ViT token mixers with their cost in tokens (--mixers)', async () => {
+    const r = await runCli(['list', '--mixers']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(['softmax', 'transnormer_norm', 'transnormer_diag', 'transnormer', 'based', 'lightning2']);
+    expect(lines[0]).toMatch(/^softmax\s+O\(N\^2\)/);
+    expect(lines[4]).toMatch(/^based\s+O\(N\)\s+.*causal/);
+    const json = JSON.parse((await runCli(['list', '--mixers', '--json'])).stdout) as { name: string; reach: string }[];
+    expect(json.find((m) => m.name === 'lightning2')!.reach).toBe('causal');
+  });
+
   it('prints the official state dict with --json --state-dict', async () => {
     const r = await runCli(['info', 'van_b2', '--json', '--state-dict']);
     expect(r.code).toBe(0);

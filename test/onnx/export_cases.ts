@@ -2,13 +2,14 @@
 // are split over two test files (architectures alternate) so the two halves run in parallel.
 //
 // Default run: the smallest variant of every architecture at a small input with a dynamic batch (checked at
-// batch 2 and 1), the smallest canonical variant of every architecture at 224x224, and every other registered
-// model at a small config (createModel's `depths` option: one block per stage) and small input.
+// batch 2 and 1), the smallest canonical variant of every architecture at 224x224, every ViT token mixer, and
+// every other registered model at a small config (createModel's `depths` option: one block per stage) and
+// small input.
 // VIZOO_EXPORT_ALL=1 exports every other registered model at its full depth.
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { tf } from '../../src/tf.js';
-import { type Backbone, createModel, getModelEntry, listModels } from '../../src/index.js';
+import { type Backbone, type ModelOptions, TOKEN_MIXERS, createModel, getModelEntry, listModels } from '../../src/index.js';
 import { exportOnnx } from '../../src/onnx/export.js';
 import { patternInput } from '../../src/onnx/trace.js';
 import { readdirSync } from 'node:fs';
@@ -71,14 +72,14 @@ async function reference(model: Backbone, x: Float32Array, shape: number[]): Pro
  * Exports `name` at the first input size its forward accepts and compares onnxruntime with vizoo (batches 2
  * and 1 for a dynamic batch). Models that only run at 224x224 export with batch 1: their traces are slow.
  */
-async function check(name: string, sizes: number[], wantDynamic: boolean, depths?: number[]): Promise<{ size: number; rel: number[] }> {
+async function check(name: string, sizes: number[], wantDynamic: boolean, depths?: number[], extra: ModelOptions = {}, dynamicBelow = 224): Promise<{ size: number; rel: number[] }> {
   const cfg = getModelEntry(name).pretrainedCfg;
-  const model = createModel(name, { numClasses: cfg.task === 'segmentation' ? 5 : 7, seed: 3, depths }).eval();
+  const model = createModel(name, { numClasses: cfg.task === 'segmentation' ? 5 : 7, seed: 3, depths, ...extra }).eval();
   try {
     let lastError: unknown;
     for (const size of sizes) {
       let r;
-      const dynamic = wantDynamic && size < 224;
+      const dynamic = wantDynamic && size < dynamicBelow;
       try {
         r = await exportOnnx(model, { inputSize: [size, size], dynamicBatch: dynamic });
       } catch (e) {
@@ -128,6 +129,19 @@ export function registerExportTests(part: number): void {
         const r = await check(p.name, [224], false);
         expect(r.rel[0]).toBeLessThanOrEqual(1e-4);
       });
+    }
+  });
+
+  // 144x144: 82 tokens, two DiagAttention chunks. The causal mixers switch to their block forms at longer
+  // lengths (kernels/linear_attention.ts chunkPays): 384x384 (577 tokens) exports those too.
+  describe('ONNX export of every token mixer (vit_tiny with one block, dynamic batch)', () => {
+    for (const { name: mixer, reach } of TOKEN_MIXERS.filter((_, i) => i % 2 === part)) {
+      for (const size of reach === 'causal' ? [144, 384] : [144]) {
+        it(`${mixer} ${size}x${size}`, async () => {
+          const r = await check('vit_tiny', [size], true, [1], { mixer, imgSize: size }, 512);
+          for (const rel of r.rel) expect(rel).toBeLessThanOrEqual(1e-4);
+        });
+      }
     }
   });
 

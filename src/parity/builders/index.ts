@@ -7,3 +7,4 @@ import './litv2.js';
 import './soft.js';
 import './karat.js';
 import './local_sparse.js';
+import './seed_mixers.js';
