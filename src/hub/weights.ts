@@ -87,7 +87,11 @@ export function loadStateDictInto(model: Module, sd: StateDict, opts: LoadWeight
     try {
       return f();
     } catch (e) {
-      if (e instanceof StateDictError) throw new WeightsFormatError(file, `weights do not fit the model: ${e.message}`, { cause: e });
+      if (e instanceof StateDictError) {
+        const fit = e.missing.length > want.size / 2 ? modelsThatFit(sd) : [];
+        const hint = fit.length ? `; they fit ${fit.slice(0, 3).join(', ')}${fit.length > 3 ? ', ...' : ''}: pass --model ${fit[0]}` : '';
+        throw new WeightsFormatError(file, `${e.message}${hint}`, { cause: e });
+      }
       if (e instanceof TensorDataError) throw new WeightsFormatError(file, e.message, { cause: e });
       if (e instanceof KeyMapError) throw new WeightsFormatError(file, e.message, { cause: e });
       throw e;
@@ -119,6 +123,24 @@ export function loadStateDictInto(model: Module, sd: StateDict, opts: LoadWeight
   }
   const r = wrap(() => model.loadStateDict(mapped, { strict: opts.strict ?? true }));
   return { ...r, report };
+}
+
+/** Registered models whose every state-dict entry the file has, with the same shape (for a wrong --model). */
+export function modelsThatFit(sd: StateDict): string[] {
+  const fits: string[] = [];
+  for (const name of listModels()) {
+    let model: Module | null = null;
+    try {
+      model = createModel(name, { init: false });
+      const mapped = mapStateDict(sd, new Set(model.stateEntries().map(([k]) => k)), 'auto').sd;
+      if (model.stateEntries().every(([k, p]) => mapped.get(k)?.shape.join() === p.shape.join())) fits.push(name);
+    } catch {
+      /* a model the file cannot even be mapped to */
+    } finally {
+      model?.dispose();
+    }
+  }
+  return fits;
 }
 
 function copyParameter(dst: Parameter, src: Parameter, key: string, file: string): void {

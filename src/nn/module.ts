@@ -126,14 +126,16 @@ export class StateDictError extends Error {
     readonly mismatched: { key: string; expected: number[]; got: number[] }[],
     what: string,
   ) {
-    // One line (CLI errors are one line); long lists are cut, the fields keep everything.
-    const list = (keys: string[]) => (keys.length > 12 ? `${keys.slice(0, 12).map(keyName).join(', ')}, ... (${keys.length - 12} more)` : keys.map(keyName).join(', '));
+    // One short line (CLI errors are one line): counts and a few examples; the fields keep everything.
+    const some = (keys: string[]) => `${keys.slice(0, 3).map(keyName).join(', ')}${keys.length > 3 ? ', ...' : ''}`;
     const parts: string[] = [];
-    if (missing.length) parts.push(`missing keys (${missing.length}): ${list(missing)}`);
-    if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${list(unexpected)}`);
-    for (const m of mismatched.slice(0, 12)) parts.push(`shape mismatch for ${keyName(m.key)}: checkpoint [${m.got.join(', ')}], model [${m.expected.join(', ')}]`);
-    if (mismatched.length > 12) parts.push(`${mismatched.length - 12} more shape mismatches`);
-    super(`state dict does not fit ${what}: ${parts.join('; ')}`);
+    if (missing.length) parts.push(`${missing.length} keys missing (${some(missing)})`);
+    if (unexpected.length) parts.push(`${unexpected.length} unexpected (${some(unexpected)})`);
+    if (mismatched.length) {
+      const m = mismatched[0]!;
+      parts.push(`${mismatched.length} shape mismatch${mismatched.length > 1 ? 'es' : ''} (${keyName(m.key)}: file [${m.got.join(', ')}], model [${m.expected.join(', ')}]${mismatched.length > 1 ? ', ...' : ''})`);
+    }
+    super(`the weights do not fit ${what}: ${parts.join(', ')}`);
     this.name = 'StateDictError';
   }
 }
@@ -296,7 +298,7 @@ export class Module {
       if (!same && !scalarish) mismatched.push({ key: k, expected: p.shape, got: t.shape });
     }
     if (mismatched.length || (strict && (missing.length || unexpected.length))) {
-      throw new StateDictError(strict ? missing : [], strict ? unexpected : [], mismatched, this.constructor.name);
+      throw new StateDictError(strict ? missing : [], strict ? unexpected : [], mismatched, (this as { variant?: string }).variant || this.constructor.name);
     }
     for (const [k, p] of own) {
       const t = entries.get(k);

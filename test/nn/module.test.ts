@@ -72,7 +72,7 @@ describe('Module', () => {
     const r = new Tiny().loadStateDict(sd, { strict: false });
     expect(r).toEqual({ missing: ['seq.2.bias'], unexpected: ['junk'] });
     sd.set('seq.0.bias', { dtype: 'F32', shape: [6], data: new Float32Array(6) });
-    expect(() => new Tiny().loadStateDict(sd, { strict: false })).toThrow(/seq\.0\.bias: checkpoint \[6\], model \[5\]/);
+    expect(() => new Tiny().loadStateDict(sd, { strict: false })).toThrow(/seq\.0\.bias: file \[6\], model \[5\]/);
   });
 
   it('initialization is deterministic per seed and per key', async () => {
