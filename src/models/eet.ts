@@ -268,6 +268,10 @@ export class EETViT extends Backbone {
     return this.posDrop.forward(tf.add(tf.concat([cls, t], 1), this.posEmbed.value));
   }
 
+  checkpointUnits(): Module[] {
+    return this.blocks.items;
+  }
+
   /** The whole network: logits, hash, pruning indices and scores (C.1). */
   forwardAll(x: Tensor): EETOutput {
     return tf.tidy(() => {

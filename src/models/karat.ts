@@ -107,6 +107,10 @@ export class VisionTransformerKArAt extends Backbone {
     });
   }
 
+  checkpointUnits(): Module[] {
+    return this.blocks.items;
+  }
+
   /** Isotropic model: the patch tokens after the final norm as one NHWC map. */
   forwardIntermediates(x: Tensor, indices: number[] = [0]): Tensor[] {
     if (indices.some((i) => i !== 0)) throw new Error('KArAt ViT has one feature level (index 0)');

@@ -120,6 +120,10 @@ export class LITv2 extends Backbone {
     this.apply(litInit);
   }
 
+  checkpointUnits(): Module[] {
+    return this.layers.items.flatMap((l) => l.blocks.items);
+  }
+
   /** NHWC image -> per-stage NHWC maps: each stage's block output before its DTM; the last after the final norm. */
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
     return tf.tidy(() =>

@@ -5,7 +5,7 @@
  * layers and `dilation` on odd ones (1 for NAT, 2 for DiNAT).
  */
 import { tf, type Tensor } from '../tf.js';
-import { Sequential } from '../nn/module.js';
+import { type Module, Sequential } from '../nn/module.js';
 import { Dropout, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
@@ -74,6 +74,10 @@ export class NATIsotropic extends Backbone {
       throw new Error(`NATIsotropic: input gives a ${h}x${w} patch grid, the model needs ${this.featureMapSize}x${this.featureMapSize} (img_size ${this.featureMapSize * this.patchEmbed.patchSize})`);
     }
     return this.posDrop.forward(y);
+  }
+
+  checkpointUnits(): Module[] {
+    return this.layers.layers;
   }
 
   /** Token map (B, S, S, C) after each layer in `indices`. */

@@ -6,3 +6,5 @@ export * from './rng.js';
 export * from './random.js';
 export * as F from './functional.js';
 export * from './reparam.js';
+export * from './autograd.js';
+export * from './checkpoint.js';
