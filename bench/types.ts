@@ -16,6 +16,17 @@ export interface BenchCase {
   backends?: BackendName[];
   warmup?: number;
   iterations?: number;
+  /** Images per iteration: the summary prints images/s. */
+  images?: number;
+  /** The same work timed outside vizoo in this run (e.g. the official PyTorch model), or null to skip. */
+  reference?: () => Promise<Reference | null>;
+}
+
+/** A timing of the same work by another implementation. */
+export interface Reference {
+  label: string;
+  ms: number;
+  peakBytes?: number;
 }
 
 /** A ratio printed after the table: time(numerator) / time(denominator), both measured in this run on one backend. */

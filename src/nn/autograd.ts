@@ -106,15 +106,19 @@ function backpropagate(path: readonly PathNode[], seeds: Map<number, Tensor>, ke
     const { node, inputs } = path[i]!;
     if (!node.gradient) throw new Error(`no gradient is registered for the op '${node.kernelName}'`);
     const dys = node.outputs.map((o) => grads.get(o.id) ?? null) as Tensor[];
-    // Each gradient is cloned (a new handle on the same data): a gradient function may hand back its dy,
-    // something it saved, or one tensor for two inputs, and every handle here is disposed on its own.
+    const saved = node.saved ?? [];
     const dxs = tf.tidy(() => {
       const fns = node.gradient!(dys);
-      return inputs.map(([n]) => {
+      const out: Tensor[] = [];
+      for (const [n] of inputs) {
         const fn = fns[n];
         if (!fn) throw new Error(`the gradient of '${node.kernelName}' has no entry for its input '${n}'`);
-        return tf.clone(fn());
-      });
+        const dx = fn();
+        // Every gradient handle here is disposed on its own: one that is also a dy, a saved tensor or
+        // another input's gradient (identity-like gradients) gets a handle of its own.
+        out.push(dys.includes(dx) || saved.includes(dx) || out.includes(dx) ? tf.clone(dx) : dx);
+      }
+      return out;
     });
     releaseSaved(node);
     inputs.forEach(([n, x], j) => {
