@@ -278,7 +278,8 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
   };
 
   const checkpointingBefore = model.gradCheckpointing ?? false;
-  setCheckpointing(model, planMemory(model, data, o, spec, numClasses, lossFn, vars, optimizer, accum) ?? checkpointingBefore);
+  const ctx: StepContext = { model, task: data.task, o, numClasses, lossFn, vars };
+  setCheckpointing(model, planMemory(ctx, spec, optimizer, accum) ?? checkpointingBefore);
   const meter = new PeakMeter();
   let stepPeak = 0;
 
@@ -289,7 +290,7 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     for await (const batch of loader.epoch(st.epoch, st.stepInEpoch)) {
       const lr = learningRate(sched, st.optStep);
       if (pendingCount === 0) meter.start();
-      const loss = await trainStep(model, batch, data.task, o, numClasses, trainerRng, lossFn, vars, byVarName, accum, (grads) => {
+      const loss = await trainStep(ctx, batch, trainerRng, byVarName, accum, (grads) => {
         if (!pending) pending = grads;
         else {
           for (const [k, g] of grads) {
@@ -360,21 +361,19 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
   return result;
 }
 
+/** What every training step of a fit() call shares. */
+interface StepContext {
+  model: TrainableModel;
+  task: Dataset['task'];
+  o: FitOptions;
+  numClasses: number;
+  lossFn: NonNullable<FitOptions['loss']>;
+  vars: tf.Variable[];
+}
+
 /** One forward/backward on a batch; hands the (1/accum-scaled) gradients to `collect`; returns the loss. */
-async function trainStep(
-  model: TrainableModel,
-  batch: Batch,
-  task: Dataset['task'],
-  o: FitOptions,
-  numClasses: number,
-  rng: Rng,
-  lossFn: NonNullable<FitOptions['loss']>,
-  vars: tf.Variable[],
-  byVarName: Map<string, string>,
-  accum: number,
-  collect: (grads: Map<string, Tensor>) => void,
-): Promise<number> {
-  const { value, grads } = stepGradients(model, batch, task, o, numClasses, rng, lossFn, vars, accum);
+async function trainStep(ctx: StepContext, batch: Batch, rng: Rng, byVarName: Map<string, string>, accum: number, collect: (grads: Map<string, Tensor>) => void): Promise<number> {
+  const { value, grads } = stepGradients(ctx, batch, rng, accum);
   const named = new Map<string, Tensor>();
   for (const [name, g] of Object.entries(grads)) named.set(byVarName.get(name)!, g);
   collect(named);
@@ -385,17 +384,8 @@ async function trainStep(
 }
 
 /** The training loss of a batch (mixup/cutmix applied, divided by `accum`) and its gradients by variable name. */
-function stepGradients(
-  model: TrainableModel,
-  batch: Pick<Batch, 'x' | 'y'>,
-  task: Dataset['task'],
-  o: FitOptions,
-  numClasses: number,
-  rng: Rng,
-  lossFn: NonNullable<FitOptions['loss']>,
-  vars: tf.Variable[],
-  accum: number,
-): { value: tf.Scalar; grads: Record<string, Tensor> } {
+function stepGradients(ctx: StepContext, batch: Pick<Batch, 'x' | 'y'>, rng: Rng, accum: number): { value: tf.Scalar; grads: Record<string, Tensor> } {
+  const { model, task, o, numClasses, lossFn, vars } = ctx;
   let x = batch.x;
   let targets: Tensor | undefined;
   if (task === 'classification') {
@@ -421,34 +411,25 @@ function setCheckpointing(model: TrainableModel, on: boolean): void {
  * batch 1 and 2 on zeros, run as replays (running statistics untouched, the global Rng restored), so
  * training goes on exactly as without them. Returns whether to checkpoint (null: not decided here).
  */
-function planMemory(
-  model: TrainableModel,
-  data: Dataset,
-  o: FitOptions,
-  spec: InputSpec,
-  numClasses: number,
-  lossFn: NonNullable<FitOptions['loss']>,
-  vars: tf.Variable[],
-  optimizer: Optimizer,
-  accum: number,
-): boolean | null {
+function planMemory(ctx: StepContext, spec: InputSpec, optimizer: Optimizer, accum: number): boolean | null {
+  const { model, task, o, vars } = ctx;
   const mode = o.gradCheckpoint ?? 'auto';
   const canCheckpoint = typeof model.setGradCheckpointing === 'function';
   const what = `${model.variant || model.constructor.name} on ${spec.height}x${spec.width} images`;
   if (mode === true && !canCheckpoint) throw new Error(`gradient checkpointing: ${what} has no blocks to checkpoint (only vizoo backbones do)`);
   const before = model.gradCheckpointing ?? false;
   const params = vars.reduce((n, v) => n + v.size, 0);
-  const imageBytes = spec.height * spec.width * (spec.channels + (data.task === 'segmentation' ? 1 : 0)) * 4;
+  const imageBytes = spec.height * spec.width * (spec.channels + (task === 'segmentation' ? 1 : 0)) * 4;
   const probe = (batch: number, checkpointing: boolean): number => {
     setCheckpointing(model, checkpointing);
     const x = tf.zeros([batch, spec.height, spec.width, spec.channels]) as Tensor4D;
-    const y = tf.zeros(data.task === 'segmentation' ? [batch, spec.height, spec.width] : [batch], 'int32');
+    const y = tf.zeros(task === 'segmentation' ? [batch, spec.height, spec.width] : [batch], 'int32');
     const rngState = getGlobalRngState();
     const meter = new PeakMeter().start();
     const start = tf.memory().numBytes;
     try {
       asReplay(() => {
-        const { value, grads } = stepGradients(model, { x, y }, data.task, o, numClasses, new Rng(0), lossFn, vars, 1);
+        const { value, grads } = stepGradients(ctx, { x, y }, new Rng(0), 1);
         tf.dispose([value, ...Object.values(grads)]);
       });
     } finally {
