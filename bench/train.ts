@@ -8,8 +8,8 @@
  * torch.utils.checkpoint where vizoo checkpoints) is timed in this run by bench/torch_train_step.py with
  * Debian's python3-torch on one thread ($VIZOO_BENCH_PYTHON, default /usr/bin/python3), and the ratio of
  * images/s is printed. NAT, LITv2 and ViG have no column: their official code needs CUDA-only extensions
- * (NATTEN, the DCN op, Triton kernels). VIZOO_BENCH_TRAIN_STEPS sets the timed steps (default 1, after one
- * warm-up step).
+ * (NATTEN, the DCN op, Triton kernels). VIZOO_BENCH_TRAIN_STEPS sets the timed steps (default 1; the probe
+ * steps serve as warm-up).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -46,7 +46,8 @@ function trainCase(name: string, batch: number, checkpoint: boolean): BenchCase 
   return {
     name: `${name} train step ${batch}x3x${SIZE}x${SIZE}${checkpoint ? ' checkpointed' : ''}`,
     backends: ['wasm'],
-    warmup: 1,
+    // The memory check's probe steps (batch 1 and 2) have already run every kernel once.
+    warmup: 0,
     iterations: STEPS,
     images: batch,
     reference: () => torchStep(name, batch, checkpoint),

@@ -67,7 +67,7 @@ function releaseSaved(node: TapeNode): void {
  * The nodes on a path from one of `xs` to one of `ys`, in tape order, each with its inputs cut to the
  * ones that depend on `xs` (those are the ones that get a gradient).
  */
-export function nodesBetween(tape: readonly TapeNode[], xs: readonly Tensor[], ys: readonly Tensor[]): PathNode[] {
+function nodesBetween(tape: readonly TapeNode[], xs: readonly Tensor[], ys: readonly Tensor[]): PathNode[] {
   const fromX = new Set(xs.map((t) => t.id));
   const nodeFromX = tape.map((n) => {
     if (!Object.values(n.inputs).some((t) => fromX.has(t.id))) return false;
@@ -90,7 +90,7 @@ export function nodesBetween(tape: readonly TapeNode[], xs: readonly Tensor[], y
 }
 
 /** A tape node on the gradient path, with the inputs that get a gradient. */
-export interface PathNode {
+interface PathNode {
   node: TapeNode;
   inputs: [string, Tensor][];
 }

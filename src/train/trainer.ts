@@ -279,7 +279,7 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
 
   const checkpointingBefore = model.gradCheckpointing ?? false;
   const ctx: StepContext = { model, task: data.task, o, numClasses, lossFn, vars };
-  setCheckpointing(model, planMemory(ctx, spec, optimizer, accum) ?? checkpointingBefore);
+  useCheckpointing(model, planMemory(ctx, spec, optimizer, accum) ?? checkpointingBefore);
   const meter = new PeakMeter();
   let stepPeak = 0;
 
@@ -348,7 +348,7 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
   }
   meter.stop();
   if (pending) tf.dispose([...(pending as Map<string, Tensor>).values()]);
-  setCheckpointing(model, checkpointingBefore);
+  useCheckpointing(model, checkpointingBefore);
   const result: FitResult = { steps: st.optStep, epochs: st.epoch, history: st.history, lastLoss, skipped: loader.skipped };
   if (out) {
     result.finalWeights = join(out, 'model.safetensors');
@@ -402,7 +402,7 @@ function stepGradients(ctx: StepContext, batch: Pick<Batch, 'x' | 'y'>, rng: Rng
   }
 }
 
-function setCheckpointing(model: TrainableModel, on: boolean): void {
+function useCheckpointing(model: TrainableModel, on: boolean): void {
   model.setGradCheckpointing?.(on);
 }
 
@@ -421,7 +421,7 @@ function planMemory(ctx: StepContext, spec: InputSpec, optimizer: Optimizer, acc
   const params = vars.reduce((n, v) => n + v.size, 0);
   const imageBytes = spec.height * spec.width * (spec.channels + (task === 'segmentation' ? 1 : 0)) * 4;
   const probe = (batch: number, checkpointing: boolean): number => {
-    setCheckpointing(model, checkpointing);
+    useCheckpointing(model, checkpointing);
     const x = tf.zeros([batch, spec.height, spec.width, spec.channels]) as Tensor4D;
     const y = tf.zeros(task === 'segmentation' ? [batch, spec.height, spec.width] : [batch], 'int32');
     const rngState = getGlobalRngState();
@@ -451,7 +451,7 @@ function planMemory(ctx: StepContext, spec: InputSpec, optimizer: Optimizer, acc
     if (plan) o.callbacks?.onMemoryPlan?.(plan);
     return plan ? plan.checkpointing : mode === 'auto' ? null : mode;
   } finally {
-    setCheckpointing(model, before);
+    useCheckpointing(model, before);
   }
 }
 
