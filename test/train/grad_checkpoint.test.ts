@@ -193,7 +193,7 @@ describe('fit() step memory', () => {
     expect(large.plainBytes! / GIB).toBeCloseTo(8.2, 6);
     expect(plan(1, true)!.checkpointing).toBe(true);
     expect(() => plan(8, false)).toThrow(/turn on gradient checkpointing/);
-    // 2.5 GiB of tensors fit in the 4 GiB heap: 22 images checkpointed; 100 = 5 x 20.
+    // 2.3 GiB of tensors fit in the 4 GiB heap: 20 images checkpointed; 100 = 5 x 20.
     expect(() => plan(100, 'auto')).toThrow(/even with gradient checkpointing \(102 MiB per image\).*--batch-size 20 --accum-steps 5/);
   });
 
