@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: every benchmark case on every available backend (median of N after warm-up, peak
- * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios
- * and the families' own summaries (the token mixers' crossover table).
+ * tensor bytes over the timed iterations), as a table with each backend's ratio to wasm, then images/s of
+ * the cases that count images (with their reference timings), then the declared ratios and the families'
+ * own summaries (the token mixers' crossover table).
  * Usage: npm run bench [-- --filter <substring>[,<substring>...]] [--backends wasm,cpu] [--iterations N]
  */
 import { parseArgs } from 'node:util';
-import { type BackendName, availableBackends, tf, useBackend } from '../src/index.js';
-import type { BenchCase, BenchModule, BenchRatio } from './types.js';
+import { type BackendName, PeakMeter, TrainingMemoryError, availableBackends, formatBytes, tf, useBackend } from '../src/index.js';
+import type { BenchCase, BenchModule, BenchRatio, Reference } from './types.js';
 import { van } from './van.js';
 import { largeKernel } from './large_kernel.js';
 import { vig } from './vig.js';
@@ -27,6 +28,17 @@ interface Row {
   /** Median CPU time of this process per iteration (user + system): insensitive to other jobs on the machine. */
   cpuMs: number;
   peakBytes: number;
+  /** The wasm heap after the case (it never shrinks: the process's high-water mark so far). */
+  heapBytes?: number;
+  images?: number;
+  reference?: Reference | null;
+  /** Why the case did not run (a step that does not fit the backend's memory). */
+  skipped?: string;
+}
+
+function wasmHeapBytes(): number | undefined {
+  const b = tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } };
+  return b.wasm?.HEAPU8.buffer.byteLength;
 }
 
 function median(xs: number[]): number {
@@ -40,11 +52,7 @@ async function measure(c: BenchCase, iterations: number): Promise<{ medianMs: nu
   try {
     for (let i = 0; i < (c.warmup ?? 2); i++) await r.run();
     const before = tf.memory().numTensors;
-    let peakBytes = 0;
-    const info = await tf.profile(async () => {
-      await r.run();
-    });
-    peakBytes = info.peakBytes;
+    const meter = new PeakMeter().start();
     const times: number[] = [];
     const cpu: number[] = [];
     for (let i = 0; i < (c.iterations ?? iterations); i++) {
@@ -55,8 +63,9 @@ async function measure(c: BenchCase, iterations: number): Promise<{ medianMs: nu
       times.push(performance.now() - t0);
       cpu.push((dc.user + dc.system) / 1000);
     }
+    const peakBytes = meter.stop();
     const leaked = tf.memory().numTensors - before;
-    if (leaked > 0) process.stderr.write(`warning: ${c.name} leaks ${leaked} tensors per ${times.length + 1} iterations\n`);
+    if (leaked > 0) process.stderr.write(`warning: ${c.name} leaks ${leaked} tensors per ${times.length} iterations\n`);
     return { medianMs: median(times), cpuMs: median(cpu), peakBytes };
   } finally {
     r.dispose?.();
@@ -78,20 +87,38 @@ async function main(): Promise<void> {
     await useBackend(backend);
     for (const c of cases) {
       if (c.backends && !c.backends.includes(backend)) continue;
-      const m = await measure(c, iterations);
-      rows.push({ name: c.name, backend, ...m });
-      process.stderr.write(`  ${backend.padEnd(8)} ${c.name}: ${m.medianMs.toFixed(2)} ms\n`);
+      let m: { medianMs: number; cpuMs: number; peakBytes: number };
+      try {
+        m = await measure(c, iterations);
+      } catch (e) {
+        if (!(e instanceof TrainingMemoryError)) throw e;
+        rows.push({ name: c.name, backend, medianMs: NaN, cpuMs: NaN, peakBytes: NaN, skipped: e.message });
+        process.stderr.write(`  ${backend.padEnd(8)} ${c.name}: does not fit (${e.message})\n`);
+        continue;
+      }
+      const reference = c.reference ? await c.reference() : undefined;
+      rows.push({ name: c.name, backend, ...m, heapBytes: wasmHeapBytes(), images: c.images, reference });
+      process.stderr.write(`  ${backend.padEnd(8)} ${c.name}: ${m.medianMs.toFixed(2)} ms${reference ? `; ${reference.label}: ${reference.ms.toFixed(0)} ms` : ''}\n`);
     }
   }
   const wasm = new Map(rows.filter((r) => r.backend === 'wasm').map((r) => [r.name, r.medianMs]));
   const out = ['| case | backend | median ms | peak MiB | time / wasm |', '|---|---|---:|---:|---:|'];
-  for (const r of rows) {
+  for (const r of rows.filter((x) => !x.skipped)) {
     const w = wasm.get(r.name);
     out.push(`| ${r.name} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${Number.isFinite(r.peakBytes) ? (r.peakBytes / 2 ** 20).toFixed(1) : '-'} | ${w ? (r.medianMs / w).toFixed(2) : '-'} |`);
   }
-  for (const r of rows.filter((x) => / train step (\d+)x/.test(x.name))) {
-    const batch = Number(/ train step (\d+)x/.exec(r.name)![1]);
-    out.push(`${r.name} [${r.backend}]: ${((batch * 1000) / r.medianMs).toFixed(1)} images/s`);
+  const counted = rows.filter((r) => r.images || r.skipped);
+  if (counted.length) {
+    out.push('', '| case | backend | images/s | peak tensors | wasm heap | official PyTorch images/s | vizoo / PyTorch |', '|---|---|---:|---:|---:|---:|---:|');
+    for (const r of counted) {
+      if (r.skipped) {
+        out.push(`| ${r.name} | ${r.backend} | does not fit: ${r.skipped} | | | | |`);
+        continue;
+      }
+      const ips = (r.images! * 1000) / r.medianMs;
+      const ref = r.reference ? (r.images! * 1000) / r.reference.ms : null;
+      out.push(`| ${r.name} | ${r.backend} | ${ips.toFixed(2)} | ${formatBytes(r.peakBytes)} | ${r.heapBytes ? formatBytes(r.heapBytes) : '-'} | ${ref ? ref.toFixed(2) : '-'} | ${ref ? (ips / ref).toFixed(2) : '-'} |`);
+    }
   }
   const ratios: BenchRatio[] = MODULES.flatMap((m) => m.ratios ?? []);
   for (const q of ratios) {

@@ -16,6 +16,17 @@ export interface BenchCase {
   backends?: BackendName[];
   warmup?: number;
   iterations?: number;
+  /** Images per iteration: the summary prints images/s. */
+  images?: number;
+  /** The same work timed outside vizoo in this run (e.g. the official PyTorch model), or null to skip. */
+  reference?: () => Promise<Reference | null>;
+}
+
+/** A timing of the same work by another implementation. */
+export interface Reference {
+  label: string;
+  ms: number;
+  peakBytes?: number;
 }
 
 /** A case's medians: wall-clock time, and CPU time of the process (the compute itself on a shared machine). */

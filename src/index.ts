@@ -64,6 +64,7 @@ export { FashionMNIST, FASHION_MNIST_CLASSES } from './data/fashion_mnist.js';
 export { ImageFolder, SegmentationFolder } from './data/image_folder.js';
 export { SyntheticShapes, SyntheticShapesSegmentation } from './data/synthetic.js';
 export { fit, type FitOptions, type FitResult, type EpochInfo, type StepInfo } from './train/trainer.js';
+export * from './train/memory.js';
 export { evaluate, type EvalMetrics } from './train/evaluate.js';
 export { loadForFinetune, adaptInputConv } from './train/finetune.js';
 export * from './train/losses.js';

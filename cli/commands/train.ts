@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import {
-  type Backbone, type Dataset, resolveWeights, type FitOptions, type InputSpec, ProgressBar, createModel, fit, formatSeconds, inputSpecFor, loadForFinetune, openDataset, type Split,
+  type Backbone, type Dataset, formatBytes, resolveWeights, type FitOptions, type InputSpec, ProgressBar, createModel, fit, formatSeconds, inputSpecFor, loadForFinetune, openDataset, type Split,
 } from '../../src/index.js';
 import { action, backendOption, checkpointKeyOption, keyMapOption, parseIntArg, resolveModelName, seedOption, selectBackend } from '../common.js';
 
@@ -39,6 +39,7 @@ interface TrainCli {
   cutmix: number;
   clipGrad?: number;
   accumSteps: number;
+  gradCheckpoint?: boolean;
   ema?: number;
   dropPath: number;
   drop: number;
@@ -79,6 +80,8 @@ function addTrainOptions(cmd: Command): Command {
     .option('--cutmix <alpha>', 'cutmix alpha (0 = off)', num('--cutmix'), 0)
     .option('--clip-grad <norm>', 'clip gradients to this global norm', num('--clip-grad'))
     .option('--accum-steps <n>', 'gradient accumulation steps', parseIntArg('--accum-steps', 1), 1)
+    .option('--grad-checkpoint', "recompute each block's forward in the backward pass: same gradients, far less memory (default: on when the backend's memory cap needs it)")
+    .option('--no-grad-checkpoint', 'never checkpoint (a step too large for the backend is then an error)')
     .option('--ema <decay>', 'keep an EMA of the weights (e.g. 0.999); evaluation uses it', num('--ema'))
     .option('--drop-path <p>', 'stochastic depth rate', num('--drop-path'), 0)
     .option('--drop <p>', 'dropout rate', num('--drop'), 0)
@@ -129,7 +132,7 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
   const opts: FitOptions = {
     epochs: o.epochs, batchSize: o.batchSize, spec, numClasses, lr: o.lr, optimizer: o.opt, weightDecay: o.weightDecay, momentum: o.momentum,
     schedule: o.sched, warmupEpochs: o.warmupEpochs, minLr: o.minLr, labelSmoothing: o.labelSmoothing, mixup: o.mixup, cutmix: o.cutmix,
-    clipGrad: o.clipGrad, accumSteps: o.accumSteps, ema: o.ema, freeze: o.freeze?.split(',').map((s) => s.trim()).filter(Boolean), layerDecay: o.layerDecay,
+    clipGrad: o.clipGrad, accumSteps: o.accumSteps, gradCheckpoint: o.gradCheckpoint ?? 'auto', ema: o.ema, freeze: o.freeze?.split(',').map((s) => s.trim()).filter(Boolean), layerDecay: o.layerDecay,
     augment: { scale, hflip: o.hflip, colorJitter: o.colorJitter }, evalData, outDir: out, resume: o.resume, checkpointEvery: o.checkpointEvery,
     maxSteps: o.maxSteps, seed: o.seed, logInterval: o.logInterval,
     callbacks: {
@@ -141,6 +144,11 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
         bar.finish();
         const ev = e.eval ? (e.eval.task === 'classification' ? `, top-1 ${e.eval.top1.toFixed(4)}, top-5 ${e.eval.top5.toFixed(4)}` : `, mIoU ${e.eval.mIoU.toFixed(4)}, pixel acc ${e.eval.pixelAccuracy.toFixed(4)}`) : '';
         process.stderr.write(`epoch ${e.epoch + 1}/${o.epochs}: train loss ${e.trainLoss.toFixed(4)}${ev} (${formatSeconds(e.seconds)})\n`);
+      },
+      onMemoryPlan: (p) => {
+        if (p.checkpointing && o.gradCheckpoint === undefined) {
+          process.stderr.write(`vizoo: gradient checkpointing on: a step at batch ${p.batchSize} needs about ${formatBytes(p.plainBytes ?? 0)} without it, ${formatBytes(p.stepBytes)} with it (${p.limit})\n`);
+        }
       },
       onSkip: (source, message) => {
         if (warned.has(source)) return;

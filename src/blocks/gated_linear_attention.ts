@@ -108,7 +108,7 @@ export class GatedLinearAttention extends Module {
       // Everything below reads the conv branch, never x itself (docs/families/vig.md#2-d-gating-locality-injection).
       const xs = tf.reshape(this.in_proj.forward(x), [b!, l, c!]);
       const [q, k, v] = tf.split(this.qkv_proj.forward(xs), [kd, kd, this.valueDim], 2);
-      let gates = tf.div(tf.logSigmoid(this.gk_proj.forward(xs)), this.opts.gateLogitNormalizer);
+      let gates = tf.div(F.logSigmoid(this.gk_proj.forward(xs)), this.opts.gateLogitNormalizer);
       if (this.opts.clampMin !== null) gates = tf.maximum(gates, this.opts.clampMin);
       const [gf, gb] = tf.split(gates, 2, 2);
       // Head-major channel split: channel -> head channel // d.

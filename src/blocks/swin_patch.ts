@@ -2,10 +2,10 @@
  * Swin Transformer's patch embedding and patch merging (Liu et al., arXiv 2103.14030), as vendored by DiNAT_s
  * and the isotropic NAT (`classification/dinats.py`). Channels-last tokens (B, H, W, C) in and out.
  */
-import { tf, type Tensor } from '../tf.js';
+import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, type Layer } from '../nn/module.js';
 import { Conv2d, LayerNorm, Linear } from '../nn/layers.js';
-import { padToMultiple } from '../nn/functional.js';
+import { padToMultiple, stridedWindow } from '../nn/functional.js';
 
 /** p x p stride-p conv (zero-padding right/bottom to a multiple of p first), then LayerNorm when `norm`. */
 export class SwinPatchEmbed extends Module implements Layer {
@@ -49,8 +49,9 @@ export class PatchMerging extends Module implements Layer {
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
       const p = padToMultiple(x, 2, 2);
-      const [b, h, w, c] = p.shape as number[];
-      const take = (r: number, s: number) => tf.stridedSlice(p, [0, r, s, 0], [b!, h!, w!, c!], [1, 2, 2, 1]);
+      const [, h, w] = p.shape as number[];
+      // stridedWindow, not tf.stridedSlice: tfjs has no StridedSlice gradient.
+      const take = (r: number, s: number) => stridedWindow(p as Tensor4D, [r, s], [2, 2], [h! / 2, w! / 2]);
       const merged = tf.concat([take(0, 0), take(1, 0), take(0, 1), take(1, 1)], -1);
       return this.reduction.forward(this.norm.forward(merged));
     });

@@ -1,6 +1,7 @@
 /** What every registered model offers: classification, stage feature maps, head reset (timm's interface). */
 import { tf, type Tensor } from '../tf.js';
 import { Module } from '../nn/module.js';
+import { isCheckpointed, setCheckpointing } from '../nn/checkpoint.js';
 import type { PretrainedConfig } from './registry.js';
 
 export interface FeatureInfo {
@@ -51,6 +52,22 @@ export abstract class Backbone extends Module {
 
   /** NHWC image batch -> logits (B, numClasses). */
   abstract forward(x: Tensor): Tensor;
+
+  /**
+   * The residual blocks that activation checkpointing recomputes (timm's `set_grad_checkpointing` units):
+   * with it on, each keeps only its inputs for the backward pass and runs again inside its gradient.
+   */
+  abstract checkpointUnits(): Module[];
+
+  /** Turns per-block activation checkpointing on or off (off at construction). */
+  setGradCheckpointing(enable = true): this {
+    setCheckpointing(this.checkpointUnits(), enable);
+    return this;
+  }
+
+  get gradCheckpointing(): boolean {
+    return this.checkpointUnits().some(isCheckpointed);
+  }
 
   /** NHWC image batch -> the NHWC map of every stage in `indices` (default: all). */
   abstract forwardIntermediates(x: Tensor, indices?: number[]): Tensor[];
@@ -105,5 +122,10 @@ export class FeatureModel extends Module {
 
   forward(x: Tensor): Tensor[] {
     return this.backbone.forwardIntermediates(x, this.outIndices);
+  }
+
+  setGradCheckpointing(enable = true): this {
+    this.backbone.setGradCheckpointing(enable);
+    return this;
   }
 }

@@ -235,6 +235,11 @@ export abstract class BEVANetBase extends Backbone {
     this.reg(normName, new LayerNorm(dim), semantic);
   }
 
+  /** The residual layers (PIDNet block stacks), EVA blocks, stem and compressions of both branches. */
+  checkpointUnits(): Module[] {
+    return [...this.mods.values()].filter((m) => !(m instanceof LayerNorm) && m.parameters().length > 0);
+  }
+
   protected m(name: string): LayerModule {
     const mod = this.mods.get(name);
     if (!mod) throw new Error(`BEVANet: no module ${name}`);

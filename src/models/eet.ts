@@ -257,6 +257,10 @@ export class EETViT extends Backbone {
     return this.posDrop.forward(tf.add(tf.concat([cls, t], 1), this.posEmbed.value));
   }
 
+  checkpointUnits(): Module[] {
+    return this.blocks.items;
+  }
+
   /** The whole network: logits, hash, pruning indices and scores (docs/families/eet.md#model-and-hash-head). */
   forwardAll(x: Tensor): EETOutput {
     return tf.tidy(() => {

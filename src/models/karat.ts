@@ -10,7 +10,7 @@
  * (img_size, an int or [H, W]) and weights trained at one size cannot serve another.
  */
 import { tf, type Tensor } from '../tf.js';
-import { ModuleList, type Parameter } from '../nn/module.js';
+import { type Module, ModuleList, type Parameter } from '../nn/module.js';
 import { Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
@@ -83,6 +83,10 @@ export class VisionTransformerKArAt extends Backbone {
       for (const blk of this.blocks) y = blk.forward(y);
       return this.norm.forward(y);
     });
+  }
+
+  checkpointUnits(): Module[] {
+    return this.blocks.items;
   }
 
   /** Isotropic model: the patch tokens after the final norm as one NHWC map. */

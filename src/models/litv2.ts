@@ -150,6 +150,10 @@ export class LITv2 extends Backbone {
     note: 'no position embedding; any H x W runs, padded as the official detection backbone pads',
   };
 
+  checkpointUnits(): Module[] {
+    return this.layers.items.flatMap((l) => l.blocks.items);
+  }
+
   /** NHWC image -> per-stage NHWC maps: each stage's block output before its DTM; the last after the final norm. */
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
     return runLitStages(this.patch_embed, this.layers.items, x, indices, (i, f) => (i === this.layers.length - 1 ? this.norm.forward(f) : f));

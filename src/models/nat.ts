@@ -160,6 +160,10 @@ export abstract class HierarchicalNA extends Backbone {
     });
   }
 
+  checkpointUnits(): Module[] {
+    return this.levels.items.flatMap((l) => l.blocks.items);
+  }
+
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
     // Stage i: embedding (i = 0) or the previous level's downsampler, then level i's layers.
     return this.runStages(x, indices, (i, y) => {

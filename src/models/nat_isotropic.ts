@@ -7,7 +7,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { type Pair, pair } from '../nn/functional.js';
-import { Sequential } from '../nn/module.js';
+import { type Module, Sequential } from '../nn/module.js';
 import { Dropout, dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { NATLayer } from '../blocks/neighborhood_attention.js';
@@ -89,6 +89,10 @@ export class NATIsotropic extends Backbone {
       throw new Error(`NATIsotropic: input gives a ${h}x${w} patch grid, the model needs ${fh}x${fw} (img_size ${fh * p}x${fw * p}; build it with imgSize)`);
     }
     return this.posDrop.forward(y);
+  }
+
+  checkpointUnits(): Module[] {
+    return this.layers.layers;
   }
 
   /** Token map (B, S, S, C) after each layer in `indices`. */

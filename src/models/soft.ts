@@ -196,6 +196,10 @@ export class SoftmaxFreeVisionTransformer extends Backbone {
     return { tokens, h, w };
   }
 
+  checkpointUnits(): Module[] {
+    return [...this.softStages.flatMap((s) => s.items), ...this.block4.items];
+  }
+
   /** Stage maps (NHWC); stage 4 = its patch tokens after the final norm. */
   forwardIntermediates(x: Tensor, indices: number[] = [0, 1, 2, 3]): Tensor[] {
     return tf.tidy(() => {

@@ -216,6 +216,10 @@ export class UniRepLKNet extends Backbone {
   }
 
 
+  checkpointUnits(): Module[] {
+    return this.stages.items.flatMap((s) => s.layers);
+  }
+
   forwardIntermediates(x: Tensor, indices: number[] = [0, 1, 2, 3]): Tensor[] {
     return this.runStages(x, indices, (i, y) => this.stages.items[i]!.forward(this.downsample_layers.items[i]!.forward(y)));
   }

@@ -4,7 +4,7 @@
  * LKA blocks and a per-stage LayerNorm; global average pool after the last norm; linear head.
  */
 import { tf, type Tensor } from '../tf.js';
-import { ModuleList } from '../nn/module.js';
+import { type Module, ModuleList } from '../nn/module.js';
 import { dropPathSchedule, Identity, LayerNorm, Linear } from '../nn/layers.js';
 import { fanOutConvInit } from '../nn/init_schemes.js';
 import { LKA, LayerScaleConvBlock, SpatialAttention } from '../blocks/lka.js';
@@ -73,6 +73,10 @@ export class VAN extends Backbone {
     const out = this.norms[i]!.forward(y);
     if (y !== x) y.dispose();
     return out;
+  }
+
+  checkpointUnits(): Module[] {
+    return this.stages.flatMap((s) => s.items);
   }
 
   forwardIntermediates(x: Tensor, indices: number[] = [0, 1, 2, 3]): Tensor[] {

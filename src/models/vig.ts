@@ -229,6 +229,10 @@ export class ViG extends Backbone {
     }) as unknown as { tokens: Tensor; hw: [number, number] };
   }
 
+  checkpointUnits(): Module[] {
+    return this.blocks.items;
+  }
+
   /** NHWC input -> the (B, h, w, C) token map after each block in `indices` (default: all). */
   forwardIntermediates(x: Tensor, indices: number[] = this.featureInfo.map((_, i) => i)): Tensor[] {
     return tf.tidy(() => {

@@ -221,6 +221,10 @@ export class HierViG extends Backbone {
     hierVigInit(this);
   }
 
+  checkpointUnits(): Module[] {
+    return this.layers.items.flatMap((s) => s.blocks.layers);
+  }
+
   /** NHWC input -> each requested stage's NHWC map (after its blocks, before its downsample). */
   forwardIntermediates(x: Tensor, indices: number[] = this.dims.map((_, i) => i)): Tensor[] {
     return tf.tidy(() =>

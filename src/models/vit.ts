@@ -11,7 +11,7 @@
  * tokens instead of reading the class token. pos_embed keeps timm's layout (class slot first) throughout.
  */
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
-import { ModuleList, type Parameter } from '../nn/module.js';
+import { type Module, ModuleList, type Parameter } from '../nn/module.js';
 import { Identity, LayerNorm, Linear, dropPathSchedule } from '../nn/layers.js';
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
@@ -95,6 +95,10 @@ export class VisionTransformer extends Backbone {
     kind: 'resample',
     note: 'pos_embed is resampled (antialiased bicubic) to the patch grid of each input, and as weights of another size load',
   };
+
+  checkpointUnits(): Module[] {
+    return this.blocks.items;
+  }
 
   override positionEmbeddings(): PositionEmbedding[] {
     return [{ key: 'pos_embed', grid: this.grid, prefixTokens: 1 }];

@@ -133,8 +133,26 @@ const SQRT1_2 = Math.SQRT1_2;
 
 /** GELU, exact erf form (nn.GELU default): 0.5 x (1 + erf(x / sqrt 2)). */
 export function gelu(x: Tensor): Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1)));
+  return geluWithGrad(x);
 }
+
+/**
+ * GELU with its derivative written out, d/dx = Phi(x) + x phi(x): the backward pass keeps only x, where
+ * the composite's own gradients would keep x, x/sqrt(2) and 1 + erf(x/sqrt(2)), three maps of the MLP's
+ * widest width.
+ */
+const geluWithGrad = tf.customGrad(((x: Tensor, save: tf.GradSaveFunc) => {
+  save([x]);
+  return {
+    value: tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1))),
+    gradFunc: (dy: Tensor, [s]: Tensor[]) =>
+      tf.tidy(() => {
+        const cdf = tf.mul(tf.add(tf.erf(tf.mul(s!, SQRT1_2)), 1), 0.5);
+        const pdf = tf.mul(tf.exp(tf.mul(tf.square(s!), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+        return tf.mul(dy, tf.add(cdf, tf.mul(s!, pdf)));
+      }),
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: Tensor) => Tensor;
 
 /** GELU, tanh approximation (nn.GELU(approximate='tanh')). */
 export function geluTanh(x: Tensor): Tensor {
@@ -249,6 +267,14 @@ export function resizeNearest(x: Tensor4D, size: Pair): Tensor4D {
 /** SiLU / swish: x * sigmoid(x). */
 export function silu(x: Tensor): Tensor {
   return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/**
+ * log(sigmoid(x)) = -softplus(-x). Not tf.logSigmoid: its gradient reads x from a closure instead of
+ * saving it, so it fails once a scope has disposed x before the backward pass.
+ */
+export function logSigmoid(x: Tensor): Tensor {
+  return tf.tidy(() => tf.neg(tf.softplus(tf.neg(x))));
 }
 
 /** RMSNorm over the last axis (no mean subtraction, no bias): x / sqrt(mean(x^2) + eps) * weight. */

@@ -7,3 +7,5 @@ export * from './random.js';
 export * as F from './functional.js';
 export { resampleAbsPosEmbed } from './pos_embed.js';
 export * from './reparam.js';
+export * from './autograd.js';
+export * from './checkpoint.js';

@@ -5,6 +5,7 @@ import { CONV_OIHW, LINEAR, depthwiseLayout } from './layout.js';
 import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
 import * as F from './functional.js';
 import { globalRng } from './random.js';
+import { isReplaying } from './checkpoint.js';
 
 export interface Conv2dOptions {
   stride?: number | F.Pair;
@@ -117,7 +118,8 @@ export class BatchNorm2d extends Module implements Layer {
       const axes = x.shape.map((_, i) => i).slice(0, -1);
       const { mean, variance } = tf.moments(x, axes);
       const n = x.size / this.numFeatures;
-      tf.tidy(() => {
+      // A replayed forward (checkpoint recompute, memory probe) already counted this batch.
+      if (!isReplaying()) tf.tidy(() => {
         const m = this.momentum;
         // Running statistics are side effects; the loss never reads them, so no gradient flows here.
         const mu = mean;

@@ -33,12 +33,14 @@ export async function saveCheckpoint(outDir: string, name: string, model: Module
   for (const [k, v] of tensors.optimizer) all.set(`optimizer.${k}`, v);
   for (const [k, v] of tensors.ema ?? []) all.set(`ema.${k}`, v);
   writeSafetensors(join(tmp, 'trainer.safetensors'), all, { vizoo_trainer: JSON.stringify(state) });
-  const final = join(root, name);
-  rmSync(final, { recursive: true, force: true });
+  // A fresh folder name: the one checkpoint.json points at is never removed before the pointer moves on.
+  let folder = name;
+  for (let k = 1; existsSync(join(root, folder)); k++) folder = `${name}.${k}`;
+  const final = join(root, folder);
   renameSync(tmp, final);
-  const pointer: CheckpointPointer = { latest: `checkpoints/${name}`, step: Number(state.optStep ?? 0), epoch: Number(state.epoch ?? 0) };
+  const pointer: CheckpointPointer = { latest: `checkpoints/${folder}`, step: Number(state.optStep ?? 0), epoch: Number(state.epoch ?? 0) };
   atomicWriteFile(join(outDir, 'checkpoint.json'), `${JSON.stringify(pointer)}\n`);
-  const old = readdirSync(root).filter((d) => d.startsWith('step-') && d !== name).sort();
+  const old = readdirSync(root).filter((d) => d.startsWith('step-') && d !== folder).sort();
   for (const d of old.slice(0, Math.max(0, old.length - (keep - 1)))) rmSync(join(root, d), { recursive: true, force: true });
   return final;
 }

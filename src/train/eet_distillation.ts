@@ -64,6 +64,17 @@ export class EETDistillation extends Module {
     this.codes = tf.keep(tf.tensor2d(classCodes, [student.numClasses, student.hashBits]));
   }
 
+  /** Checkpoints the blocks of both networks (see Backbone.setGradCheckpointing). */
+  setGradCheckpointing(enable = true): this {
+    this.student.setGradCheckpointing(enable);
+    this.teacher.setGradCheckpointing(enable);
+    return this;
+  }
+
+  get gradCheckpointing(): boolean {
+    return this.student.gradCheckpointing;
+  }
+
   /** Inference (and the trainer's evaluation): the student's logits. */
   forward(x: Tensor): Tensor {
     return this.student.forward(x);

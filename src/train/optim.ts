@@ -33,18 +33,29 @@ export abstract class Optimizer {
   /** Applies one update with learning rate `lr` from gradients keyed by parameter key. */
   step(grads: Map<string, Tensor>, lr: number): void {
     this.stepCount++;
-    tf.tidy(() => {
-      for (const g of this.groups) {
-        const glr = lr * g.lrScale;
-        for (const { key, param } of g.params) {
-          const grad = grads.get(key);
-          if (!grad) continue;
+    for (const g of this.groups) {
+      const glr = lr * g.lrScale;
+      for (const { key, param } of g.params) {
+        const grad = grads.get(key);
+        if (!grad) continue;
+        // One scope per parameter: the update's temporaries are freed before the next parameter's.
+        tf.tidy(() => {
           const p = param.value;
           const decayed = g.weightDecay > 0 ? tf.mul(p, 1 - glr * g.weightDecay) : p;
           p.assign(this.update(key, decayed, grad, glr));
-        }
+        });
       }
-    });
+    }
+  }
+
+  /** Bytes of optimizer state per parameter element once every slot exists (e.g. AdamW: two float32). */
+  abstract readonly slotBytesPerElement: number;
+
+  /** Bytes of the optimizer state allocated so far. */
+  get stateBytes(): number {
+    let n = 0;
+    for (const v of this.state.values()) n += v.size * 4;
+    return n;
   }
 
   protected slot(key: string, name: string, like: Tensor): Variable {
@@ -86,6 +97,8 @@ export abstract class Optimizer {
 }
 
 export class AdamW extends Optimizer {
+  readonly slotBytesPerElement = 8;
+
   constructor(
     groups: ParamGroup[],
     readonly betas: [number, number] = [0.9, 0.999],
@@ -108,6 +121,10 @@ export class AdamW extends Optimizer {
 }
 
 export class SGD extends Optimizer {
+  get slotBytesPerElement(): number {
+    return this.momentum === 0 ? 0 : 4;
+  }
+
   constructor(
     groups: ParamGroup[],
     readonly momentum = 0.9,

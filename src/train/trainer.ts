@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import type { Module } from '../nn/module.js';
 import { Rng, type RngState } from '../nn/rng.js';
+import { variableGrads } from '../nn/autograd.js';
+import { asReplay } from '../nn/checkpoint.js';
 import { getGlobalRngState, seedEverything, setGlobalRngState } from '../nn/random.js';
 import { resizeBilinear } from '../nn/functional.js';
 import type { Dataset } from '../data/dataset.js';
@@ -28,6 +30,7 @@ import { buildParamGroups, freezeParameters } from './param_groups.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type EvalMetrics, evaluate } from './evaluate.js';
 import { writeCurvesPng } from './plot.js';
+import { type MemoryPlan, PeakMeter, planStepMemory } from './memory.js';
 
 /** What a training forward returns: one tensor, several, or named outputs (e.g. main/aux/boundary maps). */
 export type TrainOutput = Tensor | Tensor[] | Record<string, Tensor>;
@@ -47,6 +50,10 @@ export interface TrainBatch {
 export type TrainableModel = Module & {
   forward(x: Tensor): Tensor | Tensor[];
   forwardTrain?(x: Tensor): TrainOutput;
+  /** Per-block activation checkpointing (Backbone); models without it train without. */
+  setGradCheckpointing?(enable: boolean): unknown;
+  readonly gradCheckpointing?: boolean;
+  variant?: string;
   headModules?: readonly string[];
   pretrainedCfg?: PretrainedConfig;
   numClasses?: number;
@@ -61,6 +68,8 @@ export interface StepInfo {
   lr: number;
   imagesPerSecond: number;
   etaSeconds: number;
+  /** Peak tensor bytes during this optimizer step (forward, backward and update of every micro-batch). */
+  peakBytes: number;
 }
 
 export interface EpochInfo {
@@ -76,6 +85,8 @@ export interface FitCallbacks {
   onStep?: (s: StepInfo) => void;
   onEpoch?: (e: EpochInfo) => void;
   onSkip?: (source: string, message: string) => void;
+  /** How the step was sized before the first one (backends with a memory cap: wasm). */
+  onMemoryPlan?: (p: MemoryPlan) => void;
 }
 
 export interface FitOptions {
@@ -102,6 +113,12 @@ export interface FitOptions {
   mixupSwitchProb?: number;
   clipGrad?: number;
   accumSteps?: number;
+  /**
+   * Activation checkpointing per block (recompute each block's forward in its gradient; same gradients,
+   * about a third more compute, a fraction of the memory). 'auto' (default): on when the backend's memory
+   * cap (wasm: 4 GiB) would not hold the step without it.
+   */
+  gradCheckpoint?: boolean | 'auto';
   /** EMA decay of the weights (off when absent). */
   ema?: number;
   freeze?: string[];
@@ -260,13 +277,20 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     st.optStep++;
   };
 
+  const checkpointingBefore = model.gradCheckpointing ?? false;
+  const ctx: StepContext = { model, task: data.task, o, numClasses, lossFn, vars };
+  useCheckpointing(model, planMemory(ctx, spec, optimizer, accum) ?? checkpointingBefore);
+  const meter = new PeakMeter();
+  let stepPeak = 0;
+
   let stop = st.optStep >= totalSteps;
   while (!stop && st.epoch < o.epochs) {
     model.train();
     const epochStart = performance.now();
     for await (const batch of loader.epoch(st.epoch, st.stepInEpoch)) {
       const lr = learningRate(sched, st.optStep);
-      const loss = await trainStep(model, batch, data.task, o, numClasses, trainerRng, lossFn, vars, byVarName, accum, (grads) => {
+      if (pendingCount === 0) meter.start();
+      const loss = await trainStep(ctx, batch, trainerRng, byVarName, accum, (grads) => {
         if (!pending) pending = grads;
         else {
           for (const [k, g] of grads) {
@@ -287,12 +311,13 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
       st.epochLossCount++;
       if (pendingCount === accum) {
         applyUpdate();
+        stepPeak = meter.stop();
         const elapsed = (performance.now() - t0) / 1000;
         const ips = imagesSeen / Math.max(1e-9, elapsed);
-        const info: StepInfo = { epoch: st.epoch, step: st.optStep, totalSteps, loss, lr, imagesPerSecond: ips, etaSeconds: ((totalSteps - st.optStep) * o.batchSize * accum) / Math.max(1e-9, ips) };
+        const info: StepInfo = { epoch: st.epoch, step: st.optStep, totalSteps, loss, lr, imagesPerSecond: ips, etaSeconds: ((totalSteps - st.optStep) * o.batchSize * accum) / Math.max(1e-9, ips), peakBytes: stepPeak };
         o.callbacks?.onStep?.(info);
         if (st.optStep % (o.logInterval ?? 10) === 0 || st.optStep === totalSteps) {
-          log({ type: 'step', epoch: st.epoch, step: st.optStep, loss, lr, images_per_second: ips });
+          log({ type: 'step', epoch: st.epoch, step: st.optStep, loss, lr, images_per_second: ips, peak_bytes: stepPeak });
           stepLosses.push([st.optStep, loss]);
         }
         if (o.checkpointEvery && st.optStep % o.checkpointEvery === 0) await checkpoint();
@@ -321,7 +346,9 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     if (out) await plot(out, stepLosses, st.history);
     if (o.stopWhen?.(info)) break;
   }
+  meter.stop();
   if (pending) tf.dispose([...(pending as Map<string, Tensor>).values()]);
+  useCheckpointing(model, checkpointingBefore);
   const result: FitResult = { steps: st.optStep, epochs: st.epoch, history: st.history, lastLoss, skipped: loader.skipped };
   if (out) {
     result.finalWeights = join(out, 'model.safetensors');
@@ -334,20 +361,31 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
   return result;
 }
 
+/** What every training step of a fit() call shares. */
+interface StepContext {
+  model: TrainableModel;
+  task: Dataset['task'];
+  o: FitOptions;
+  numClasses: number;
+  lossFn: NonNullable<FitOptions['loss']>;
+  vars: tf.Variable[];
+}
+
 /** One forward/backward on a batch; hands the (1/accum-scaled) gradients to `collect`; returns the loss. */
-async function trainStep(
-  model: TrainableModel,
-  batch: Batch,
-  task: Dataset['task'],
-  o: FitOptions,
-  numClasses: number,
-  rng: Rng,
-  lossFn: NonNullable<FitOptions['loss']>,
-  vars: tf.Variable[],
-  byVarName: Map<string, string>,
-  accum: number,
-  collect: (grads: Map<string, Tensor>) => void,
-): Promise<number> {
+async function trainStep(ctx: StepContext, batch: Batch, rng: Rng, byVarName: Map<string, string>, accum: number, collect: (grads: Map<string, Tensor>) => void): Promise<number> {
+  const { value, grads } = stepGradients(ctx, batch, rng, accum);
+  const named = new Map<string, Tensor>();
+  for (const [name, g] of Object.entries(grads)) named.set(byVarName.get(name)!, g);
+  collect(named);
+  // Read asynchronously: WebGPU tensors must not be read synchronously.
+  const loss = ((await value.data()) as Float32Array)[0]! * accum;
+  value.dispose();
+  return loss;
+}
+
+/** The training loss of a batch (mixup/cutmix applied, divided by `accum`) and its gradients by variable name. */
+function stepGradients(ctx: StepContext, batch: Pick<Batch, 'x' | 'y'>, rng: Rng, accum: number): { value: tf.Scalar; grads: Record<string, Tensor> } {
+  const { model, task, o, numClasses, lossFn, vars } = ctx;
   let x = batch.x;
   let targets: Tensor | undefined;
   if (task === 'classification') {
@@ -356,16 +394,65 @@ async function trainStep(
     targets = mixed.targets;
   }
   const forward = (t: Tensor): TrainOutput => (model.forwardTrain ? model.forwardTrain(t) : model.forward(t));
-  const { value, grads } = tf.variableGrads(() => tf.div(lossFn(forward(x), { x, y: batch.y, targets }), accum) as tf.Scalar, vars);
-  const named = new Map<string, Tensor>();
-  for (const [name, g] of Object.entries(grads)) named.set(byVarName.get(name)!, g);
-  collect(named);
-  // Read asynchronously: WebGPU tensors must not be read synchronously.
-  const loss = ((await value.data()) as Float32Array)[0]! * accum;
-  value.dispose();
-  if (x !== batch.x) x.dispose();
-  targets?.dispose();
-  return loss;
+  try {
+    return variableGrads(() => tf.div(lossFn(forward(x), { x, y: batch.y, targets }), accum) as tf.Scalar, vars);
+  } finally {
+    if (x !== batch.x) x.dispose();
+    targets?.dispose();
+  }
+}
+
+function useCheckpointing(model: TrainableModel, on: boolean): void {
+  model.setGradCheckpointing?.(on);
+}
+
+/**
+ * Sizes the step before the first one on a backend with a memory cap (see memory.ts): probe steps at
+ * batch 1 and 2 on zeros, run as replays (running statistics untouched, the global Rng restored), so
+ * training goes on exactly as without them. Returns whether to checkpoint (null: not decided here).
+ */
+function planMemory(ctx: StepContext, spec: InputSpec, optimizer: Optimizer, accum: number): boolean | null {
+  const { model, task, o, vars } = ctx;
+  const mode = o.gradCheckpoint ?? 'auto';
+  const canCheckpoint = typeof model.setGradCheckpointing === 'function';
+  const what = `${model.variant || model.constructor.name} on ${spec.height}x${spec.width} images`;
+  if (mode === true && !canCheckpoint) throw new Error(`gradient checkpointing: ${what} has no blocks to checkpoint (only vizoo backbones do)`);
+  const before = model.gradCheckpointing ?? false;
+  const params = vars.reduce((n, v) => n + v.size, 0);
+  const imageBytes = spec.height * spec.width * (spec.channels + (task === 'segmentation' ? 1 : 0)) * 4;
+  const probe = (batch: number, checkpointing: boolean): number => {
+    useCheckpointing(model, checkpointing);
+    const x = tf.zeros([batch, spec.height, spec.width, spec.channels]) as Tensor4D;
+    const y = tf.zeros(task === 'segmentation' ? [batch, spec.height, spec.width] : [batch], 'int32');
+    const rngState = getGlobalRngState();
+    const meter = new PeakMeter().start();
+    const start = tf.memory().numBytes;
+    try {
+      asReplay(() => {
+        const { value, grads } = stepGradients(ctx, { x, y }, new Rng(0), 1);
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+    } finally {
+      setGlobalRngState(rngState);
+      tf.dispose([x, y]);
+    }
+    return meter.stop() - start;
+  };
+  try {
+    const plan = planStepMemory({
+      what,
+      batchSize: o.batchSize,
+      mode,
+      canCheckpoint,
+      fixedBytes: tf.memory().numBytes + Math.max(0, optimizer.slotBytesPerElement * params - optimizer.stateBytes) + (accum > 1 ? 4 * params : 0),
+      queuedBytesPerImage: (Math.max(1, o.prefetch ?? 2) + 1) * imageBytes,
+      probe,
+    });
+    if (plan) o.callbacks?.onMemoryPlan?.(plan);
+    return plan ? plan.checkpointing : mode === 'auto' ? null : mode;
+  } finally {
+    useCheckpointing(model, before);
+  }
 }
 
 function parseLogLine(l: string): { type: string; step: number; loss?: number } | null {

@@ -18,8 +18,12 @@ describe('crossEntropyIgnore', () => {
 });
 
 describe('ohemCrossEntropy', () => {
-  const logits = twoClass([0.2, 0.5, 0.8, 0.95]);
-  const lab = labels([0, 0, 0, 0]);
+  let logits: tf.Tensor4D;
+  let lab: tf.Tensor3D;
+  beforeAll(() => {
+    logits = twoClass([0.2, 0.5, 0.8, 0.95]);
+    lab = labels([0, 0, 0, 0]);
+  });
   it('keeps the pixels below max(p[minKept], thresh)', async () => {
     // sorted p = .2 .5 .8 .95; minKept 1 -> p[1] = .5 < .7 -> threshold .7 -> keeps .2 and .5
     expect(await value(ohemCrossEntropy(logits, lab, { thresh: 0.7, minKept: 1 }))).toBeCloseTo(-(LN(0.2) + LN(0.5)) / 2, 5);
