@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import {
-  type Backbone, type Dataset, formatBytes, resolveWeights, type FitOptions, type InputSpec, ProgressBar, createModel, fit, formatSeconds, inputSpecFor, loadForFinetune, openDataset, type Split,
+  type Backbone, type Dataset, formatBytes, resolveWeights, type FitOptions, type InputSpec, ProgressBar, createModel, fit, formatSeconds, hasEvalSplit, inputSpecFor, loadForFinetune, openDataset, type Split,
 } from '../../src/index.js';
 import { action, backendOption, checkpointKeyOption, keyMapOption, parseIntArg, resolveModelName, seedOption, selectBackend } from '../common.js';
 
@@ -53,6 +53,7 @@ interface TrainCli {
   colorJitter: number;
   out?: string;
   resume?: boolean;
+  overwrite?: boolean;
   checkpointEvery?: number;
   maxSteps?: number;
   logInterval: number;
@@ -94,7 +95,8 @@ function addTrainOptions(cmd: Command): Command {
     .option('--hflip <p>', 'horizontal flip probability', num('--hflip'), 0.5)
     .option('--color-jitter <s>', 'brightness/contrast/saturation jitter', num('--color-jitter'), 0)
     .option('-o, --out <dir>', 'output folder (default runs/<model>-<time>)')
-    .option('--resume', "continue from the output folder's latest checkpoint")
+    .option('--resume', "continue from the output folder's latest checkpoint (with the run's options)")
+    .option('--overwrite', 'start over in an output folder that holds another run (its checkpoints, log and weights are removed)')
     .option('--checkpoint-every <n>', 'checkpoint every N optimizer steps (always at epoch end)', parseIntArg('--checkpoint-every', 1))
     .option('--max-steps <n>', 'stop after N optimizer steps', parseIntArg('--max-steps', 1))
     .option('--log-interval <n>', 'log a step line every N steps', parseIntArg('--log-interval', 1), 10)
@@ -107,7 +109,10 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
   await selectBackend(o.backend);
   if (o.weights) o.weights = await resolveWeights(o.weights);
   const data = openDataset(o.data, 'train');
-  const evalData: Dataset | undefined = o.eval ? openDataset(o.valData ?? o.data, (o.valData ? 'train' : 'val') as Split) : undefined;
+  let evalData: Dataset | undefined;
+  if (o.eval && !o.valData && !hasEvalSplit(o.data)) {
+    process.stderr.write(`vizoo: warning: ${o.data} has no val/ or test/ folder: no evaluation after each epoch (pass --val-data, or add a val/ folder)\n`);
+  } else if (o.eval) evalData = openDataset(o.valData ?? o.data, (o.valData ? 'train' : 'val') as Split);
   const numClasses = o.numClasses ?? data.classes.length;
   const name = resolveModelName(o, undefined);
   let model: Backbone;
@@ -133,16 +138,25 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
     epochs: o.epochs, batchSize: o.batchSize, spec, numClasses, lr: o.lr, optimizer: o.opt, weightDecay: o.weightDecay, momentum: o.momentum,
     schedule: o.sched, warmupEpochs: o.warmupEpochs, minLr: o.minLr, labelSmoothing: o.labelSmoothing, mixup: o.mixup, cutmix: o.cutmix,
     clipGrad: o.clipGrad, accumSteps: o.accumSteps, gradCheckpoint: o.gradCheckpoint ?? 'auto', ema: o.ema, freeze: o.freeze?.split(',').map((s) => s.trim()).filter(Boolean), layerDecay: o.layerDecay,
-    augment: { scale, hflip: o.hflip, colorJitter: o.colorJitter }, evalData, outDir: out, resume: o.resume, checkpointEvery: o.checkpointEvery,
+    augment: { scale, hflip: o.hflip, colorJitter: o.colorJitter }, evalData, outDir: out, resume: o.resume, overwrite: o.overwrite, checkpointEvery: o.checkpointEvery,
     maxSteps: o.maxSteps, seed: o.seed, logInterval: o.logInterval,
     callbacks: {
       onStep: (s) => {
         if (!barTotal) bar.setTotal((barTotal = s.totalSteps));
-        bar.update(s.step, `e${s.epoch + 1}/${o.epochs} loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ${s.imagesPerSecond.toFixed(1)} img/s ETA ${formatSeconds(s.etaSeconds)}`);
+        const info = `epoch ${s.epoch + 1}/${o.epochs} loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)}`;
+        if (bar.enabled) bar.update(s.step, info);
+        // Not a terminal (a log file, CI): a plain line every --log-interval steps instead of the bar.
+        else if (s.step % o.logInterval === 0 || s.step === s.totalSteps) {
+          process.stderr.write(`step ${s.step}/${s.totalSteps} ${info} ${s.imagesPerSecond.toFixed(1)} img/s ETA ${formatSeconds(s.etaSeconds)}\n`);
+        }
+      },
+      onResume: (r) => {
+        process.stderr.write(`vizoo: resuming ${out} from step ${r.step} of ${r.totalSteps} (epoch ${r.epoch + 1} of ${o.epochs})\n`);
+        if (r.changed.length) process.stderr.write(`vizoo: changed since the run started: ${r.changed.join(', ')}\n`);
       },
       onEpoch: (e) => {
         bar.finish();
-        const ev = e.eval ? (e.eval.task === 'classification' ? `, top-1 ${e.eval.top1.toFixed(4)}, top-5 ${e.eval.top5.toFixed(4)}` : `, mIoU ${e.eval.mIoU.toFixed(4)}, pixel acc ${e.eval.pixelAccuracy.toFixed(4)}`) : '';
+        const ev = e.eval ? (e.eval.task === 'classification' ? `, val top-1 ${e.eval.top1.toFixed(4)}, val top-5 ${e.eval.top5.toFixed(4)}` : `, val mIoU ${e.eval.mIoU.toFixed(4)}, val pixel acc ${e.eval.pixelAccuracy.toFixed(4)}`) : '';
         process.stderr.write(`epoch ${e.epoch + 1}/${o.epochs}: train loss ${e.trainLoss.toFixed(4)}${ev} (${formatSeconds(e.seconds)})\n`);
       },
       onMemoryPlan: (p) => {

@@ -14,6 +14,13 @@ export type Split = 'train' | 'val' | 'test';
 
 const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
 
+/** Whether `spec` has evaluation data of its own (a folder without val/ or test/ has only its training images). */
+export function hasEvalSplit(spec: string): boolean {
+  if (spec === 'fashion-mnist' || spec.startsWith('synthetic:')) return true;
+  const path = spec.replace(/^(folder|segfolder):/, '');
+  return ['val', 'test', 'validation'].some((n) => isDir(join(path, n)));
+}
+
 export function openDataset(spec: string, split: Split = 'train'): Dataset {
   const evalSplit = split !== 'train';
   if (spec === 'fashion-mnist') return new FashionMNIST(evalSplit ? 'test' : 'train');

@@ -28,6 +28,7 @@ import { mixBatch } from './mixup.js';
 import { ModelEma } from './ema.js';
 import { buildParamGroups, freezeParameters } from './param_groups.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { type RunConfig, checkResume, prepareRunFolder } from './run_folder.js';
 import { type EvalMetrics, evaluate } from './evaluate.js';
 import { writeCurvesPng } from './plot.js';
 import { type MemoryPlan, PeakMeter, planStepMemory } from './memory.js';
@@ -87,6 +88,8 @@ export interface FitCallbacks {
   onSkip?: (source: string, message: string) => void;
   /** How the step was sized before the first one (backends with a memory cap: wasm). */
   onMemoryPlan?: (p: MemoryPlan) => void;
+  /** A resumed run: where it continues, and options changed since it started (not touching its schedule). */
+  onResume?: (r: { step: number; totalSteps: number; epoch: number; changed: string[] }) => void;
 }
 
 export interface FitOptions {
@@ -134,6 +137,8 @@ export interface FitOptions {
   keepCheckpoints?: number;
   /** Continue from outDir's latest checkpoint. */
   resume?: boolean;
+  /** Start over in an outDir that holds another run (its checkpoints, log and weights are removed); else refused. */
+  overwrite?: boolean;
   seed?: number;
   prefetch?: number;
   /** Loss over the training output; default: the model's `trainingLoss`, else CE (soft targets / ignore index). */
@@ -167,6 +172,8 @@ interface TrainerState {
   epochLossSum: number;
   epochLossCount: number;
   skipped: { source: string; message: string }[];
+  /** The options the run started with (absent in checkpoints of older vizoo versions). */
+  config?: RunConfig;
 }
 
 function defaultLoss(task: Dataset['task'], ignoreIndex: number) {
@@ -215,12 +222,18 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
   const lossFn = o.loss ?? (modelLoss ? TRAIN_LOSSES[modelLoss]! : defaultLoss(data.task, ignoreIndex));
   const ema = o.ema ? new ModelEma(model, o.ema) : null;
   const trainerRng = new Rng(seed ^ 0x6d1c5eed);
+  const config: RunConfig = {
+    epochs: o.epochs, batchSize: o.batchSize, accumSteps: accum, stepsPerEpoch, samples: data.length, numClasses, optimizer: optType, lr: sched.baseLr,
+    schedule: sched.type, warmupSteps: sched.warmupSteps ?? 0, warmupLr: sched.warmupLr ?? 1e-6, minLr: sched.minLr ?? 1e-6, weightDecay: o.weightDecay ?? 0.05,
+    momentum: o.momentum ?? 0.9, seed, ema: o.ema ?? null, labelSmoothing: o.labelSmoothing ?? 0, mixup: o.mixup ?? 0, cutmix: o.cutmix ?? 0, clipGrad: o.clipGrad ?? null,
+  };
   let st: TrainerState = {
     epoch: 0, stepInEpoch: 0, optStep: 0, microStep: 0, globalRng: { s: [], spare: null }, trainerRng: trainerRng.getState(),
-    history: [], epochLossSum: 0, epochLossCount: 0, skipped: [],
+    history: [], epochLossSum: 0, epochLossCount: 0, skipped: [], config,
   };
   seedEverything(seed);
   const out = o.outDir;
+  if (out && !o.resume) prepareRunFolder(out, o.overwrite ?? false);
   if (out) mkdirSync(out, { recursive: true });
   const logPath = out ? join(out, 'log.jsonl') : null;
   const stepLosses: [number, number][] = [];
@@ -229,6 +242,9 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     if (!out) throw new Error('resume needs an output folder');
     const ck = loadCheckpoint(out, model);
     st = ck.state as unknown as TrainerState;
+    const changed = checkResume(out, st.config, config);
+    st.config = config;
+    o.callbacks?.onResume?.({ step: st.optStep, totalSteps, epoch: st.epoch, changed });
     optimizer.loadState(ck.optimizer, st.optStep);
     if (ema) ema.loadState(ck.ema);
     setGlobalRngState(st.globalRng);
@@ -249,8 +265,11 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
   }
   const log = (rec: Record<string, unknown>) => logPath && appendFileSync(logPath, `${JSON.stringify(rec)}\n`);
 
+  // A resumed run starts from a checkpoint of its current step.
+  let checkpointedAt = o.resume ? st.optStep : -1;
   const checkpoint = async () => {
-    if (!out) return;
+    if (!out || checkpointedAt === st.optStep) return;
+    checkpointedAt = st.optStep;
     const state: TrainerState = { ...st, globalRng: getGlobalRngState(), trainerRng: trainerRng.getState(), skipped: loader.skipped };
     await saveCheckpoint(out, `step-${String(st.optStep).padStart(8, '0')}`, model, { optimizer: await optimizer.stateTensors(), ema: ema ? await ema.stateTensors() : undefined }, state as unknown as Record<string, unknown>, o.keepCheckpoints ?? 2);
   };
@@ -347,6 +366,8 @@ export async function fit(model: TrainableModel, data: Dataset, o: FitOptions): 
     if (o.stopWhen?.(info)) break;
   }
   meter.stop();
+  // Every stop leaves a checkpoint (a --max-steps stop mid-epoch included), so the run can be resumed.
+  await checkpoint();
   if (pending) tf.dispose([...(pending as Map<string, Tensor>).values()]);
   useCheckpointing(model, checkpointingBefore);
   const result: FitResult = { steps: st.optStep, epochs: st.epoch, history: st.history, lastLoss, skipped: loader.skipped };

@@ -10,7 +10,8 @@ export class ProgressBar {
   private done = 0;
   private readonly start = performance.now();
   private readonly stream: NodeJS.WriteStream;
-  private readonly enabled: boolean;
+  /** Whether the bar draws (stderr is a terminal, or forced). */
+  readonly enabled: boolean;
   private lastDraw = 0;
 
   constructor(private readonly opts: ProgressOptions) {
