@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every benchmark case on every available backend (median of N after warm-up, peak
- * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios.
+ * tfjs memory of one iteration), as a table with each backend's ratio to wasm, then the declared ratios,
+ * then the reports (measurements that alternate runtimes in one loop).
  * Usage: npm run bench [-- --filter <substring>[,<substring>...]] [--backends wasm,cpu] [--iterations N]
  */
 import { parseArgs } from 'node:util';
@@ -13,8 +14,9 @@ import { globalAttention } from './global_attention.js';
 import { train } from './train.js';
 import { localSparse } from './local_sparse.js';
 import { interop } from './interop.js';
+import { official } from './official.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, official];
 
 interface Row {
   name: string;
@@ -91,7 +93,12 @@ async function main(): Promise<void> {
       if (a && b) out.push(`${q.label} [${backend}]: ${(a.medianMs / b.medianMs).toFixed(2)}`);
     }
   }
-  process.stdout.write(`${out.join('\n')}\n`);
+  if (rows.length) process.stdout.write(`${out.join('\n')}\n`);
+  await useBackend('wasm');
+  for (const r of MODULES.flatMap((m) => m.reports ?? []).filter((c) => !filters || filters.some((f) => c.name.includes(f)))) {
+    process.stderr.write(`  report ${r.name}\n`);
+    process.stdout.write(`${(await r.run()).join('\n')}\n`);
+  }
 }
 
 main().then(

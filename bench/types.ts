@@ -25,7 +25,17 @@ export interface BenchRatio {
   denominator: string;
 }
 
+/**
+ * A measurement that does not fit one timed case per backend (alternating pairs of two runtimes, a table
+ * over every family): it runs once, after the table, and returns the lines it prints.
+ */
+export interface BenchReport {
+  name: string;
+  run: () => Promise<string[]>;
+}
+
 export interface BenchModule {
   benchmarks: BenchCase[];
   ratios?: BenchRatio[];
+  reports?: BenchReport[];
 }
