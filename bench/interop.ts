@@ -10,11 +10,10 @@ import { createModel, exportOnnx, getModelEntry, listModels, packageRootPath, tf
 import type { BenchModule, BenchReport } from './types.js';
 import { alternate, benchInput, benchSession, median, nodeCount, timeRun } from './ort.js';
 
-// The official key lists of the canonical variants (test data in the repository).
-const KEYS = join(packageRootPath(), 'test', 'fixtures', 'keys');
-
 /** The smallest canonical variant (reference key list) of each architecture; all registered names when there are no lists. */
-function representatives(): string[] {
+export function canonicalRepresentatives(): string[] {
+  // The official key lists of the canonical variants (test data in the repository).
+  const KEYS = join(packageRootPath(), 'test', 'fixtures', 'keys');
   const canonical = existsSync(KEYS) ? new Set(readdirSync(KEYS).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5))) : null;
   const best = new Map<string, { name: string; params: number }>();
   for (const name of listModels()) {
@@ -73,7 +72,7 @@ const families: BenchReport = {
       '|---|---:|---:|---:|---:|---:|---:|',
     ];
     const picked = process.env.VIZOO_BENCH_MODELS?.split(',').filter(Boolean);
-    for (const name of picked ?? representatives()) {
+    for (const name of picked ?? canonicalRepresentatives()) {
       process.stderr.write(`    ${name}\n`);
       lines.push(await familyRow(name));
     }

@@ -48,7 +48,9 @@ export function currentBackend(): BackendInfo | null {
   return current;
 }
 
-async function importOptional(spec: string): Promise<boolean> {
+/** Imports a backend package (skipped when its backend is registered already, e.g. by a bundle). */
+async function importOptional(spec: string, registers?: string): Promise<boolean> {
+  if (registers && tf.findBackendFactory(registers)) return true;
   try {
     await import(spec);
     return true;
@@ -76,14 +78,14 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       if (!allowSoftwareGpu && isSoftwareAdapter(adapter)) {
         throw new BackendUnavailableError(name, `only a software adapter (${device}) was found`);
       }
-      if (!(await importOptional('@tensorflow/tfjs-backend-webgpu'))) throw new BackendUnavailableError(name, 'cannot load @tensorflow/tfjs-backend-webgpu');
+      if (!(await importOptional('@tensorflow/tfjs-backend-webgpu', 'webgpu'))) throw new BackendUnavailableError(name, 'cannot load @tensorflow/tfjs-backend-webgpu');
       break;
     }
     case 'wasm':
-      if (!(await importOptional('@tensorflow/tfjs-backend-wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
+      if (!(await importOptional('@tensorflow/tfjs-backend-wasm', 'wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
       break;
     case 'cpu':
-      if (!(await importOptional('@tensorflow/tfjs-backend-cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
+      if (!(await importOptional('@tensorflow/tfjs-backend-cpu', 'cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
       break;
   }
   if (tf.findBackendFactory(tfName) === null) throw new BackendUnavailableError(name, HOW_TO[name]);
