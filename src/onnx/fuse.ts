@@ -7,14 +7,14 @@
  * rows, GlobalAveragePool for spatial means and ReduceL2 / ReduceSumSquare for sums of squares. Folded parameters are computed by constant nodes over the
  * original initializers (runtimes fold them at load), so the file still holds the state dict by its keys.
  */
-import { F, type GNode, type GraphBuilder, I, Is } from './graph.js';
+import { F, type GNode, type GraphBuilder, I, Is, dependsOnInitializers } from './graph.js';
 
 const SQRT2 = Math.SQRT2;
 
 class Index {
   readonly producer = new Map<string, GNode>();
   readonly consumers = new Map<string, GNode[]>();
-  private readonly constness = new Map<string, boolean>();
+  private readonly memo = new Map<string, boolean>();
 
   constructor(readonly g: GraphBuilder) {
     for (const n of g.nodes) {
@@ -25,14 +25,7 @@ class Index {
   }
 
   isConst(name: string): boolean {
-    if (this.g.initializers.has(name)) return true;
-    let c = this.constness.get(name);
-    if (c === undefined) {
-      const p = this.producer.get(name);
-      c = p ? p.inputs.every((i) => !i || this.isConst(i)) : false;
-      this.constness.set(name, c);
-    }
-    return c;
+    return dependsOnInitializers(name, this.g.initializers, this.producer, this.memo);
   }
 
   /** The only consumer of `name`, or null. */
@@ -62,6 +55,13 @@ const attrInt = (n: GNode, k: string) => (n.attrs[k] as { i: number } | undefine
 /** Replaces node `at` by `nodes`, in place (the node list stays in topological order). */
 function replace(g: GraphBuilder, at: GNode, nodes: GNode[]): void {
   g.nodes.splice(g.nodes.indexOf(at), 1, ...nodes);
+}
+
+/** `node` takes over the output of `add` (its only consumer, now part of it); `pre` goes before it. */
+function absorb(g: GraphBuilder, node: GNode, add: GNode, pre: GNode[]): void {
+  node.outputs = [add.outputs[0]!];
+  g.nodes.splice(g.nodes.indexOf(add), 1);
+  g.nodes.splice(g.nodes.indexOf(node), 0, ...pre);
 }
 
 /** A node for `pre` (nodes to insert before their user); returns its output. */
@@ -228,9 +228,7 @@ function convBias(g: GraphBuilder, ix: Index): boolean {
     if (!b) continue;
     const bias = conv.inputs[2] ? pending(g, pre, 'Add', [conv.inputs[2], b]) : b;
     conv.inputs = [conv.inputs[0]!, conv.inputs[1]!, bias];
-    conv.outputs = [add.outputs[0]!];
-    g.nodes.splice(g.nodes.indexOf(add), 1);
-    g.nodes.splice(g.nodes.indexOf(conv), 0, ...pre);
+    absorb(g, conv, add, pre);
     return true;
   }
   return false;
@@ -281,9 +279,7 @@ function gemm(g: GraphBuilder, ix: Index): boolean {
     mm.op = 'Gemm';
     mm.inputs = [mm.inputs[0]!, transposed ? t.inputs[0]! : mm.inputs[1]!, b];
     mm.attrs = transposed ? { transB: I(1) } : {};
-    mm.outputs = [add.outputs[0]!];
-    g.nodes.splice(g.nodes.indexOf(add), 1);
-    g.nodes.splice(g.nodes.indexOf(mm), 0, ...pre);
+    absorb(g, mm, add, pre);
     return true;
   }
   return false;

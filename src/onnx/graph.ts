@@ -80,6 +80,18 @@ const ELEMENTWISE = new Set([
 
 const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd']);
 
+/** Whether `name` is an initializer or computed from initializers only (answers memoized in `memo`). */
+export function dependsOnInitializers(name: string, initializers: Map<string, InitTensor>, producer: Map<string, GNode>, memo: Map<string, boolean>): boolean {
+  if (initializers.has(name)) return true;
+  let c = memo.get(name);
+  if (c === undefined) {
+    const p = producer.get(name);
+    c = p ? p.inputs.every((i) => !i || dependsOnInitializers(i, initializers, producer, memo)) : false;
+    memo.set(name, c);
+  }
+  return c;
+}
+
 export class GraphBuilder {
   readonly nodes: GNode[] = [];
   readonly initializers = new Map<string, InitTensor>();
@@ -139,14 +151,7 @@ export class GraphBuilder {
 
   /** Whether a value (added while building) depends on initializers only. */
   isConstant(name: string): boolean {
-    if (this.initializers.has(name)) return true;
-    let c = this.constness.get(name);
-    if (c === undefined) {
-      const p = this.producer.get(name);
-      c = p ? p.inputs.every((i) => !i || this.isConstant(i)) : false;
-      this.constness.set(name, c);
-    }
-    return c;
+    return dependsOnInitializers(name, this.initializers, this.producer, this.constness);
   }
 
   /** Static shape of a value when known (no symbolic dims). */
