@@ -31,7 +31,9 @@ window.ready = true;`;
 
 export const browser: BenchModule = {
   benchmarks: [],
-  report: async () => {
+  reports: [{
+    name: 'browser',
+    run: async () => {
     const lines: string[] = [];
     const app = await bundle(`export { useBackend, createModel, classifyImages, loadModel } from './browser/index.js';`);
     const oneModel = await bundle(`export { useBackend } from './browser/backend.js'; export { createModel } from './models/registry.js'; import './models/van.js';`);
@@ -73,5 +75,5 @@ export const browser: BenchModule = {
       await server.close();
     }
     return lines;
-  },
+  }}],
 };

@@ -1,20 +1,19 @@
 /**
- * onnxruntime-node vs tfjs-wasm: for the smallest canonical variant of every registered architecture, the
- * forward at 224x224 batch 1 and 8 in vizoo's tfjs path (wasm) and in its ORT path (`--runtime ort`: a
- * dynamic-batch ONNX export run by onnxruntime-node on the CPU).
+ * Every family in onnxruntime and in tfjs: for the smallest canonical variant of each registered
+ * architecture at its configured input size (VIZOO_BENCH_MODELS=a,b picks others), a table of the tfjs kernels one forward runs, the ONNX export's node count,
+ * onnxruntime's time per image (CPU provider, one thread; `--runtime ort`'s dynamic-batch export) at
+ * batch 1 and 8, tfjs-wasm's at batch 1 (alternating with onnxruntime), and their ratio.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { createModel, exportOnnx, getModelEntry, listModels, packageRootPath } from '../src/index.js';
-import type { BenchCase, BenchModule, BenchRatio } from './types.js';
-import { moduleForwardCase } from './forward.js';
-
-// The official key lists of the canonical variants (test data in the repository).
-const KEYS = join(packageRootPath(), 'test', 'fixtures', 'keys');
+import { createModel, exportOnnx, getModelEntry, listModels, packageRootPath, tf } from '../src/index.js';
+import type { BenchModule, BenchReport } from './types.js';
+import { alternate, benchInput, benchSession, median, nodeCount, timeRun } from './ort.js';
 
 /** The smallest canonical variant (reference key list) of each architecture; all registered names when there are no lists. */
-function representatives(): string[] {
+export function canonicalRepresentatives(): string[] {
+  // The official key lists of the canonical variants (test data in the repository).
+  const KEYS = join(packageRootPath(), 'test', 'fixtures', 'keys');
   const canonical = existsSync(KEYS) ? new Set(readdirSync(KEYS).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5))) : null;
   const best = new Map<string, { name: string; params: number }>();
   for (const name of listModels()) {
@@ -29,43 +28,56 @@ function representatives(): string[] {
   return [...best.values()].map((b) => b.name);
 }
 
-function tfjsCase(model: string, batch: number): BenchCase {
-  return { ...moduleForwardCase(`${model} tfjs ${batch}x3x224x224`, () => createModel(model, { seed: 1 }), [batch, 224, 224, 3]), backends: ['wasm'] };
+/** tfjs kernels one forward runs (on the current backend; the profiler's `*__op` entries are custom-gradient scopes, not kernels). */
+export async function kernelsPerForward(model: { forward(x: tf.Tensor): tf.Tensor | tf.Tensor[] }, x: tf.Tensor): Promise<number> {
+  const info = await tf.profile(() => {
+    const y = model.forward(x);
+    tf.dispose(y);
+  });
+  return info.kernels.filter((k) => !k.name.endsWith('__op')).length;
 }
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
-
-function ortCase(model: string, batch: number): BenchCase {
-  return {
-    name: `${model} ort ${batch}x3x224x224`,
-    backends: ['wasm'],
-    warmup: 3,
-    setup: async () => {
-      if (!sessions.has(model)) {
-        sessions.set(
-          model,
-          (async () => {
-            const m = createModel(model, { seed: 1 }).eval();
-            const r = await exportOnnx(m, { dynamicBatch: true, inputSize: [224, 224] });
-            m.dispose();
-            return ort.InferenceSession.create(r.bytes, { logSeverityLevel: 3, graphOptimizationLevel: 'all' });
-          })(),
-        );
-      }
-      const s = await sessions.get(model)!;
-      const x = new ort.Tensor('float32', new Float32Array(batch * 3 * 224 * 224).map((_, i) => Math.sin(i)), [batch, 3, 224, 224]);
-      return {
-        run: async () => {
-          await s.run({ input: x });
-        },
-      };
-    },
+async function familyRow(name: string): Promise<string> {
+  const model = createModel(name, { seed: 1 }).eval();
+  const [, h, w] = model.pretrainedCfg.inputSize;
+  const x1 = tf.randomNormal([1, h, w, 3], 0, 1, 'float32', 1);
+  const kernels = await kernelsPerForward(model, x1);
+  const bytes = (await exportOnnx(model, { dynamicBatch: true })).bytes;
+  const session = await benchSession(bytes);
+  const tfjs = async () => {
+    const t0 = performance.now();
+    const y = model.forward(x1) as tf.Tensor;
+    await y.data();
+    y.dispose();
+    return performance.now() - t0;
   };
+  const in1 = await benchInput([1, 3, h, w]);
+  const r = await alternate(tfjs, async () => (await timeRun(session, in1)).ms, 5);
+  const in8 = await benchInput([8, 3, h, w]);
+  await timeRun(session, in8);
+  const t8: number[] = [];
+  for (let i = 0; i < 3; i++) t8.push((await timeRun(session, in8)).ms);
+  await session.release();
+  x1.dispose();
+  model.dispose();
+  return `| ${name} | ${kernels} | ${nodeCount(bytes)} | ${r.bMs.toFixed(1)} | ${(median(t8) / 8).toFixed(1)} | ${r.aMs.toFixed(1)} | ${r.ratio.toFixed(2)} |`;
 }
 
-const models = representatives();
-
-export const interop: BenchModule = {
-  benchmarks: models.flatMap((m) => [1, 8].flatMap((b) => [tfjsCase(m, b), ortCase(m, b)])),
-  ratios: models.flatMap((m) => [1, 8].map((b): BenchRatio => ({ label: `${m} ORT / tfjs-wasm at batch ${b}`, numerator: `${m} ort ${b}x3x224x224`, denominator: `${m} tfjs ${b}x3x224x224` }))),
+const families: BenchReport = {
+  name: 'families ort tfjs',
+  run: async () => {
+    const lines = [
+      `Every family at its input size: onnxruntime (CPU, 1 thread) and tfjs-${tf.getBackend()}, ms per image (tfjs and onnxruntime alternate at batch 1)`,
+      '| model | tfjs kernels / forward | ONNX nodes | ORT b1 ms/img | ORT b8 ms/img | tfjs b1 ms/img | tfjs / ORT |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+    ];
+    const picked = process.env.VIZOO_BENCH_MODELS?.split(',').filter(Boolean);
+    for (const name of picked ?? canonicalRepresentatives()) {
+      process.stderr.write(`    ${name}\n`);
+      lines.push(await familyRow(name));
+    }
+    return lines;
+  },
 };
+
+export const interop: BenchModule = { benchmarks: [], reports: [families] };

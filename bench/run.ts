@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: every benchmark case on every available backend (median of N after warm-up, peak
  * tensor bytes over the timed iterations), as a table with each backend's ratio to wasm, then images/s of
- * the cases that count images (with their reference timings), then the declared ratios and the families'
- * own summaries (the token mixers' crossover table).
+ * the cases that count images (with their reference timings), then the declared ratios, the families' own
+ * summaries (the token mixers' crossover table), then the reports (measurements outside that table:
+ * alternating runtimes, processes, a browser).
  * Usage: npm run bench [-- --filter <substring>[,<substring>...]] [--backends wasm,cpu] [--iterations N]
  */
 import { parseArgs } from 'node:util';
@@ -18,8 +19,9 @@ import { interop } from './interop.js';
 import { startup } from './startup.js';
 import { browser } from './browser.js';
 import { mixerBench } from './mixers.js';
+import { official } from './official.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, startup, browser];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, official, startup, browser];
 
 interface Row {
   name: string;
@@ -130,10 +132,11 @@ async function main(): Promise<void> {
   }
   const times = (name: string, backend: BackendName) => rows.find((r) => r.name === name && r.backend === backend);
   for (const m of MODULES) out.push(...(m.summary?.(times, backends) ?? []));
-  process.stdout.write(`${out.join('\n')}\n`);
-  // Reports run when no filter is given or a filter names their module ('startup', 'browser').
-  for (const [name, m] of Object.entries({ startup, browser })) {
-    if (m.report && (!filters || filters.some((f) => name.includes(f)))) process.stdout.write(`${(await m.report()).join('\n')}\n`);
+  if (rows.length) process.stdout.write(`${out.join('\n')}\n`);
+  await useBackend('wasm');
+  for (const r of MODULES.flatMap((m) => m.reports ?? []).filter((c) => !filters || filters.some((f) => c.name.includes(f)))) {
+    process.stderr.write(`  report ${r.name}\n`);
+    process.stdout.write(`${(await r.run()).join('\n')}\n`);
   }
 }
 

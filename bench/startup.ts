@@ -26,7 +26,9 @@ function timeCli(args: string[]): number {
 
 export const startup: BenchModule = {
   benchmarks: [],
-  report: async () => {
+  reports: [{
+    name: 'startup',
+    run: async () => {
     const commands: [string, string[]][] = [
       ['vizoo --version', ['--version']],
       ['vizoo list', ['list']],
@@ -51,5 +53,5 @@ export const startup: BenchModule = {
     const inference = median(infer);
     lines.push(`classify time to first result: ${total.toFixed(0)} ms = start-up ${(total - inference).toFixed(0)} ms + inference ${inference.toFixed(0)} ms (start-up share ${((total - inference) / total).toFixed(2)})`);
     return lines;
-  },
+  }}],
 };

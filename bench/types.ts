@@ -42,14 +42,19 @@ export interface BenchRatio {
   denominator: string;
 }
 
+/**
+ * A measurement that does not fit one timed case per backend (alternating pairs of two runtimes, a table
+ * over every family): it runs once, after the table, and returns the lines it prints.
+ */
+export interface BenchReport {
+  name: string;
+  run: () => Promise<string[]>;
+}
+
 export interface BenchModule {
   benchmarks: BenchCase[];
   ratios?: BenchRatio[];
-  /**
-   * Measurements that are not one timed call on a tfjs backend (processes, a browser, file sizes): run once,
-   * after the table, each printing its own lines (with ratios measured in the same run).
-   */
-  report?: () => Promise<string[]>;
   /** Extra lines printed last, from this run's medians (`times(case, backend)`, undefined if not run). */
   summary?: (times: (name: string, backend: BackendName) => BenchTimes | undefined, backends: BackendName[]) => string[];
+  reports?: BenchReport[];
 }

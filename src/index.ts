@@ -37,7 +37,9 @@ export { exportOnnx, exportOnnxFile, type ExportOptions, type ExportResult } fro
 export { writeTritonRepository, type TritonOptions } from './onnx/triton.js';
 export { UnsupportedKernelError } from './onnx/trace.js';
 export { KERNEL_MAPPINGS, MAPPED_KERNELS } from './onnx/ops.js';
-export { OrtModel, ortModelFor, ortCachePath, runSession, IMAGENET_DEFAULT, type OrtRuntimeOptions } from './onnx/runtime.js';
+export {
+  OrtModel, ortModelFor, ortCachePath, runSession, createOrtSession, loadOrt, IMAGENET_DEFAULT, ORT_DEVICES, type OrtDevice, type OrtRuntimeOptions,
+} from './onnx/runtime.js';
 export { type InferenceModel, runForward } from './pipelines/model.js';
 export * from './data/image.js';
 export { resolveLabels } from './data/labels.js';

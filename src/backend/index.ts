@@ -3,6 +3,7 @@
  * then WebGPU when Dawn finds a hardware adapter, then wasm, then cpu. Asking for a backend that is not
  * there is an error that says what to install.
  */
+import { tf } from '../tf.js';
 import { getGpuAdapter, hasVulkanDriver, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
 import { registerTfjsGradients } from './gradients_node.js';
 import { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, activateRegistered, alreadySelected, currentBackend, setCurrentBackend } from './core.js';
@@ -19,7 +20,9 @@ const HOW_TO: Record<BackendName, string> = {
   cpu: 'reinstall @tensorflow/tfjs-backend-cpu',
 };
 
-async function importOptional(spec: string): Promise<boolean> {
+/** Imports a backend package (skipped when its backend is registered already, e.g. by a bundle). */
+async function importOptional(spec: string, registers?: string): Promise<boolean> {
+  if (registers && tf.findBackendFactory(registers)) return true;
   try {
     await import(spec);
     return true;
@@ -49,14 +52,14 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       if (!allowSoftwareGpu && isSoftwareAdapter(adapter)) {
         throw new BackendUnavailableError(name, `only a software adapter (${device}) was found`);
       }
-      if (!(await importOptional('@tensorflow/tfjs-backend-webgpu'))) throw new BackendUnavailableError(name, 'cannot load @tensorflow/tfjs-backend-webgpu');
+      if (!(await importOptional('@tensorflow/tfjs-backend-webgpu', 'webgpu'))) throw new BackendUnavailableError(name, 'cannot load @tensorflow/tfjs-backend-webgpu');
       break;
     }
     case 'wasm':
-      if (!(await importOptional('@tensorflow/tfjs-backend-wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
+      if (!(await importOptional('@tensorflow/tfjs-backend-wasm', 'wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
       return withoutEmscriptenHandlers(() => activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients));
     case 'cpu':
-      if (!(await importOptional('@tensorflow/tfjs-backend-cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
+      if (!(await importOptional('@tensorflow/tfjs-backend-cpu', 'cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
       break;
   }
   return activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients);

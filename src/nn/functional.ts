@@ -24,6 +24,21 @@ export interface ConvOptions {
   padding?: number | Pair;
   dilation?: number | Pair;
   groups?: number;
+  /**
+   * Per-output-channel bias, added by the conv kernel itself (one fused kernel instead of conv + add). Only
+   * outside gradient recording: tfjs's fused conv gradient refuses dilation, so training adds it apart.
+   */
+  bias?: Tensor;
+}
+
+/** The fused kernel's bias when it may be used here (no gradient being recorded). */
+function fusedBias(opts: ConvOptions): Tensor | undefined {
+  return opts.bias && (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth === 0 ? opts.bias : undefined;
+}
+
+/** Adds `opts.bias` to a conv result that did not fuse it. */
+function addBias(y: Tensor4D, opts: ConvOptions, fused: Tensor | undefined): Tensor4D {
+  return opts.bias && !fused ? (tf.add(y, opts.bias) as Tensor4D) : y;
 }
 
 /**
@@ -106,7 +121,11 @@ export function conv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor
     const t = trimFilter(x, w, stride, pair(opts.padding ?? 0), pair(opts.dilation ?? 1));
     const both = (stride[0] > 1 || stride[1] > 1) && (t.dilation[0] > 1 || t.dilation[1] > 1);
     const s: Pair = both ? [1, 1] : stride;
-    if (groups === 1) return subsample(tf.conv2d(x, t.w, s, t.pads, 'NHWC', t.dilation), both ? stride : [1, 1]);
+    if (groups === 1) {
+      const bias = fusedBias(opts);
+      const y = bias ? tf.fused.conv2d({ x, filter: t.w, strides: s, pad: t.pads, dilations: t.dilation, bias }) : tf.conv2d(x, t.w, s, t.pads, 'NHWC', t.dilation);
+      return addBias(subsample(y, both ? stride : [1, 1]), opts, bias);
+    }
     const inG = t.w.shape[2];
     const outG = t.w.shape[3] / groups;
     const xs = tf.split(x, groups, 3) as Tensor4D[];
@@ -114,7 +133,7 @@ export function conv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor
       const wg = tf.slice(t.w, [0, 0, 0, g * outG], [-1, -1, inG, outG]) as Tensor4D;
       return tf.conv2d(xg, wg, s, t.pads, 'NHWC', t.dilation);
     });
-    return subsample(tf.concat(ys, 3), both ? stride : [1, 1]);
+    return addBias(subsample(tf.concat(ys, 3), both ? stride : [1, 1]), opts, undefined);
   });
 }
 
@@ -124,8 +143,13 @@ export function depthwiseConv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}
   return tf.tidy(() => {
     const t = trimFilter(x, w, stride, pair(opts.padding ?? 0), pair(opts.dilation ?? 1));
     const both = (stride[0] > 1 || stride[1] > 1) && (t.dilation[0] > 1 || t.dilation[1] > 1);
-    const y = tf.depthwiseConv2d(x, t.w, both ? [1, 1] : stride, t.pads, 'NHWC', t.dilation);
-    return subsample(y, both ? stride : [1, 1]);
+    const s: Pair = both ? [1, 1] : stride;
+    // tfjs's fused depthwise conv takes one padding for all four sides.
+    const [, [top, bottom], [left, right]] = t.pads;
+    const uniform = top === bottom && left === right && top === left;
+    const bias = uniform ? fusedBias(opts) : undefined;
+    const y = bias ? tf.fused.depthwiseConv2d({ x, filter: t.w, strides: s, pad: top, dilations: t.dilation, bias }) : tf.depthwiseConv2d(x, t.w, s, t.pads, 'NHWC', t.dilation);
+    return addBias(subsample(y, both ? stride : [1, 1]), opts, bias);
   });
 }
 

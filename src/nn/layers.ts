@@ -50,10 +50,9 @@ export class Conv2d extends Module implements Layer {
 
   forward(x: Tensor): Tensor4D {
     return tf.tidy(() => {
-      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups };
+      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, bias: this.bias?.value };
       const w = this.weight.value as unknown as Tensor4D;
-      const y = this.depthwise ? F.depthwiseConv2d(x as Tensor4D, w, o) : F.conv2d(x as Tensor4D, w, o);
-      return this.bias ? tf.add(y, this.bias.value) : y;
+      return this.depthwise ? F.depthwiseConv2d(x as Tensor4D, w, o) : F.conv2d(x as Tensor4D, w, o);
     });
   }
 }
@@ -76,8 +75,9 @@ export class Linear extends Module implements Layer {
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
-      let y = tf.matMul(tf.reshape(x, [-1, this.inFeatures]), this.weight.value);
-      if (this.bias) y = tf.add(y, this.bias.value);
+      const a = tf.reshape(x, [-1, this.inFeatures]);
+      // The bias in the matmul kernel (tfjs's fused matmul gradient handles it too).
+      const y = this.bias ? tf.fused.matMul({ a, b: this.weight.value, bias: this.bias.value }) : tf.matMul(a, this.weight.value);
       return tf.reshape(y, [...lead, this.outFeatures]);
     });
   }

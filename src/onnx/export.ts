@@ -12,7 +12,9 @@ import type { Module } from '../nn/module.js';
 import type { PretrainedConfig } from '../models/registry.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { type HostTensor, bytesOf } from '../hub/host_tensor.js';
-import { ElemType, type GValueInfo, GraphBuilder, I, Is, type InitTensor, boolTensor, floatTensor, int64Tensor } from './graph.js';
+import { ElemType, type GValueInfo, GraphBuilder, I, type InitTensor, boolTensor, floatTensor, int64Tensor } from './graph.js';
+import { fuse } from './fuse.js';
+import { type Held, Layouts, NCHW_TO_NHWC, type Shapes, plainHeld } from './layout.js';
 import { KERNEL_MAPPINGS, MAPPED_KERNELS, type MapContext, onnxDType } from './ops.js';
 import { type TNode, type TValue, type Trace, UnsupportedKernelError, ensureTraceBackend, traceModel } from './trace.js';
 
@@ -29,6 +31,8 @@ export interface ExportOptions {
   inChans?: number;
   /** Extra metadata_props. */
   metadata?: Record<string, string>;
+  /** Rewrite into the standard forms runtimes fuse (LayerNormalization, Gelu pattern, Gemm, ...; default true). */
+  fuse?: boolean;
 }
 
 export interface ExportResult {
@@ -99,12 +103,18 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
   const pairs = b ? correspond(a, b) : null;
   const alt = pairs?.values ?? new Map<number, TValue>();
   const [bA, bB] = batches;
-  const names = new Map<number, string>();
+  /** How each traced value is held in the graph (see layout.ts). */
+  const held = new Map<number, Held>();
+  const traces = b ? 2 : 1;
+  /** A traced value's shape per trace. */
+  const shapesOf = (v: TValue): Shapes => [v.shape, ...(b ? [alt.get(v.index)?.shape ?? v.shape] : [])];
 
-  // Input: NCHW -> NHWC.
+  // Input: NCHW, held as the NHWC value the forward reads.
   g.inputs = ['input'];
   g.info.set('input', { dtype: ElemType.FLOAT, shape: nchwIn.map((d, i) => (i === 0 && b ? 'batch' : d)) });
-  names.set(a.inputs[0]!.index, a.inputs[0]!.shape.length === 4 ? g.op('Transpose', ['input'], { perm: Is([0, 2, 3, 1]) }) : 'input');
+  const xin = a.inputs[0]!;
+  const xShapes = shapesOf(xin);
+  held.set(xin.index, xin.shape.length === 4 ? { name: 'input', o: xShapes.map((s) => [s[0]!, s[3]!, s[1]!, s[2]!]), perm: NCHW_TO_NHWC, t: xShapes, dtype: 'float32' } : plainHeld('input', xShapes, 'float32'));
 
   let batchVec: string | null = null;
   const batch = () => (batchVec ??= g.op('Slice', [g.op('Shape', ['input']), g.ints([0]), g.ints([1])]));
@@ -119,10 +129,11 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
     const [s, c] = linear(va, vb, 'a dimension');
     return `${s === 1 ? '' : `${s}*`}batch${c ? (c > 0 ? `+${c}` : `${c}`) : ''}`;
   };
-  const infoOf = (v: TValue): GValueInfo => {
-    const w = alt.get(v.index);
-    return { dtype: onnxDType(v.dtype), shape: v.shape.map((d, i) => (w && w.shape[i] !== d ? dimName(d, w.shape[i]!) : d)) };
+  const infoFor = (dtype: string, shapes: Shapes): GValueInfo => {
+    const [sa, sb] = shapes;
+    return { dtype: onnxDType(dtype), shape: sa!.map((d, i) => (sb && sb[i] !== d ? dimName(d, sb[i]!) : d)) };
   };
+  const infoOf = (v: TValue): GValueInfo => infoFor(v.dtype, shapesOf(v));
   const shapeInts = (what: string, values: number[], altValues?: number[]): string => {
     if (!altValues || sameArr(values, altValues)) return g.ints(values);
     const pieces: string[] = [];
@@ -140,10 +151,19 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
     if (run.length) pieces.push(g.ints(run));
     return pieces.length === 1 ? pieces[0]! : g.op('Concat', pieces, { axis: I(0) });
   };
+  /** A Reshape target for per-trace shapes: one batch-dependent dim is -1, several are computed. */
+  const shapeTarget = (shapes: Shapes): string => {
+    const [sa, sb] = shapes;
+    if (!sb || sameArr(sa!, sb)) return g.ints(sa!);
+    const diff = sa!.flatMap((d, i) => (d !== sb[i] ? [i] : []));
+    if (diff.length === 1) return g.ints(sa!.map((d, i) => (i === diff[0] ? -1 : d)));
+    return shapeInts('reshape', sa!, sb);
+  };
+  const layouts = new Layouts({ g, shapeTarget, info: infoFor });
 
   // Parameters: initializers under their official keys.
   for (const [key, p] of a.params) {
-    names.set(p.torch.index, g.initializer(key, initOf(p.host)));
+    held.set(p.torch.index, plainHeld(g.initializer(key, initOf(p.host)), shapesOf(p.torch), p.torch.dtype));
     if (p.persistent) g.keep.add(key);
   }
 
@@ -199,20 +219,21 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
     return g.op('Reshape', [full, g.ints(v.shape.map((x, i) => (i === d ? -1 : x)))], {}, infoOf(v));
   };
 
-  const nameOf = (v: TValue): string => {
-    const known = names.get(v.index);
+  const heldOf = (v: TValue): Held => {
+    const known = held.get(v.index);
     if (known) return known;
     if (v.kind !== 'const') throw new Error(`ONNX export: internal error: value ${v.index} (${v.kind}) used before it is produced`);
     const w = alt.get(v.index);
-    let name: string;
+    let h: Held;
     if (w && !sameArr(v.shape, w.shape)) {
-      name = batchConstant(v, w);
+      h = plainHeld(batchConstant(v, w), shapesOf(v), v.dtype);
     } else {
       if (w && !sameArr(v.data!, w.data!)) throw new Error(`ONNX export: a constant of shape [${v.shape}] created during the forward has values that depend on the batch size; export with a fixed batch`);
-      name = v.data!.length * 4 <= 256 ? g.constant(constInit(v)) : g.initializer(g.fresh('const'), constInit(v));
+      const name = v.data!.length * 4 <= 256 ? g.constant(constInit(v)) : g.initializer(g.fresh('const'), constInit(v));
+      h = plainHeld(name, shapesOf(v), v.dtype, v.data);
     }
-    names.set(v.index, name);
-    return name;
+    held.set(v.index, h);
+    return h;
   };
 
   for (const node of a.nodes) {
@@ -220,21 +241,24 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
     if (!mapping) throw new UnsupportedKernelError(node.kernel);
     const altNode: TNode | undefined = pairs?.nodes.get(node.index);
     const handled = new Set<string>();
+    const outHeld = new Map<number, Held>();
     const find = (n: string | number) => (typeof n === 'number' ? node.inputs[n] : node.inputs.find(([k]) => k === n));
     const ctx: MapContext = {
       g,
       node,
       alt: altNode,
-      input: (n) => {
-        const e = find(n);
-        if (!e || !e[1]) throw new Error(`ONNX export: ${node.kernel} has no input '${n}'`);
-        return nameOf(e[1]);
-      },
+      input: (n) => layouts.plain(ctx.held(n)),
+      held: (n) => heldOf(ctx.inputValue(n)),
       inputValue: (n) => {
         const e = find(n);
         if (!e || !e[1]) throw new Error(`ONNX export: ${node.kernel} has no input '${n}'`);
         return e[1];
       },
+      layouts,
+      traces,
+      outShapes: (i = 0) => shapesOf(node.outputs[i]!),
+      info: infoFor,
+      setHeld: (i, h) => void outHeld.set(i, h),
       hasInput: (n) => Boolean(find(n)?.[1]),
       inputCount: () => node.inputs.length,
       attr: <T>(n: string) => node.attrs[n] as T,
@@ -261,7 +285,7 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
         }
       }
     }
-    node.outputs.forEach((v, i) => names.set(v.index, outs[i]!));
+    node.outputs.forEach((v, i) => held.set(v.index, outHeld.get(i) ?? plainHeld(outs[i]!, shapesOf(v), v.dtype)));
   }
 
   // Outputs: NHWC maps back to NCHW.
@@ -270,12 +294,12 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
   a.outputs.forEach((v, i) => {
     const outName = i === 0 ? 'output' : `output_${i}`;
     const info = infoOf(v);
-    let src = nameOf(v);
+    let src: string;
     let shape = info.shape;
     if (v.shape.length === 4) {
-      src = g.op('Transpose', [src], { perm: Is([0, 3, 1, 2]) });
+      src = layouts.nchw(heldOf(v));
       shape = [shape[0]!, shape[3]!, shape[1]!, shape[2]!];
-    }
+    } else src = layouts.plain(heldOf(v));
     g.nodes.push({ op: 'Identity', inputs: [src], outputs: [outName], attrs: {} });
     g.info.set(outName, { dtype: info.dtype, shape });
     outputs.push(outName);
@@ -310,6 +334,10 @@ export async function exportOnnx(model: Exportable, opts: ExportOptions = {}): P
   }
   const { g, outputs, outShapes } = buildGraph(a, b, batches, [batches[0], c, h, w]);
   g.optimize();
+  if (opts.fuse !== false) {
+    fuse(g);
+    g.optimize();
+  }
   const kernels: Record<string, number> = {};
   for (const n of a.nodes) kernels[n.kernel] = (kernels[n.kernel] ?? 0) + 1;
   const metadata: Record<string, string> = { ...(opts.metadata ?? {}) };

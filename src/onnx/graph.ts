@@ -80,6 +80,18 @@ const ELEMENTWISE = new Set([
 
 const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd']);
 
+/** Whether `name` is an initializer or computed from initializers only (answers memoized in `memo`). */
+export function dependsOnInitializers(name: string, initializers: Map<string, InitTensor>, producer: Map<string, GNode>, memo: Map<string, boolean>): boolean {
+  if (initializers.has(name)) return true;
+  let c = memo.get(name);
+  if (c === undefined) {
+    const p = producer.get(name);
+    c = p ? p.inputs.every((i) => !i || dependsOnInitializers(i, initializers, producer, memo)) : false;
+    memo.set(name, c);
+  }
+  return c;
+}
+
 export class GraphBuilder {
   readonly nodes: GNode[] = [];
   readonly initializers = new Map<string, InitTensor>();
@@ -90,6 +102,9 @@ export class GraphBuilder {
   readonly keep = new Set<string>();
   private counter = 0;
   private readonly constCache = new Map<string, string>();
+  /** Producers of the nodes added with `node`/`op` (while building). */
+  private readonly producer = new Map<string, GNode>();
+  private readonly constness = new Map<string, boolean>();
 
   fresh(prefix = 'v'): string {
     return `${prefix}_${this.counter++}`;
@@ -98,7 +113,9 @@ export class GraphBuilder {
   /** Adds a node; returns its output names. `info` describes the outputs when known. */
   node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, nOut = 1, info?: (GValueInfo | undefined)[]): string[] {
     const outputs = Array.from({ length: nOut }, () => this.fresh(op.toLowerCase()));
-    this.nodes.push({ op, inputs, outputs, attrs });
+    const n = { op, inputs, outputs, attrs };
+    this.nodes.push(n);
+    for (const o of outputs) this.producer.set(o, n);
     outputs.forEach((o, i) => info?.[i] && this.info.set(o, info[i]!));
     return outputs;
   }
@@ -130,6 +147,11 @@ export class GraphBuilder {
 
   scalarFloat(v: number): string {
     return this.constant(floatTensor([v], []));
+  }
+
+  /** Whether a value (added while building) depends on initializers only. */
+  isConstant(name: string): boolean {
+    return dependsOnInitializers(name, this.initializers, this.producer, this.constness);
   }
 
   /** Static shape of a value when known (no symbolic dims). */

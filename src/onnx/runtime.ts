@@ -2,12 +2,16 @@
  * Running models in onnxruntime-node: any ONNX classifier or segmenter (vizoo's exports carry their
  * preprocessing in metadata; others take it from a named vizoo model or ImageNet defaults), and vizoo
  * models exported once and cached (`--runtime ort`): the export is keyed by model, weights sha256,
- * export options and input size, and written atomically under $VIZOO_CACHE/onnx.
+ * export options and input size, and written atomically under $VIZOO_CACHE/onnx. Sessions run on the CPU
+ * provider or on onnxruntime-node's bundled WebGPU provider (`device: 'webgpu'`: Dawn on Vulkan, so a GPU
+ * without a CUDA install; SwiftShader with VK_ICD_FILENAMES on machines without one).
+ *
+ * onnxruntime-node is loaded here only, on first use (`loadOrt`), so vizoo works without it.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import * as ort from 'onnxruntime-node';
+import type * as OrtModule from 'onnxruntime-node';
 import { tf, type Tensor } from '../tf.js';
 import type { Backbone } from '../models/backbone.js';
 import { type PretrainedConfig, getModelEntry } from '../models/registry.js';
@@ -26,17 +30,68 @@ export const IMAGENET_DEFAULT: PretrainedConfig = {
   labels: 'imagenet-1k',
 };
 
-export interface OrtSessionOptions {
-  /** Intra-op threads (default: onnxruntime's choice). */
-  threads?: number;
+export type Ort = typeof OrtModule;
+export type OrtSession = OrtModule.InferenceSession;
+
+let ortLoading: Promise<Ort> | null = null;
+
+/** onnxruntime-node, imported on first use; a one-line error when it is not installed. */
+export function loadOrt(): Promise<Ort> {
+  ortLoading ??= import('onnxruntime-node').then(
+    (m) => (m.default ?? m) as unknown as Ort,
+    () => {
+      ortLoading = null;
+      throw new Error('onnxruntime-node is not installed: `npm install onnxruntime-node` to run models in onnxruntime (or use the tfjs runtime)');
+    },
+  );
+  return ortLoading!;
 }
 
-function sessionOptions(o: OrtSessionOptions = {}): ort.InferenceSession.SessionOptions {
-  return { logSeverityLevel: 3, graphOptimizationLevel: 'all', ...(o.threads ? { intraOpNumThreads: o.threads } : {}) };
+/** Where onnxruntime runs a model: its CPU provider, or its bundled WebGPU provider. */
+export type OrtDevice = 'cpu' | 'webgpu';
+export const ORT_DEVICES: readonly OrtDevice[] = ['cpu', 'webgpu'];
+
+export interface OrtSessionOptions {
+  /** Intra-op threads of the CPU provider (default: onnxruntime's choice). */
+  threads?: number;
+  /** Execution provider (default 'cpu'). */
+  device?: OrtDevice;
+}
+
+function sessionOptions(o: OrtSessionOptions = {}): OrtModule.InferenceSession.SessionOptions {
+  return {
+    logSeverityLevel: 3,
+    graphOptimizationLevel: 'all',
+    executionProviders: [o.device ?? 'cpu'],
+    ...(o.threads ? { intraOpNumThreads: o.threads } : {}),
+  };
+}
+
+/**
+ * An onnxruntime session for a model file or bytes on `o.device`. WebGPU problems (no provider in this
+ * build, no adapter) are one-line errors in vizoo's words.
+ */
+export async function createOrtSession(model: string | Uint8Array, o: OrtSessionOptions = {}): Promise<OrtSession> {
+  const ort = await loadOrt();
+  const device = o.device ?? 'cpu';
+  if (!ORT_DEVICES.includes(device)) throw new Error(`onnxruntime device '${String(device)}' is not one of ${ORT_DEVICES.join(', ')}`);
+  if (device === 'webgpu' && !ort.listSupportedBackends().some((b) => b.name === 'webgpu')) {
+    throw new Error('this onnxruntime-node build has no WebGPU execution provider (it ships one on Linux x64, Windows and macOS)');
+  }
+  try {
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(o)) : await ort.InferenceSession.create(model, sessionOptions(o));
+  } catch (e) {
+    const msg = (e as Error).message ?? '';
+    if (device === 'webgpu' && /adapter/i.test(msg)) {
+      throw new Error('onnxruntime WebGPU: no GPU adapter found (Vulkan driver missing; for a software adapter set VK_ICD_FILENAMES to SwiftShader\'s ICD, e.g. /usr/lib/chromium/vk_swiftshader_icd.json)');
+    }
+    throw e;
+  }
 }
 
 /** Runs `x` (NCHW, float32) through a session; returns every output. */
-export async function runSession(session: ort.InferenceSession, x: Float32Array, shape: number[], inputName = session.inputNames[0]!): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
+export async function runSession(session: OrtSession, x: Float32Array, shape: number[], inputName = session.inputNames[0]!): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
+  const ort = await loadOrt();
   const out = await session.run({ [inputName]: new ort.Tensor('float32', x, shape) });
   const res = new Map<string, { data: Float32Array; shape: number[] }>();
   for (const name of session.outputNames) {
@@ -56,7 +111,7 @@ export class OrtModel {
   readonly runtime = 'ort';
 
   constructor(
-    readonly session: ort.InferenceSession,
+    readonly session: OrtSession,
     readonly pretrainedCfg: PretrainedConfig,
     readonly numClasses: number,
     readonly variant: string,
@@ -70,7 +125,7 @@ export class OrtModel {
     if (o.model) cfg = getModelEntry(o.model).pretrainedCfg;
     else if (meta.vizoo_config) cfg = JSON.parse(meta.vizoo_config) as PretrainedConfig;
     else cfg = IMAGENET_DEFAULT;
-    const session = await ort.InferenceSession.create(path, sessionOptions(o));
+    const session = await createOrtSession(path, o);
     const dims = session.inputMetadata[0] && 'shape' in session.inputMetadata[0] ? (session.inputMetadata[0].shape as (number | string)[]) : [];
     // A fixed-size graph decides the input size.
     if (dims.length === 4 && typeof dims[2] === 'number' && typeof dims[3] === 'number' && dims[2] > 0) {
@@ -139,7 +194,7 @@ export function ortCachePath(model: Backbone, o: OrtRuntimeOptions & ExportOptio
     weights = weightsHashes.get(o.weightsFile)!;
   }
   // `built`: the input size the model was built for (imgSize), which sets its position-embedding grid.
-  const key = JSON.stringify({ v: 1, model: model.variant, weights, classes: model.numClasses, chans: cfg.inputSize[0], built: cfg.inputSize.slice(1), size, opset: o.opset ?? 17, dynamic: true });
+  const key = JSON.stringify({ v: 2, model: model.variant, weights, classes: model.numClasses, chans: cfg.inputSize[0], built: cfg.inputSize.slice(1), size, opset: o.opset ?? 17, dynamic: true });
   const h = createHash('sha256').update(key).digest('hex').slice(0, 16);
   return join(o.dir ?? cacheDir('onnx'), `${model.variant || 'model'}-${h}.onnx`);
 }
@@ -151,6 +206,6 @@ export async function ortModelFor(model: Backbone, o: OrtRuntimeOptions = {}): P
     await exportOnnxFile(model, path, { dynamicBatch: true, inputSize: o.inputSize, opset: o.opset });
     o.onExport?.(path);
   }
-  const session = await ort.InferenceSession.create(path, sessionOptions(o));
+  const session = await createOrtSession(path, o);
   return new OrtModel(session, model.pretrainedCfg, model.numClasses, model.variant, path);
 }

@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { tf, type Tensor } from '../../src/tf.js';
 import { Module } from '../../src/nn/module.js';
 import { Conv2d } from '../../src/nn/layers.js';
+import { createModel } from '../../src/models/index.js';
 import { exportOnnx } from '../../src/onnx/export.js';
 import { decodeModel } from '../../src/onnx/graph.js';
 import { patternInput } from '../../src/onnx/trace.js';
@@ -167,6 +168,39 @@ describe('graph', () => {
       expect(Array.from(new Float32Array(Uint8Array.from(t.rawData!).buffer))).toEqual(Array.from(sd.get(t.name!)!.data as Float32Array));
     }
     expect(await compare(m)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('a VAN exports as NCHW in the forms runtimes fuse: transposes only around channel LayerNorms, BatchNormalization, the erf GELU, MLP BatchNorms folded', async () => {
+    const m = createModel('van_fmnist', { seed: 4 }).eval() as ReturnType<typeof createModel> & { stages: unknown[][] };
+    const r = await exportOnnx(m, { dynamicBatch: true });
+    const g = decodeModel(r.bytes).graph!;
+    const producer = new Map(g.node!.flatMap((n) => n.output!.map((o) => [o, n] as const)));
+    const constant = new Set(g.initializer!.map((t) => t.name!));
+    for (const n of g.node!) if (n.input!.every((i) => !i || constant.has(i))) n.output!.forEach((o) => constant.add(o));
+    const count = (op: string) => g.node!.filter((n) => n.opType === op).length;
+    const stages = m.stages.length;
+    const blocks = m.stages.reduce((a, s) => a + s.length, 0);
+    expect(count('LayerNormalization')).toBe(stages);
+    // Each runtime transpose moves channels last for a LayerNormalization or back after one.
+    for (const t of g.node!.filter((n) => n.opType === 'Transpose' && !constant.has(n.input![0]!))) {
+      const users = g.node!.filter((n) => n.input!.includes(t.output![0]!));
+      expect(producer.get(t.input![0]!)?.opType === 'LayerNormalization' || users.every((u) => u.opType === 'LayerNormalization')).toBe(true);
+    }
+    // Kept: each block's norm1 (it feeds a conv and the shortcut) and each patch embed's norm (after a conv:
+    // the runtime's Conv+BatchNormalization fusion); norm2 feeds only mlp.fc1, a 1x1 conv, and is folded into it.
+    expect(count('BatchNormalization')).toBe(blocks + stages);
+    for (const erf of g.node!.filter((n) => n.opType === 'Erf')) expect(producer.get(erf.input![0]!)?.opType).toBe('Div');
+    expect(count('Erf')).toBe(2 * blocks);
+    const x = patternInput(2 * 28 * 28, 9);
+    const s = await ort.InferenceSession.create(r.bytes, { logSeverityLevel: 3 });
+    const y = (await s.run({ input: new ort.Tensor('float32', x, [2, 1, 28, 28]) })).output!.data as Float32Array;
+    const ref = tf.tidy(() => m.forward(tf.tensor(x, [2, 28, 28, 1])) as Tensor);
+    const rd = (await ref.data()) as Float32Array;
+    rd.forEach((v, i) => expect(Math.abs(y[i]! - v)).toBeLessThan(1e-5 * Math.max(1, Math.abs(v))));
+    ref.dispose();
+    await s.release();
+    const plain = await exportOnnx(m, { dynamicBatch: true, fuse: false });
+    expect(decodeModel(plain.bytes).graph!.node!.filter((n) => n.opType === 'LayerNormalization')).toHaveLength(0);
   });
 
   it('a kernel without a mapping is an error naming it; an op with a composite fallback exports', async () => {
