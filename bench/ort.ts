@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type OrtDevice, createOrtSession, loadOrt } from '../src/index.js';
 import { decodeModel } from '../src/onnx/graph.js';
-import type { OrtSession } from '../src/onnx/runtime.js';
+import type { OrtSession, OrtTensor } from '../src/onnx/runtime.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -21,14 +21,14 @@ export function benchSession(model: string | Uint8Array, device: OrtDevice = 'cp
 }
 
 /** A deterministic NCHW float input. */
-export async function benchInput(shape: number[]): Promise<import('onnxruntime-node').Tensor> {
+export async function benchInput(shape: number[]): Promise<OrtTensor> {
   const ort = await loadOrt();
   const n = shape.reduce((a, b) => a * b, 1);
   return new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37)), shape);
 }
 
 /** One timed run (ms) and its first output. */
-export async function timeRun(s: OrtSession, x: import('onnxruntime-node').Tensor): Promise<{ ms: number; out: Float32Array }> {
+export async function timeRun(s: OrtSession, x: OrtTensor): Promise<{ ms: number; out: Float32Array }> {
   const t0 = performance.now();
   const r = await s.run({ [s.inputNames[0]!]: x });
   const ms = performance.now() - t0;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type HostTensor, OrtModel, nchwToNhwcHost, nhwcToNchwHost, readWeightsFile, runSession, tf, toFloat32, writeSafetensors } from '../../src/index.js';
+import { type HostTensor, OrtModel, nchwToNhwcHost, nhwcToNchwHost, readWeightsFile, tf, toFloat32, writeSafetensors } from '../../src/index.js';
 import { type ModelCliOptions, action, addModelOptions, buildModel, resolveWeightsOption, selectBackend } from '../common.js';
 
 export function registerForward(program: Command): void {
@@ -16,7 +16,7 @@ export function registerForward(program: Command): void {
       const x = pickInput(readWeightsFile(o.input), o.input, o.inputKey);
       if (o.onnx) {
         const m = await OrtModel.open(o.onnx);
-        const outs = await runSession(m.session, toFloat32(x), x.shape);
+        const outs = await m.runBatched(toFloat32(x), x.shape);
         const tensors: Record<string, HostTensor> = {};
         const first = m.session.outputNames[0]!;
         tensors.output = { dtype: 'F32', shape: outs.get(first)!.shape, data: outs.get(first)!.data };

@@ -11,13 +11,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import type * as OrtModule from 'onnxruntime-node';
 import { tf, type Tensor } from '../tf.js';
 import type { Backbone } from '../models/backbone.js';
 import { type PretrainedConfig, getModelEntry } from '../models/registry.js';
 import { cacheDir, sha256File } from '../hub/cache.js';
 import { readOnnxMetadata } from '../hub/weight_files.js';
 import { exportOnnxFile, type ExportOptions } from './export.js';
+import { importPackage } from '../util/optional.js';
 
 /** The ImageNet preprocessing assumed for foreign ONNX classifiers that name no vizoo model. */
 export const IMAGENET_DEFAULT: PretrainedConfig = {
@@ -30,21 +30,42 @@ export const IMAGENET_DEFAULT: PretrainedConfig = {
   labels: 'imagenet-1k',
 };
 
-export type Ort = typeof OrtModule;
-export type OrtSession = OrtModule.InferenceSession;
+// What vizoo uses of onnxruntime-node, declared here so that vizoo's own types do not need the package.
+export interface OrtTensor {
+  readonly type?: string;
+  readonly data: unknown;
+  readonly dims: readonly number[];
+}
+export interface OrtValueMetadata {
+  readonly name: string;
+  readonly shape?: readonly (number | string)[];
+}
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata?: readonly OrtValueMetadata[];
+  readonly outputMetadata?: readonly OrtValueMetadata[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+export interface Ort {
+  InferenceSession: { create(model: string | Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  listSupportedBackends(): { name: string }[];
+}
 
 let ortLoading: Promise<Ort> | null = null;
 
-/** onnxruntime-node, imported on first use; a one-line error when it is not installed. */
+/** onnxruntime-node, imported on first use; a one-line error naming the package when it is not installed. */
 export function loadOrt(): Promise<Ort> {
-  ortLoading ??= import('onnxruntime-node').then(
-    (m) => (m.default ?? m) as unknown as Ort,
-    () => {
+  ortLoading ??= importPackage<{ default?: Ort } & Ort>('onnxruntime-node', 'running models in onnxruntime (--onnx, --runtime ort)', 'npm install onnxruntime-node (offline: ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node)').then(
+    (m) => m.default ?? m,
+    (e: unknown) => {
       ortLoading = null;
-      throw new Error('onnxruntime-node is not installed: `npm install onnxruntime-node` to run models in onnxruntime (or use the tfjs runtime)');
+      throw e;
     },
   );
-  return ortLoading!;
+  return ortLoading;
 }
 
 /** Where onnxruntime runs a model: its CPU provider, or its bundled WebGPU provider. */
@@ -58,7 +79,7 @@ export interface OrtSessionOptions {
   device?: OrtDevice;
 }
 
-function sessionOptions(o: OrtSessionOptions = {}): OrtModule.InferenceSession.SessionOptions {
+function sessionOptions(o: OrtSessionOptions = {}): Record<string, unknown> {
   return {
     logSeverityLevel: 3,
     graphOptimizationLevel: 'all',
@@ -118,6 +139,38 @@ export class OrtModel {
     readonly file: string,
   ) {}
 
+  /** The batch size the graph was exported with, or null for a dynamic batch. */
+  get fixedBatch(): number | null {
+    const d = this.session.inputMetadata?.[0]?.shape?.[0];
+    return typeof d === 'number' && d > 0 ? d : null;
+  }
+
+  /**
+   * Runs an NCHW float batch through the session, in pieces of the graph's fixed batch when it has one
+   * (the last piece zero-padded): every output keeps the caller's batch size.
+   */
+  async runBatched(x: Float32Array, shape: number[]): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
+    const fixed = this.fixedBatch;
+    const n = shape[0]!;
+    if (!fixed || fixed === n) return runSession(this.session, x, shape);
+    const per = x.length / n;
+    const parts: Map<string, { data: Float32Array; shape: number[] }>[] = [];
+    for (let i = 0; i < n; i += fixed) {
+      const piece = new Float32Array(fixed * per);
+      piece.set(x.subarray(i * per, Math.min(n, i + fixed) * per));
+      parts.push(await runSession(this.session, piece, [fixed, ...shape.slice(1)]));
+    }
+    const out = new Map<string, { data: Float32Array; shape: number[] }>();
+    for (const name of parts[0]!.keys()) {
+      const first = parts[0]!.get(name)!;
+      const rowLen = first.data.length / fixed;
+      const data = new Float32Array(n * rowLen);
+      parts.forEach((p, k) => data.set(p.get(name)!.data.subarray(0, Math.min(fixed, n - k * fixed) * rowLen), k * fixed * rowLen));
+      out.set(name, { data, shape: [n, ...first.shape.slice(1)] });
+    }
+    return out;
+  }
+
   /** Opens an ONNX file. Preprocessing: the file's vizoo metadata, else `model`'s registered config, else ImageNet defaults. */
   static async open(path: string, o: OrtSessionOptions & { model?: string; numClasses?: number } = {}): Promise<OrtModel> {
     const meta = readOnnxMetadata(path);
@@ -126,12 +179,12 @@ export class OrtModel {
     else if (meta.vizoo_config) cfg = JSON.parse(meta.vizoo_config) as PretrainedConfig;
     else cfg = IMAGENET_DEFAULT;
     const session = await createOrtSession(path, o);
-    const dims = session.inputMetadata[0] && 'shape' in session.inputMetadata[0] ? (session.inputMetadata[0].shape as (number | string)[]) : [];
+    const dims = session.inputMetadata?.[0]?.shape ?? [];
     // A fixed-size graph decides the input size.
     if (dims.length === 4 && typeof dims[2] === 'number' && typeof dims[3] === 'number' && dims[2] > 0) {
-      cfg = { ...cfg, inputSize: [typeof dims[1] === 'number' ? dims[1] : cfg.inputSize[0], dims[2], dims[3] as number] };
+      cfg = { ...cfg, inputSize: [typeof dims[1] === 'number' ? dims[1] : cfg.inputSize[0], dims[2], dims[3]] };
     }
-    const outDims = session.outputMetadata[0] && 'shape' in session.outputMetadata[0] ? (session.outputMetadata[0].shape as (number | string)[]) : [];
+    const outDims = session.outputMetadata?.[0]?.shape ?? [];
     const classes = o.numClasses ?? (typeof outDims[1] === 'number' && outDims[1] > 0 ? outDims[1] : cfg.numClasses);
     return new OrtModel(session, { ...cfg, numClasses: classes }, classes, o.model ?? meta.vizoo_model ?? '', path);
   }
@@ -154,7 +207,7 @@ export class OrtModel {
     const data = (await nchw.data()) as Float32Array;
     const shape = [...nchw.shape];
     if (nchw !== x) nchw.dispose();
-    const out = await runSession(this.session, data, shape);
+    const out = await this.runBatched(data, shape);
     const first = out.get(this.session.outputNames[0]!)!;
     const y = tf.tensor(first.data, first.shape, 'float32');
     if (y.rank !== 4) return y;
