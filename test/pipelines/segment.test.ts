@@ -45,7 +45,7 @@ describe('segmentImages', () => {
     const results = await segmentImages(model, [SAMPLE, bad, join(dir, 'missing.jpg'), odd, SAMPLE], { outDir: out, onImage: (r) => seen.push(r.file) });
     expect(seen).toEqual([SAMPLE, bad, join(dir, 'missing.jpg'), odd, SAMPLE]);
     const [ok, notImage, missing, oddR, again] = results;
-    expect(notImage).toEqual({ file: bad, error: `${bad}: not an image (unsupported or unrecognized format)` });
+    expect(notImage).toEqual({ file: bad, error: `${bad}: not an image (unsupported or unrecognized format; vizoo decodes PNG, JPEG, WebP, GIF, TIFF, AVIF)` });
     expect(missing).toEqual({ file: join(dir, 'missing.jpg'), error: `${join(dir, 'missing.jpg')}: no such file` });
     if (!ok || 'error' in ok || !oddR || 'error' in oddR || !again || 'error' in again) throw new Error('expected results');
     expect([ok.width, ok.height]).toEqual([512, 256]);
