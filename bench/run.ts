@@ -13,8 +13,9 @@ import { globalAttention } from './global_attention.js';
 import { train } from './train.js';
 import { localSparse } from './local_sparse.js';
 import { interop } from './interop.js';
+import { readers } from './readers.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, readers];
 
 interface Row {
   name: string;

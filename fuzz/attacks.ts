@@ -201,6 +201,8 @@ const IMAGES: Attack[] = [
   { name: 'a PDF', format: 'image', bytes: utf8('%PDF-1.7\n1 0 obj\n'), expect: /is a PDF document/ },
   { name: 'a PNG claiming 20000x20000 pixels', format: 'image', bytes: png(20000, 20000, zlibSync(new Uint8Array(1000))), expect: /more than vizoo's limit of 100000000/ },
   { name: 'a PNG whose pixel data stops early', format: 'image', bytes: png(64, 64, zlibSync(new Uint8Array(100))), expect: /cannot decode image: corrupt, truncated or unsupported PNG data/ },
+  // The fuzz worker's eval transform resizes the shorter side to 9 pixels: 9 x 18 million.
+  { name: 'a 1x2000000 PNG (resized for a model: 162 million pixels)', format: 'image', bytes: png(1, 2_000_000, zlibSync(new Uint8Array(2_000_000 * 4))), expect: /resized for the model it would be 9x18000000, more than vizoo's limit .* \(an extreme aspect ratio\)/ },
   { name: 'a 4000x4000 PNG in 40 kB (a decompression bomb under the limit)', format: 'image', bytes: png(4000, 4000, zlibSync(new Uint8Array(4000 * (1 + 3 * 4000)), { level: 9 })), expect: 'ok' },
 ];
 

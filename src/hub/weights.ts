@@ -10,6 +10,7 @@ import { StateDictError } from '../nn/module.js';
 import { reparameterize } from '../nn/reparam.js';
 import { type StateDict, TensorDataError } from './host_tensor.js';
 import { WeightsFormatError } from '../util/errors.js';
+import { summarize } from '../util/summary.js';
 import { parseSafetensors } from './safetensors.js';
 import { type UnwrapOptions, parseTorchCheckpoint } from './pytorch.js';
 import { type ExternalDataOpener, parseOnnxWeights } from './onnx_weights.js';
@@ -151,7 +152,7 @@ export function checkpointLayout(model: Module): [string, number[], 'F32' | 'I64
 export const MODEL_META = 'vizoo_model';
 export const CONFIG_META = 'vizoo_config';
 
-/** The model name and config that a file's metadata records (MODEL_META, CONFIG_META), if any. */
+/** The model name and config that a file's metadata records (MODEL_META, CONFIG_META), if any, checked: a name like a registered one, a sane class count. */
 export function modelInfoFromMetadata(meta: Record<string, string>, file: string): { model?: string; config?: Record<string, unknown> } {
   let config: Record<string, unknown> | undefined;
   if (meta[CONFIG_META]) {
@@ -161,7 +162,12 @@ export function modelInfoFromMetadata(meta: Record<string, string>, file: string
       throw new WeightsFormatError(file, `metadata ${CONFIG_META} is not valid JSON`, { cause });
     }
     if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new WeightsFormatError(file, `metadata ${CONFIG_META} is not a JSON object`);
+    const n = config.numClasses;
+    if (n !== undefined && !(Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= 1_000_000)) {
+      throw new WeightsFormatError(file, `metadata ${CONFIG_META} has numClasses ${summarize(n)}, not a class count`);
+    }
   }
   const model = meta[MODEL_META];
-  return { model: typeof model === 'string' ? model : undefined, config };
+  if (model !== undefined && !/^[\w.\-]{1,100}$/.test(model)) throw new WeightsFormatError(file, `metadata ${MODEL_META} ${summarize(model)} is not a model name`);
+  return { model, config };
 }

@@ -21,7 +21,7 @@ describe('vizoo convert', () => {
     expect([...back.keys()]).toEqual([...readTorchCheckpoint(join(PTH, 'van_tiny_state_dict.pth')).keys()]);
     const bad = await runCli(['convert', join(PTH, 'malicious_os_system.pth'), join(dir, 'bad.safetensors')], env);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/refusing to load: the pickle references the global 'posix\.system'/);
+    expect(bad.stderr).toMatch(/refusing to load: the pickle references the global "posix\.system"/);
     expect(existsSync(join(dir, 'bad.safetensors'))).toBe(false);
   });
 

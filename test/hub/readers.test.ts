@@ -7,7 +7,7 @@ import onnxProto from 'onnx-proto';
 import { type DType, DTYPE_BYTES, type HostTensor, bytesOf, fromNumbers, toFloat32, walkStrided } from '../../src/hub/host_tensor.js';
 import { parseTorchCheckpoint } from '../../src/hub/pytorch.js';
 import { parseOnnxMetadata, parseOnnxWeights } from '../../src/hub/onnx_weights.js';
-import { readWeightsBytes } from '../../src/hub/weights.js';
+import { modelInfoFromMetadata, readWeightsBytes } from '../../src/hub/weights.js';
 import { serializeSafetensors } from '../../src/hub/safetensors.js';
 import { serializeTorchCheckpoint } from '../../src/hub/pytorch_writer.js';
 import { ZipReader, bufferSource } from '../../src/hub/zip.js';
@@ -42,6 +42,13 @@ describe('pure readers', () => {
   for (const m of ['src/hub/weights.ts', 'src/hub/safetensors.ts', 'src/hub/pytorch.ts', 'src/hub/onnx_weights.ts', 'src/data/image_format.ts']) {
     it(`${m} imports no Node or native module`, () => expect(platformImports(m)).toEqual([]));
   }
+
+  it("a file's model metadata must name a model and a sane class count", () => {
+    expect(modelInfoFromMetadata({ vizoo_model: 'van_b0', vizoo_config: '{"numClasses":10}' }, 'w.safetensors')).toEqual({ model: 'van_b0', config: { numClasses: 10 } });
+    expect(() => modelInfoFromMetadata({ vizoo_model: 'x'.repeat(1e6) }, 'w.safetensors')).toThrow(/^w\.safetensors: metadata vizoo_model "x+\.\.\." \(1000000 characters\) is not a model name$/);
+    expect(() => modelInfoFromMetadata({ vizoo_config: '{"numClasses":1e9}' }, 'w.safetensors')).toThrow(/has numClasses 1000000000, not a class count/);
+    expect(() => modelInfoFromMetadata({ vizoo_config: '[[[' }, 'w.safetensors')).toThrow(/^w\.safetensors: metadata vizoo_config is not valid JSON$/);
+  });
 
   it('read weights from bytes, naming them as the caller does', () => {
     const sd = new Map([['w', fromNumbers('F32', [2], [1, 2])]]);
