@@ -4,7 +4,8 @@
  * one that dies is a crash (or an OOM when V8 or the allocator says so), and a fresh worker takes over.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/nn/rng.js';
@@ -66,6 +67,8 @@ class Worker {
     });
     this.proc.on('exit', (code, signal) => {
       this.dead = true;
+      // A killed worker cannot remove its case folder (fuzz/worker.ts names it by pid).
+      rmSync(join(tmpdir(), `vizoo-fuzz-${this.proc.pid}`), { recursive: true, force: true });
       if (!this.pending) return;
       clearTimeout(this.pending.timer);
       const oom = /out of memory|allocation failed|heap limit|Cannot allocate/i.test(this.stderr);
@@ -91,6 +94,7 @@ class Worker {
   kill(): void {
     this.dead = true;
     this.proc.kill('SIGKILL');
+    rmSync(join(tmpdir(), `vizoo-fuzz-${this.proc.pid}`), { recursive: true, force: true });
   }
 }
 

@@ -45,6 +45,7 @@ class FuzzNet extends Module {
 
 const SECRET = 'VIZOO-FUZZ-SECRET-CANARY:';
 const memoryLimitMb = Number(process.env.VIZOO_FUZZ_MEMORY_MB ?? 1024);
+/** The case folder; fuzz/harness.ts removes it by this name when it kills the worker. */
 const root = join(tmpdir(), `vizoo-fuzz-${process.pid}`);
 const modelDir = join(root, 'model');
 
