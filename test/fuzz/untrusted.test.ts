@@ -22,6 +22,33 @@ beforeAll(() => {
 });
 afterAll(() => pool?.close());
 
+describe('the harness', () => {
+  const attack = (name: string) => ATTACKS.find((a) => a.name === name)!;
+
+  it('reports an input past its time limit as a timeout and one past its memory limit as an oom, then goes on', async () => {
+    const tight = new FuzzPool({ timeMs: 100, memoryMb: 16 }, 1);
+    const big = attack('a 4000x4000 PNG in 40 kB (a decompression bomb under the limit)');
+    const slow = attack('a list copied a million times');
+    const small = attack('a well-formed file');
+    try {
+      expect((await tight.run(slow.format, slow.bytes)).outcome).toBe('timeout');
+      expect((await tight.run(small.format, small.bytes)).outcome).toBe('ok');
+    } finally {
+      tight.close();
+    }
+    const r = await pool.run(big.format, big.bytes);
+    expect(r.outcome).toBe('ok');
+    const lean = new FuzzPool({ timeMs: LIMITS.timeMs, memoryMb: 16 }, 1);
+    try {
+      const o = await lean.run(big.format, big.bytes);
+      expect(o.outcome, o.detail).toBe('oom');
+      expect((await lean.run(small.format, small.bytes)).outcome).toBe('ok');
+    } finally {
+      lean.close();
+    }
+  });
+});
+
 describe('seeds', () => {
   it('every unmutated seed is read (the fuzz starts from valid files), except those meant to be refused', async () => {
     const seeds = await fuzzSeeds();
