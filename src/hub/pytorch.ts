@@ -165,7 +165,8 @@ export class TensorRef {
       n *= size[d]!;
       last += (size[d]! - 1) * stride[d]!;
     }
-    if (!Number.isSafeInteger(n) || !Number.isSafeInteger(last) || last >= storage.numel) fail(`reaches outside its storage of ${storage.numel} elements`);
+    if (!Number.isSafeInteger(n * E)) fail('is too large (more than 2^53 bytes)');
+    if (!Number.isSafeInteger(last) || last >= storage.numel) fail(`reaches outside its storage of ${storage.numel} elements`);
     const src = storage.data();
     const budget = storage.budget;
     if (budget.used + n * E > budget.limit) {
