@@ -20,8 +20,9 @@ import { startup } from './startup.js';
 import { browser } from './browser.js';
 import { mixerBench } from './mixers.js';
 import { official } from './official.js';
+import { readers } from './readers.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, official, startup, browser];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, official, readers, startup, browser];
 
 interface Row {
   name: string;

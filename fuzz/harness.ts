@@ -1,10 +1,11 @@
 /**
- * Runs fuzz inputs in worker processes (fuzz/worker.ts, compiled to dist/fuzz/worker.js) with a time limit
- * per input and a memory limit the worker enforces: a worker that overruns its time is killed (timeout),
+ * Runs fuzz inputs in worker processes (fuzz/worker.ts, compiled to dist/fuzz/worker.js) with a CPU time
+ * limit per input and a memory limit the worker enforces: a worker that overruns its time is killed (timeout),
  * one that dies is a crash (or an OOM when V8 or the allocator says so), and a fresh worker takes over.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/nn/rng.js';
@@ -20,7 +21,7 @@ const WORKER = join(ROOT, 'dist', 'fuzz', 'worker.js');
 export const CORPUS = join(ROOT, 'test', 'fuzz-corpus');
 
 export interface Limits {
-  /** Wall time per input. */
+  /** CPU time per input (wall time WALL_FACTOR times as long for an input that waits). */
   timeMs: number;
   /** Memory an input may take above the idle worker (peak RSS; the address space is capped 512 MB above). */
   memoryMb: number;
@@ -33,6 +34,22 @@ export interface CaseResult {
   detail: string;
   ms: number;
 }
+
+/** How many times the time limit an input may take in wall time, waiting rather than computing. */
+const WALL_FACTOR = 6;
+
+/** User + system CPU time of a process so far (Linux /proc), or null where that cannot be read. */
+function cpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
 
 class Worker {
   private proc: ChildProcess;
@@ -66,6 +83,8 @@ class Worker {
     });
     this.proc.on('exit', (code, signal) => {
       this.dead = true;
+      // A killed worker cannot remove its case folder (fuzz/worker.ts names it by pid).
+      rmSync(join(tmpdir(), `vizoo-fuzz-${this.proc.pid}`), { recursive: true, force: true });
       if (!this.pending) return;
       clearTimeout(this.pending.timer);
       const oom = /out of memory|allocation failed|heap limit|Cannot allocate/i.test(this.stderr);
@@ -75,15 +94,28 @@ class Worker {
     });
   }
 
+  /**
+   * Runs one input. The time limit is on the CPU time the worker spends on it (all its threads), so a
+   * loaded machine does not turn slow inputs into timeouts; an input that waits without computing (a
+   * blocking read) is stopped by the wall clock at WALL_FACTOR times the limit. Without /proc, wall time only.
+   */
   run(format: Format, bytes: Uint8Array): Promise<CaseResult> {
     return new Promise((resolve) => {
       const t0 = performance.now();
-      const timer = setTimeout(() => {
+      const cpu0 = cpuMs(this.proc.pid!);
+      const stop = (detail: string) => {
         this.pending = null;
         this.kill();
-        resolve({ outcome: 'timeout', detail: `no answer in ${this.limits.timeMs} ms`, ms: performance.now() - t0 });
-      }, this.limits.timeMs);
-      this.pending = { resolve, timer };
+        resolve({ outcome: 'timeout', detail, ms: performance.now() - t0 });
+      };
+      const check = () => {
+        const wall = performance.now() - t0;
+        const cpu = cpu0 === null ? wall : (cpuMs(this.proc.pid!) ?? cpu0) - cpu0;
+        if (cpu > this.limits.timeMs) stop(`more than ${this.limits.timeMs} ms of CPU time`);
+        else if (wall > this.limits.timeMs * (cpu0 === null ? 1 : WALL_FACTOR)) stop(`no answer in ${Math.round(wall)} ms (${Math.round(cpu)} ms of CPU time)`);
+        else if (this.pending) this.pending.timer = setTimeout(check, Math.min(250, this.limits.timeMs / 4));
+      };
+      this.pending = { resolve, timer: setTimeout(check, Math.min(250, this.limits.timeMs / 4)) };
       this.proc.send({ id: 1, format, bytes } satisfies CaseMessage);
     });
   }
@@ -91,6 +123,7 @@ class Worker {
   kill(): void {
     this.dead = true;
     this.proc.kill('SIGKILL');
+    rmSync(join(tmpdir(), `vizoo-fuzz-${this.proc.pid}`), { recursive: true, force: true });
   }
 }
 

@@ -206,12 +206,12 @@ function varint(v: number): Uint8Array {
 }
 
 /** A length-delimited protobuf field. */
-const field = (no: number, data: Uint8Array): Uint8Array => concat([varint((no << 3) | 2), varint(data.byteLength), data]);
+export const field = (no: number, data: Uint8Array): Uint8Array => concat([varint((no << 3) | 2), varint(data.byteLength), data]);
 
 const deepGraphs = new Map<number, Uint8Array>();
 
 /** GraphProto bytes nested `depth` levels through If-node subgraph attributes (every level is a prefix: linear to build). */
-function deepGraph(depth: number): Uint8Array {
+export function deepGraph(depth: number): Uint8Array {
   const cached = deepGraphs.get(depth);
   if (cached) return cached;
   const leaf = field(2, utf8('leaf'));

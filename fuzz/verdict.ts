@@ -46,7 +46,7 @@ export function stateDictProblem(sd: StateDict): string | null {
 
 /** The outcome of an exception: out of memory, a proper error, or an untyped one (with what is wrong). */
 export function errorOutcome(e: unknown, file: string): { outcome: Outcome; detail: string } {
-  const text = `${(e as Error)?.name ?? 'throw'}: ${String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 300)}`;
+  const text = `${(e as Error)?.name ?? 'throw'}: ${String((e as Error)?.message ?? e).split('\n')[0]!.slice(0, 2000)}`;
   if (e instanceof RangeError && /allocation failed/i.test(e.message)) return { outcome: 'oom', detail: text };
   const problem = messageProblem(e, file);
   return problem ? { outcome: 'untyped', detail: `${problem}: ${text}` } : { outcome: 'typed', detail: text };

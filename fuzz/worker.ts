@@ -45,6 +45,7 @@ class FuzzNet extends Module {
 
 const SECRET = 'VIZOO-FUZZ-SECRET-CANARY:';
 const memoryLimitMb = Number(process.env.VIZOO_FUZZ_MEMORY_MB ?? 1024);
+/** The case folder; fuzz/harness.ts removes it by this name when it kills the worker. */
 const root = join(tmpdir(), `vizoo-fuzz-${process.pid}`);
 const modelDir = join(root, 'model');
 
@@ -138,12 +139,12 @@ async function main(): Promise<void> {
   await useBackend('cpu');
   const model = new FuzzNet().initialize(0);
   recordOpens();
-  let baselineMb = 0;
   const run = async (msg: CaseMessage): Promise<CaseReply> => {
     const path = join(modelDir, INPUT_NAME[msg.format]);
     writeFileSync(path, msg.bytes);
-    opened.length = 0;
     resetPeak();
+    const startMb = status('VmRSS'); // the peak is measured from here: this input's own growth
+    opened.length = 0;
     const t0 = performance.now();
     let r: { outcome: Outcome; detail: string };
     try {
@@ -155,12 +156,11 @@ async function main(): Promise<void> {
     const out = escapes(opened.splice(0));
     const peakMb = status('VmHWM');
     if (out.length) r = { outcome: 'escape', detail: `opened ${out.slice(0, 3).join(', ')}` };
-    else if (peakMb - baselineMb > memoryLimitMb) r = { outcome: 'oom', detail: `peak ${Math.round(peakMb)} MB (${r.outcome}: ${r.detail})` };
+    else if (peakMb - startMb > memoryLimitMb) r = { outcome: 'oom', detail: `peak ${Math.round(peakMb - startMb)} MB above the ${Math.round(startMb)} MB it started from (${r.outcome}: ${r.detail})` };
     return { id: msg.id, ...r, ms, peakMb };
   };
   // Warm up on trivial inputs, then cap the address space a fixed amount above what the warm process uses.
   for (const format of ['safetensors', 'image'] as Format[]) await run({ id: -1, format, bytes: new Uint8Array(16) });
-  baselineMb = status('VmRSS');
   const vm = status('VmSize');
   if (vm && memoryLimitMb > 0 && existsSync('/proc/self/status')) {
     try {
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
   process.on('message', (msg: CaseMessage) => {
     void run(msg).then((reply) => process.send!(reply));
   });
-  process.send!({ ready: true, baselineMb });
+  process.send!({ ready: true });
 }
 
 process.on('disconnect', () => {

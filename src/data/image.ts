@@ -10,7 +10,7 @@ import type { KernelEnum, Metadata, Sharp } from 'sharp';
 import type { Interpolation } from '../models/registry.js';
 import { loadSharp } from '../util/optional.js';
 import { FileError } from '../util/errors.js';
-import { readRegularFile } from '../util/fs.js';
+import { openRegularFile } from '../util/fs.js';
 import { RASTER_FORMATS, type RasterFormat, sniffImage } from './image_format.js';
 import { type EvalTransform, normalizeInPlace, resizeShorter, toChannels, toFloat } from './transforms.js';
 
@@ -47,13 +47,24 @@ function decodeProblem(e: unknown, format: RasterFormat): string {
   return `cannot decode image: corrupt, truncated or unsupported ${FORMAT_NAMES[format]} data`;
 }
 
-/** Decodes to 8-bit sRGB pixels (alpha dropped, greyscale expanded). */
-async function decode(path: string, pipeline: (s: Sharp, w: number, h: number) => Sharp): Promise<{ data: Buffer; width: number; height: number }> {
-  const bytes = readRegularFile(path, (problem, cause) => {
+/** 8-bit sRGB (alpha dropped, greyscale expanded). */
+const rgb = (s: Sharp): Sharp => s.removeAlpha().toColourspace('srgb');
+
+/** Decodes through `pipeline` (given the image's size) to raw 8-bit pixels of `channels` channels. */
+async function decode(path: string, pipeline: (s: Sharp, w: number, h: number) => Sharp, channels = 3): Promise<{ data: Buffer; width: number; height: number }> {
+  const sharp = await loadSharp();
+  const file = openRegularFile(path, (problem, cause) => {
     throw new ImageError(path, problem, { cause });
   });
-  const sharp = await loadSharp();
-  const format = rasterFormat(path, bytes, sharp);
+  let bytes: Uint8Array;
+  let format: RasterFormat;
+  try {
+    // What the file is, from its first bytes, before it is read whole.
+    format = rasterFormat(path, file.read(0, Math.min(file.size, 4096)), sharp);
+    bytes = file.read(0, file.size);
+  } finally {
+    file.close();
+  }
   const open = () => sharp(bytes, { failOn: 'error', limitInputPixels: IMAGE_LIMITS.pixels, pages: 1 });
   let meta: Metadata;
   try {
@@ -73,14 +84,14 @@ async function decode(path: string, pipeline: (s: Sharp, w: number, h: number) =
   }
   let img: Sharp;
   try {
-    img = pipeline(open().timeout({ seconds: IMAGE_LIMITS.decodeSeconds }).removeAlpha().toColourspace('srgb'), width, height);
+    img = pipeline(open().timeout({ seconds: IMAGE_LIMITS.decodeSeconds }), width, height);
   } catch (e) {
     if (e instanceof ImageError) throw e;
     throw new ImageError(path, (e as Error).message, { cause: e });
   }
   try {
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new ImageError(path, `cannot decode image: it decodes to ${info.channels} channels`);
+    if (info.channels !== channels) throw new ImageError(path, `cannot decode image: it decodes to ${info.channels} channels`);
     return { data, width: info.width, height: info.height };
   } catch (e) {
     if (e instanceof ImageError) throw e;
@@ -97,10 +108,13 @@ export async function loadEvalImage(path: string, t: EvalTransform): Promise<Flo
   const [th, tw] = t.size;
   const { data } = await decode(path, (s, w, h) => {
     const [rw, rh] = th === tw ? resizeShorter(w, h, Math.floor(th / t.cropPct)) : [Math.floor(tw / t.cropPct), Math.floor(th / t.cropPct)];
+    if (rw * rh > IMAGE_LIMITS.pixels) {
+      throw new ImageError(path, `image is ${w}x${h} pixels: resized for the model it would be ${rw}x${rh}, more than vizoo's limit of ${IMAGE_LIMITS.pixels} (an extreme aspect ratio)`);
+    }
     if (rw < tw || rh < th) throw new Error(`crop ${tw}x${th} is larger than the resized ${rw}x${rh} image (crop_pct ${t.cropPct} > 1 is not supported)`);
     const left = Math.round((rw - tw) / 2);
     const top = Math.round((rh - th) / 2);
-    return s.resize(rw, rh, { kernel: KERNEL[t.interpolation], fit: 'fill', fastShrinkOnLoad: false }).extract({ left, top, width: tw, height: th });
+    return rgb(s).resize(rw, rh, { kernel: KERNEL[t.interpolation], fit: 'fill', fastShrinkOnLoad: false }).extract({ left, top, width: tw, height: th });
   });
   const img = toChannels({ data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: tw, height: th, channels: 3 }, t.channels);
   return normalizeInPlace(toFloat(img), t.channels, t.mean, t.std);
@@ -108,6 +122,11 @@ export async function loadEvalImage(path: string, t: EvalTransform): Promise<Flo
 
 /** Decodes an image at its own size: HWC uint8 RGB. */
 export async function loadImageRGB(path: string): Promise<{ data: Buffer; width: number; height: number }> {
-  return decode(path, (s) => s);
+  return decode(path, rgb);
+}
+
+/** Decodes a segmentation mask at its own size: the first channel's 8-bit values (class indices). */
+export async function loadMask(path: string): Promise<{ data: Buffer; width: number; height: number }> {
+  return decode(path, (s) => s.extractChannel(0), 1);
 }
 

@@ -4,8 +4,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { loadSharp } from '../util/optional.js';
-import { ImageError, loadImageRGB } from './image.js';
+import { ImageError, loadImageRGB, loadMask } from './image.js';
 import { type ClassificationDataset, type ClassificationSample, CorruptSampleError, type SegmentationDataset, type SegmentationSample } from './dataset.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff', '.avif'];
@@ -101,14 +100,14 @@ export class SegmentationFolder implements SegmentationDataset {
   async load(i: number): Promise<SegmentationSample> {
     const [imgPath, maskPath] = this.pairs[i]!;
     const image = await decode(imgPath);
-    let mask: Uint8Array;
+    let m: { data: Buffer; width: number; height: number };
     try {
-      const { data, info } = await (await loadSharp())(maskPath, { failOn: 'error' }).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-      if (info.width !== image.width || info.height !== image.height) throw new Error(`mask is ${info.width}x${info.height}, image ${image.width}x${image.height}`);
-      mask = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      m = await loadMask(maskPath);
     } catch (e) {
-      throw new CorruptSampleError(maskPath, `cannot use mask (${(e as Error).message.split('\n')[0]})`);
+      if (e instanceof ImageError) throw new CorruptSampleError(maskPath, `cannot use mask (${e.problem})`);
+      throw e;
     }
-    return { image, mask };
+    if (m.width !== image.width || m.height !== image.height) throw new CorruptSampleError(maskPath, `cannot use mask (mask is ${m.width}x${m.height}, image ${image.width}x${image.height})`);
+    return { image, mask: new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength) };
   }
 }

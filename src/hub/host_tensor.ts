@@ -40,19 +40,19 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
-/** An element array of the right class for `dtype` over `buffer` (no copy; little-endian). */
-export function typedData(dtype: DType, buffer: ArrayBuffer): HostData {
+/** An element array of the right class for `dtype` over `buffer` (no copy; little-endian): all of it, or `length` elements from `byteOffset`. */
+export function typedData(dtype: DType, buffer: ArrayBuffer, byteOffset = 0, length?: number): HostData {
   switch (dtype) {
-    case 'F64': return new Float64Array(buffer);
-    case 'F32': return new Float32Array(buffer);
+    case 'F64': return new Float64Array(buffer, byteOffset, length);
+    case 'F32': return new Float32Array(buffer, byteOffset, length);
     case 'F16':
-    case 'BF16': return new Uint16Array(buffer);
-    case 'I64': return new BigInt64Array(buffer);
-    case 'I32': return new Int32Array(buffer);
-    case 'I16': return new Int16Array(buffer);
-    case 'I8': return new Int8Array(buffer);
+    case 'BF16': return new Uint16Array(buffer, byteOffset, length);
+    case 'I64': return new BigInt64Array(buffer, byteOffset, length);
+    case 'I32': return new Int32Array(buffer, byteOffset, length);
+    case 'I16': return new Int16Array(buffer, byteOffset, length);
+    case 'I8': return new Int8Array(buffer, byteOffset, length);
     case 'U8':
-    case 'BOOL': return new Uint8Array(buffer);
+    case 'BOOL': return new Uint8Array(buffer, byteOffset, length);
   }
 }
 

@@ -200,27 +200,35 @@ function matchCount(keys: Iterable<string>, want: Set<string>): number {
 export function mapStateDict(sd: StateDict, want: Set<string>, keyMap: string = 'auto', shapes?: Map<string, readonly number[]>): { sd: StateDict; report: AdaptReport } {
   const report: AdaptReport = { strippedPrefixes: [], dropped: [] };
   let cur = sd;
-  // Prefix chains up to three deep ('model.module.' of a DDP model saved through a wrapper).
-  const chains: string[][] = [];
+  // Prefix chains up to three deep ('model.module.' of a DDP model saved through a wrapper); ties go to the
+  // shorter chain, then to the first in this order.
+  const rank = new Map<string, number>();
   for (const a of WRAPPER_PREFIXES) {
-    chains.push([a]);
+    rank.set(a, rank.size);
     for (const b of WRAPPER_PREFIXES) {
-      chains.push([a, b]);
-      for (const c of WRAPPER_PREFIXES) chains.push([a, b, c]);
+      rank.set(a + b, rank.size);
+      for (const c of WRAPPER_PREFIXES) rank.set(a + b + c, rank.size);
     }
   }
   const strip = () => {
     const base = matchCount(cur.keys(), want);
     if (base === want.size) return;
+    // Each key adds to the chains it starts with (one pass over the keys, whatever their number).
+    const counts = new Map<string, { chain: string[]; count: number }>();
+    const visit = (rest: string, chain: string[]) => {
+      if (chain.length) {
+        const id = chain.join('');
+        const c = counts.get(id) ?? { chain, count: 0 };
+        if (want.has(rest)) c.count++;
+        counts.set(id, c);
+      }
+      if (chain.length < 3) for (const p of WRAPPER_PREFIXES) if (rest.startsWith(p)) visit(rest.slice(p.length), [...chain, p]);
+    };
+    for (const k of cur.keys()) visit(k, []);
     let best: { chain: string[]; count: number } | null = null;
-    const keys = [...cur.keys()];
-    for (const chain of chains) {
-      const p = chain.join('');
-      const inside = keys.filter((k) => k.startsWith(p));
-      if (!inside.length) continue;
-      const count = matchCount(inside.map((k) => k.slice(p.length)), want);
-      if (count > base && (!best || count > best.count || (count === best.count && chain.length < best.chain.length))) best = { chain, count };
-    }
+    const better = (a: { chain: string[]; count: number }, b: { chain: string[]; count: number }) =>
+      a.count !== b.count ? a.count > b.count : a.chain.length !== b.chain.length ? a.chain.length < b.chain.length : rank.get(a.chain.join(''))! < rank.get(b.chain.join(''))!;
+    for (const c of counts.values()) if (c.count > base && (!best || better(c, best))) best = c;
     if (!best) return;
     const p = best.chain.join('');
     const next: StateDict = new Map();

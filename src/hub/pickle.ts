@@ -77,7 +77,7 @@ export const PICKLE_LIMITS = {
   longBytes: 1024,
   intDigits: 4300,
   /** Container items whitelisted callables may visit, per pickle byte (plus a fixed allowance). */
-  workPerByte: 64,
+  workPerByte: 16,
   workBase: 1 << 20,
 };
 

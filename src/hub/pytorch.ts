@@ -165,7 +165,8 @@ export class TensorRef {
       n *= size[d]!;
       last += (size[d]! - 1) * stride[d]!;
     }
-    if (!Number.isSafeInteger(n) || !Number.isSafeInteger(last) || last >= storage.numel) fail(`reaches outside its storage of ${storage.numel} elements`);
+    if (!Number.isSafeInteger(n * E)) fail('is too large (more than 2^53 bytes)');
+    if (!Number.isSafeInteger(last) || last >= storage.numel) fail(`reaches outside its storage of ${storage.numel} elements`);
     const src = storage.data();
     const budget = storage.budget;
     if (budget.used + n * E > budget.limit) {
@@ -337,19 +338,25 @@ function readZipCheckpoint(src: ByteSource, file: string, budget: MaterializeBud
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
+/** Where the legacy magic number's pickle ends in `head` (the first bytes of the file); an error when it is not there. */
+function legacyMagicEnd(head: Uint8Array, file: string): number {
+  const notTorch = (why = '', cause?: unknown) => new WeightsFormatError(file, `not a PyTorch checkpoint (neither a ZIP archive nor the legacy magic number)${why}`, { cause });
+  let magic: { value: PickleValue; end: number };
+  try {
+    magic = unpickleTorch(head, file, () => undefined);
+  } catch (e) {
+    if (e instanceof PickleFormatError) throw notTorch(`: ${e.problem}`, e);
+    throw e;
+  }
+  if ((typeof magic.value !== 'number' && typeof magic.value !== 'bigint') || BigInt(magic.value) !== LEGACY_MAGIC) throw notTorch();
+  return magic.end;
+}
+
 function readLegacyCheckpoint(bytes: Uint8Array, file: string, budget: MaterializeBudget): PickleValue {
   const noPid = () => {
     throw new WeightsFormatError(file, 'unexpected persistent id in the legacy header');
   };
-  const notTorch = () => new WeightsFormatError(file, 'not a PyTorch checkpoint (neither a ZIP archive nor the legacy magic number)');
-  let magic: { value: PickleValue; end: number };
-  try {
-    magic = unpickleTorch(bytes, file, noPid);
-  } catch (e) {
-    if (e instanceof PickleFormatError) throw new WeightsFormatError(file, `${notTorch().problem}: ${e.problem}`, { cause: e });
-    throw e;
-  }
-  if ((typeof magic.value !== 'number' && typeof magic.value !== 'bigint') || BigInt(magic.value) !== LEGACY_MAGIC) throw notTorch();
+  const magic = { end: legacyMagicEnd(bytes, file) };
   const proto = unpickleTorch(bytes, file, noPid, magic.end);
   if (proto.value !== 1001) throw new WeightsFormatError(file, `unsupported legacy protocol version ${summarize(proto.value)}`);
   const sysInfo = unpickleTorch(bytes, file, noPid, proto.end);
@@ -405,7 +412,13 @@ function readLegacyCheckpoint(bytes: Uint8Array, file: string, budget: Materiali
 export function withCheckpointObject<T>(src: ByteSource, file: string, fn: (root: PickleValue) => T): T {
   if (src.size < 4) throw new WeightsFormatError(file, `file is ${src.size} bytes: not a PyTorch checkpoint`);
   const budget = new MaterializeBudget();
-  const root = looksLikeZip(src.read(0, 4)) ? readZipCheckpoint(src, file, budget) : readLegacyCheckpoint(src.read(0, src.size), file, budget);
+  let root: PickleValue;
+  if (looksLikeZip(src.read(0, 4))) root = readZipCheckpoint(src, file, budget);
+  else {
+    // The magic number comes first: a file that is no checkpoint is refused before it is read whole.
+    legacyMagicEnd(src.read(0, Math.min(src.size, 64)), file);
+    root = readLegacyCheckpoint(src.read(0, src.size), file, budget);
+  }
   return fn(root);
 }
 

@@ -4,7 +4,7 @@
  * "__metadata__": {str: str}}, then the tensor bytes. Every malformed file is rejected with the file's name.
  * Pure: parses and builds bytes; ./weight_files.ts reads and writes files.
  */
-import { DTYPE_BYTES, type HostTensor, type StateDict, bytesOf, dataFromBytes, isDType, numel } from './host_tensor.js';
+import { DTYPE_BYTES, type HostTensor, type StateDict, bytesOf, dataFromBytes, isDType, numel, typedData } from './host_tensor.js';
 import { WeightsFormatError } from '../util/errors.js';
 import { quote, summarize } from '../util/summary.js';
 
@@ -43,11 +43,13 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
   if (!isPlainObject(header)) fail('header is not a JSON object');
   const dataStart = 8 + headerLen;
   const dataLen = bytes.byteLength - dataStart;
+  // One copy of the data section; tensors are views of it (a copy of their own when misaligned).
+  const data = bytes.slice(dataStart);
   const entries: { name: string; begin: number; end: number }[] = [];
   const tensors: StateDict = new Map();
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    const what = `tensor ${quote(name)}`;
+    const what = () => `tensor ${quote(name)}`;
     if (name === '__metadata__') {
       if (!isPlainObject(raw)) fail(`__metadata__ is ${summarize(raw)}, not an object`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
@@ -58,18 +60,20 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
     }
     if (!isPlainObject(raw)) fail(`entry ${quote(name)} is ${summarize(raw)}, not an object`);
     const { dtype, shape, data_offsets: offs } = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string' || !isDType(dtype)) fail(`${what} has unknown dtype ${summarize(dtype)}`);
-    if (!Array.isArray(shape) || shape.length > 64 || !shape.every(isIndex)) fail(`${what} has an invalid shape ${summarize(shape)}`);
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isIndex)) fail(`${what} has invalid data_offsets ${summarize(offs)}`);
+    if (typeof dtype !== 'string' || !isDType(dtype)) fail(`${what()} has unknown dtype ${summarize(dtype)}`);
+    if (!Array.isArray(shape) || shape.length > 64 || !shape.every(isIndex)) fail(`${what()} has an invalid shape ${summarize(shape)}`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isIndex)) fail(`${what()} has invalid data_offsets ${summarize(offs)}`);
     const [begin, end] = offs as [number, number];
     const dt = dtype as keyof typeof DTYPE_BYTES;
     const want = numel(shape as number[]) * DTYPE_BYTES[dt];
     if (end < begin || end - begin !== want) {
-      fail(`${what} (${dt} [${shape}]) needs ${want} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      fail(`${what()} (${dt} [${shape}]) needs ${want} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
     }
-    if (end > dataLen) fail(`${what} ends at byte ${end} but the data section has only ${dataLen} bytes (truncated file?)`);
+    if (end > dataLen) fail(`${what()} ends at byte ${end} but the data section has only ${dataLen} bytes (truncated file?)`);
     entries.push({ name, begin, end });
-    tensors.set(name, { dtype: dt, shape: [...(shape as number[])], data: dataFromBytes(dt, bytes.subarray(dataStart + begin, dataStart + end)) });
+    const E = DTYPE_BYTES[dt];
+    const values = begin % E === 0 ? typedData(dt, data.buffer, begin, (end - begin) / E) : dataFromBytes(dt, data.subarray(begin, end));
+    tensors.set(name, { dtype: dt, shape: [...(shape as number[])], data: values });
   }
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < sorted.length; i++) {

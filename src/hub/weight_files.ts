@@ -76,7 +76,7 @@ export function externalDataBeside(modelPath: string): ExternalDataOpener {
       dir = realpathSync(dirname(resolve(modelPath)));
       real = realpathSync(resolve(dir, location));
     } catch (e) {
-      return refuse(fsProblem(e));
+      return refuse((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist in the model folder' : `cannot be opened: ${fsProblem(e)}`);
     }
     const rel = relative(dir, real);
     if (!rel || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) refuse('lies outside the model folder (through a symbolic link?)');

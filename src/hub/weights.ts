@@ -10,6 +10,7 @@ import { StateDictError } from '../nn/module.js';
 import { reparameterize } from '../nn/reparam.js';
 import { type StateDict, TensorDataError } from './host_tensor.js';
 import { WeightsFormatError } from '../util/errors.js';
+import { summarize } from '../util/summary.js';
 import { parseSafetensors } from './safetensors.js';
 import { type UnwrapOptions, parseTorchCheckpoint } from './pytorch.js';
 import { type ExternalDataOpener, parseOnnxMetadata, parseOnnxWeights } from './onnx_weights.js';
@@ -186,7 +187,7 @@ export function checkpointLayout(model: Module): [string, number[], 'F32' | 'I64
 /** Metadata keys naming the model a weights file belongs to (so `--weights F` needs no `--model`). */
 export { MODEL_META, CONFIG_META } from './recorded_config.js';
 
-/** What a file's metadata records (MODEL_META, CONFIG_META), if anything: the model, its config, and the fields that describe the trained weights. */
+/** What a file's metadata records (MODEL_META, CONFIG_META), if anything, checked (a name like a registered one, a sane class count): the model, its config, and the fields that describe the trained weights. */
 export interface WeightsModelInfo {
   model?: string;
   config?: Record<string, unknown>;
@@ -202,7 +203,12 @@ export function modelInfoFromMetadata(meta: Record<string, string>, file: string
       throw new WeightsFormatError(file, `metadata ${CONFIG_META} is not valid JSON`, { cause });
     }
     if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new WeightsFormatError(file, `metadata ${CONFIG_META} is not a JSON object`);
+    const n = config.numClasses;
+    if (n !== undefined && !(Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= 1_000_000)) {
+      throw new WeightsFormatError(file, `metadata ${CONFIG_META} has numClasses ${summarize(n)}, not a class count`);
+    }
   }
   const model = meta[MODEL_META];
-  return { model: typeof model === 'string' ? model : undefined, config, trained: recordedConfig(meta[CONFIG_META]) };
+  if (model !== undefined && !/^[\w.\-]{1,100}$/.test(model)) throw new WeightsFormatError(file, `metadata ${MODEL_META} ${summarize(model)} is not a model name`);
+  return { model, config, trained: recordedConfig(meta[CONFIG_META]) };
 }

@@ -3,11 +3,18 @@
  * never by serializing a value (which may be huge, deeply nested, cyclic or hold BigInts).
  */
 
-/** `s` in double quotes, control characters escaped, cut to `max` characters. */
+const escape = (c: string): string => (c === '"' || c === '\\' ? `\\${c}` : /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(c) ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : c);
+
+/** `s` in double quotes, control characters escaped, cut to about `max` characters of output. */
 export function quote(s: string, max = 80): string {
-  const cut = s.length > max ? s.slice(0, max) : s;
-  const body = cut.replace(/["\\\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
-  return s.length > max ? `"${body}..." (${s.length} characters)` : `"${body}"`;
+  let body = '';
+  let i = 0;
+  for (; i < s.length; i++) {
+    const e = escape(s[i]!);
+    if (body.length + e.length > max) break;
+    body += e;
+  }
+  return i < s.length ? `"${body}..." (${s.length} characters)` : `"${body}"`;
 }
 
 function typeName(v: unknown): string {

@@ -8,18 +8,9 @@ import { readSafetensors, writeSafetensors } from '../../src/hub/weight_files.js
 import { type HostTensor, fromNumbers, toFloat32 } from '../../src/hub/host_tensor.js';
 import { createModel, loadWeights, saveWeights } from '../../src/index.js';
 import { PARITY } from '../paths.js';
+import { concat } from '../../fuzz/bytes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vizoo-st-'));
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
-}
 
 /** A file with a hand-written header and `data` bytes. */
 function rawFile(name: string, header: string, data: Uint8Array = new Uint8Array(0), declaredLen?: number): string {

@@ -1,11 +1,11 @@
 // The segmentation pipeline: mask and overlay PNGs, class shares, bad inputs, padding to the network's
 // multiple, resizing, and the logits -> upsample (align_corners) -> argmax path.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, NotSegmentationModelError, getModelEntry, loadImageRGB, normalize, segmentImages, segmentRGB, tf } from '../../src/index.js';
+import { CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, CorruptSampleError, NotSegmentationModelError, SegmentationFolder, getModelEntry, loadImageRGB, normalize, segmentImages, segmentRGB, tf } from '../../src/index.js';
 import { BEVANetCls, BEVANetSeg } from '../../src/models/bevanet.js';
 import { ROOT } from '../paths.js';
 
@@ -45,7 +45,7 @@ describe('segmentImages', () => {
     const results = await segmentImages(model, [SAMPLE, bad, join(dir, 'missing.jpg'), odd, SAMPLE], { outDir: out, onImage: (r) => seen.push(r.file) });
     expect(seen).toEqual([SAMPLE, bad, join(dir, 'missing.jpg'), odd, SAMPLE]);
     const [ok, notImage, missing, oddR, again] = results;
-    expect(notImage).toEqual({ file: bad, error: `${bad}: not an image (unsupported or unrecognized format)` });
+    expect(notImage).toEqual({ file: bad, error: `${bad}: not an image (unsupported or unrecognized format; vizoo decodes PNG, JPEG, WebP, GIF, TIFF, AVIF)` });
     expect(missing).toEqual({ file: join(dir, 'missing.jpg'), error: `${join(dir, 'missing.jpg')}: no such file` });
     if (!ok || 'error' in ok || !oddR || 'error' in oddR || !again || 'error' in again) throw new Error('expected results');
     expect([ok.width, ok.height]).toEqual([512, 256]);
@@ -121,5 +121,23 @@ describe('segmentImages', () => {
     const cls = new BEVANetCls({ planes: 4, nBlocks: [1, 1, 2, 2, 1], numClasses: 3, lastPlanes: 8 });
     cls.pretrainedCfg = { ...getModelEntry('bevanet_s_cls').pretrainedCfg };
     await expect(segmentImages(cls, [SAMPLE])).rejects.toBeInstanceOf(NotSegmentationModelError);
+  });
+});
+
+describe('SegmentationFolder', () => {
+  it('reads masks as class indices through the guarded decoder; an SVG or mismatched mask is a corrupt sample', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vizoo-segfolder-'));
+    for (const sub of ['images', 'masks']) mkdirSync(join(dir, sub));
+    const px = (w: number, h: number, v: (i: number) => number) => sharp(Buffer.from(Array.from({ length: w * h }, (_, i) => v(i))), { raw: { width: w, height: h, channels: 1 } });
+    for (const n of ['a', 'b', 'c']) await px(6, 4, (i) => i * 10).png().toFile(join(dir, 'images', `${n}.png`));
+    await px(6, 4, (i) => i % 3).png().toFile(join(dir, 'masks', 'a.png'));
+    writeFileSync(join(dir, 'masks', 'b.png'), '<svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>');
+    await px(5, 4, () => 1).png().toFile(join(dir, 'masks', 'c.png'));
+    const ds = new SegmentationFolder(dir);
+    const a = await ds.load(0);
+    expect(Array.from(a.mask)).toEqual(Array.from({ length: 24 }, (_, i) => i % 3));
+    await expect(ds.load(1)).rejects.toThrow(new CorruptSampleError(join(dir, 'masks', 'b.png'), 'cannot use mask (is an SVG or other XML document (a vector format); vizoo decodes raster images only (PNG, JPEG, WebP, GIF, TIFF, AVIF))'));
+    await expect(ds.load(2)).rejects.toThrow(/c\.png: cannot use mask \(mask is 5x4, image 6x4\)$/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
