@@ -1,7 +1,7 @@
 /** Model building, runners and progress shared by the commands (options and error handling: ./options.ts). */
 import { Option, type Command } from 'commander';
 import { action, backendOption, parseImgSize, parseIntArg, seedOption } from './options.js';
-import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, resolveWeights, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
+import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, resolveRuntime, resolveWeights, type OrtDevice, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
 
 export { action, backendOption, parseImgSize, parseIntArg, seedOption };
 
@@ -85,22 +85,35 @@ export function buildModel(o: ModelCliOptions, defaultModel?: string, needWeight
   return model;
 }
 
-export const runtimeOption = () => new Option('--runtime <name>', 'tfjs (default) or ort: export once to ONNX (cached in $VIZOO_CACHE/onnx) and run in onnxruntime-node').choices(['tfjs', 'ort']).default('tfjs');
+export const runtimeOption = () =>
+  new Option('--runtime <name>', 'auto: onnxruntime when onnxruntime-node is installed (the model is exported once, cached in $VIZOO_CACHE/onnx), else tfjs; tfjs; ort')
+    .choices(['auto', 'tfjs', 'ort'])
+    .default(process.env.VIZOO_RUNTIME || 'auto');
+
+export const deviceOption = () => new Option('--device <name>', "onnxruntime's execution provider: cpu, or webgpu (its bundled WebGPU provider)").choices(['cpu', 'webgpu']).default('cpu');
+
+/** The runtime a command runs on (auto resolved), with --device checked against it. */
+export async function commandRuntime(o: { runtime?: string; device?: string }): Promise<'tfjs' | 'ort'> {
+  const runtime = await resolveRuntime(o.runtime ?? 'auto');
+  if (runtime === 'tfjs' && o.device && o.device !== 'cpu') throw new Error(`--device ${o.device} runs in onnxruntime: ${o.runtime === 'tfjs' ? 'drop --runtime tfjs' : 'install onnxruntime-node'} (tfjs picks its device with --backend)`);
+  return runtime;
+}
 
 /**
  * The model to run: `--onnx` opens an ONNX file in onnxruntime; `--runtime ort` exports the vizoo model
  * (cached) and runs that; otherwise the tfjs model itself.
  */
-export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?: string }, defaultModel?: string, inputSize?: [number, number]): Promise<InferenceModel & { dispose?(): unknown }> {
-  if (o.onnx) return OrtModel.open(o.onnx, { model: o.model, numClasses: o.numClasses });
+export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?: string; device?: string }, defaultModel?: string, inputSize?: [number, number]): Promise<InferenceModel & { dispose?(): unknown }> {
+  if (o.onnx) return OrtModel.open(o.onnx, { model: o.model, numClasses: o.numClasses, device: o.device as OrtDevice | undefined });
   const model = buildModel(o, defaultModel, true);
-  if (o.runtime !== 'ort') return model;
+  if ((await commandRuntime(o)) === 'tfjs') return model;
   const weightsFile = (model as { weightsFile?: string | null }).weightsFile ?? null;
   return ortModelFor(model, {
     weightsFile,
     seed: o.seed,
     inputSize,
-    onExport: (p) => process.stderr.write(`vizoo: exported ${model.variant} to ${p} (cached for --runtime ort)\n`),
+    device: o.device as OrtDevice | undefined,
+    onExport: (p) => process.stderr.write(`vizoo: exported ${model.variant} to ${p} for onnxruntime (cached; --runtime tfjs skips it)\n`),
   });
 }
 

@@ -8,6 +8,8 @@
  */
 import { type ModelOptions } from './models/index.js';
 import type { Backbone } from './models/backbone.js';
+import type { InferenceModel } from './pipelines/model.js';
+import { type OrtDevice, type RuntimeChoice, ortModelFor, resolveRuntime } from './onnx/runtime.js';
 import { loadWeights, weightsModelInfo } from './hub/weight_files.js';
 import { applyRecordedConfig, createForWeights } from './hub/recorded_config.js';
 import { shippedWeightsPath } from './hub/shipped.js';
@@ -38,7 +40,7 @@ export { writeTritonRepository, type TritonOptions } from './onnx/triton.js';
 export { UnsupportedKernelError } from './onnx/trace.js';
 export { KERNEL_MAPPINGS, MAPPED_KERNELS } from './onnx/ops.js';
 export {
-  OrtModel, ortModelFor, ortCachePath, runSession, createOrtSession, loadOrt, IMAGENET_DEFAULT, ORT_DEVICES, type OrtDevice, type OrtRuntimeOptions,
+  OrtModel, ortModelFor, ortCachePath, runSession, createOrtSession, loadOrt, resolveRuntime, RUNTIMES, type RuntimeChoice, IMAGENET_DEFAULT, ORT_DEVICES, type OrtDevice, type OrtRuntimeOptions,
 } from './onnx/runtime.js';
 export { type InferenceModel, runForward } from './pipelines/model.js';
 export * from './data/image.js';
@@ -96,8 +98,30 @@ export interface LoadModelOptions extends ModelOptions {
  * A model ready for inference: weights loaded (or seeded init when there are none), eval mode. It is built
  * for the input size the weights file records, or for `imgSize`, to which position embeddings trained at
  * another size are resampled (models that cannot change size refuse).
+ *
+ * Without `runtime` this is vizoo's own tfjs model (synchronous, trainable). With `runtime` ('auto': onnxruntime
+ * when onnxruntime-node is installed, else tfjs; 'ort'; 'tfjs') it resolves to a model for the inference
+ * pipelines: in onnxruntime, the model is exported once (cached under $VIZOO_CACHE/onnx) and runs on `device`.
  */
-export function loadModel(name: string, opts: LoadModelOptions = {}): Backbone & { weightsFile: string | null } {
+export function loadModel(name: string, opts?: LoadModelOptions & { runtime?: undefined }): LoadedModel;
+export function loadModel(name: string, opts: LoadModelOptions & { runtime: RuntimeChoice; device?: OrtDevice }): Promise<InferenceModel & { dispose(): unknown; weightsFile: string | null }>;
+export function loadModel(name: string, opts: LoadModelOptions & { runtime?: RuntimeChoice; device?: OrtDevice } = {}): LoadedModel | Promise<InferenceModel & { dispose(): unknown; weightsFile: string | null }> {
+  if (opts.runtime === undefined) return loadTfjsModel(name, opts);
+  const model = loadTfjsModel(name, opts);
+  return resolveRuntime(opts.runtime).then(async (runtime) => {
+    if (runtime === 'tfjs') return model;
+    try {
+      const ort = await ortModelFor(model, { weightsFile: model.weightsFile, seed: opts.seed, device: opts.device });
+      return Object.assign(ort, { weightsFile: model.weightsFile });
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+type LoadedModel = Backbone & { weightsFile: string | null };
+
+function loadTfjsModel(name: string, opts: LoadModelOptions): LoadedModel {
   const weights = opts.weights === undefined || opts.weights === 'shipped' ? shippedWeightsPath(name) : opts.weights;
   const built = createForWeights(name, opts, weights ? weightsModelInfo(weights).trained : {});
   const model = built.model as Backbone & { weightsFile: string | null };

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type ClassifyResult, classifyImages } from '../../src/index.js';
-import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildRunner, imageProgress, parseIntArg, reportFailures, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
+import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildRunner, imageProgress, parseIntArg, reportFailures, resolveWeightsOption, runtimeOption, deviceOption, selectBackend } from '../common.js';
 
 export function registerClassify(program: Command): void {
   addModelOptions(
@@ -12,10 +12,11 @@ export function registerClassify(program: Command): void {
       .option('--batch-size <n>', 'images per forward pass', parseIntArg('--batch-size', 1), 8)
       .option('--json', 'print JSON: [{file, predictions: [{index, label, prob}]} | {file, error}]')
       .option('--onnx <file>', 'classify with an ONNX model in onnxruntime (preprocessing from its vizoo metadata, else --model, else ImageNet defaults)')
-      .addOption(runtimeOption()),
+      .addOption(runtimeOption())
+      .addOption(deviceOption()),
     DEFAULT_MODEL,
   ).action(
-    action(async (images: string[], o: ModelCliOptions & { top: number; batchSize: number; json?: boolean; backend: string; onnx?: string; runtime: string }) => {
+    action(async (images: string[], o: ModelCliOptions & { top: number; batchSize: number; json?: boolean; backend: string; onnx?: string; runtime: string; device: string }) => {
       await selectBackend(o.backend);
       await resolveWeightsOption(o);
       const model = await buildRunner(o, DEFAULT_MODEL);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ProgressBar, evaluate, inputSpecFor, openDataset, type Split } from '../../src/index.js';
-import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildModel, buildRunner, parseIntArg, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
+import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildModel, buildRunner, parseIntArg, resolveWeightsOption, runtimeOption, deviceOption, commandRuntime, selectBackend } from '../common.js';
 
 export function registerEval(program: Command): void {
   addModelOptions(
@@ -11,17 +11,19 @@ export function registerEval(program: Command): void {
       .option('--split <name>', 'train | val | test', 'test')
       .option('-b, --batch-size <n>', 'batch size', parseIntArg('--batch-size', 1), 64)
       .option('--json', 'print JSON')
-      .addOption(runtimeOption()),
+      .addOption(runtimeOption())
+      .addOption(deviceOption()),
     DEFAULT_MODEL,
   ).action(
-    action(async (o: ModelCliOptions & { data: string; split: Split; batchSize: number; json?: boolean; backend: string; runtime: string }) => {
+    action(async (o: ModelCliOptions & { data: string; split: Split; batchSize: number; json?: boolean; backend: string; runtime: string; device: string }) => {
       if (!['train', 'val', 'test'].includes(o.split)) throw new Error(`--split must be train, val or test, got '${o.split}'`);
       await selectBackend(o.backend);
       await resolveWeightsOption(o);
       const ds = openDataset(o.data, o.split);
       const tfModel = buildModel(o, DEFAULT_MODEL, true);
       const spec = inputSpecFor(tfModel.pretrainedCfg);
-      const model = o.runtime === 'ort' ? await buildRunner({ ...o, model: tfModel.variant }, undefined, [spec.height, spec.width]) : tfModel;
+      const runtime = await commandRuntime(o);
+      const model = runtime === 'ort' ? await buildRunner({ ...o, model: tfModel.variant }, undefined, [spec.height, spec.width]) : tfModel;
       if (ds.classes.length !== model.numClasses) {
         process.stderr.write(`vizoo: warning: ${model.variant} has ${model.numClasses} classes and ${o.data} has ${ds.classes.length}: data class i is compared with model output i\n`);
       }
@@ -36,7 +38,7 @@ export function registerEval(program: Command): void {
       bar.finish();
       // Per-class rows for the data's classes only (a 1000-class head on a 4-class set gives 4 rows).
       m.perClass = m.perClass.slice(0, ds.classes.length) as typeof m.perClass;
-      const out = { model: model.variant, weights: tfModel.weightsFile, runtime: o.runtime, data: o.data, split: o.split, ...m };
+      const out = { model: model.variant, weights: tfModel.weightsFile, runtime, data: o.data, split: o.split, ...m };
       if (model !== tfModel) await (model as { dispose?(): unknown }).dispose?.();
       if (o.json) process.stdout.write(`${JSON.stringify(out)}\n`);
       else if (m.task === 'classification') {

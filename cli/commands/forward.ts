@@ -1,6 +1,18 @@
 import type { Command } from 'commander';
-import { type HostTensor, OrtModel, nchwToNhwcHost, nhwcToNchwHost, readWeightsFile, tf, toFloat32, writeSafetensors } from '../../src/index.js';
-import { type ModelCliOptions, action, addModelOptions, buildModel, resolveWeightsOption, selectBackend } from '../common.js';
+import { type HostTensor, OrtModel, nchwToNhwcHost, nhwcToNchwHost, ortModelFor, readWeightsFile, tf, toFloat32, writeSafetensors } from '../../src/index.js';
+import { DEFAULT_MODEL, type ModelCliOptions, action, addModelOptions, buildModel, commandRuntime, deviceOption, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
+
+/** Runs `x` through an onnxruntime model and writes every output (the first also as "output"). */
+async function forwardOrt(m: OrtModel, x: HostTensor, path: string): Promise<void> {
+  const outs = await m.runBatched(toFloat32(x), x.shape);
+  const tensors: Record<string, HostTensor> = {};
+  const first = m.session.outputNames[0]!;
+  tensors.output = { dtype: 'F32', shape: outs.get(first)!.shape, data: outs.get(first)!.data };
+  for (const [name, t] of outs) if (name !== 'output') tensors[name] = { dtype: 'F32', shape: t.shape, data: t.data };
+  writeSafetensors(path, tensors);
+  await m.dispose();
+  process.stderr.write(`vizoo: wrote ${Object.keys(tensors).length === 1 ? `output [${tensors.output!.shape.join(', ')}]` : Object.keys(tensors).join(', ')} to ${path}\n`);
+}
 
 export function registerForward(program: Command): void {
   addModelOptions(
@@ -10,29 +22,24 @@ export function registerForward(program: Command): void {
       .requiredOption('-i, --input <file>', 'input .safetensors holding an NCHW float tensor')
       .requiredOption('-o, --output <file>', 'output .safetensors (key "output")')
       .option('--input-key <key>', 'tensor to read (default: the only tensor, or "input" / "__input__")')
-      .option('--onnx <file>', 'run this ONNX model in onnxruntime instead (outputs keep their ONNX names; the first is also "output")'),
+      .option('--onnx <file>', 'run this ONNX model in onnxruntime instead (outputs keep their ONNX names; the first is also "output")')
+      .addOption(runtimeOption())
+      .addOption(deviceOption()),
+    DEFAULT_MODEL,
   ).action(
-    action(async (o: ModelCliOptions & { input: string; output: string; inputKey?: string; backend: string; onnx?: string }) => {
+    action(async (o: ModelCliOptions & { input: string; output: string; inputKey?: string; backend: string; onnx?: string; runtime: string; device: string }) => {
       const x = pickInput(readWeightsFile(o.input), o.input, o.inputKey);
-      if (o.onnx) {
-        const m = await OrtModel.open(o.onnx);
-        const outs = await m.runBatched(toFloat32(x), x.shape);
-        const tensors: Record<string, HostTensor> = {};
-        const first = m.session.outputNames[0]!;
-        tensors.output = { dtype: 'F32', shape: outs.get(first)!.shape, data: outs.get(first)!.data };
-        for (const [name, t] of outs) if (name !== 'output') tensors[name] = { dtype: 'F32', shape: t.shape, data: t.data };
-        writeSafetensors(o.output, tensors);
-        await m.dispose();
-        process.stderr.write(`vizoo: wrote ${Object.keys(tensors).length === 1 ? `output [${tensors.output!.shape.join(', ')}]` : Object.keys(tensors).join(', ')} to ${o.output}\n`);
-        return;
-      }
+      if (o.onnx) return forwardOrt(await OrtModel.open(o.onnx, { device: o.device as 'cpu' | 'webgpu' }), x, o.output);
       await selectBackend(o.backend);
       await resolveWeightsOption(o);
-      const model = buildModel(o);
+      const model = buildModel(o, DEFAULT_MODEL);
       const channels = model.pretrainedCfg.inputSize[0];
       if (x.shape[1] !== channels) {
         const nhwc = x.shape[3] === channels ? '; it looks like NHWC: transpose it to NCHW' : '';
         throw new Error(`${o.input}: the input has shape [${x.shape.join(', ')}] but ${model.variant} takes NCHW with ${channels} channel${channels === 1 ? '' : 's'} ([N, ${channels}, H, W])${nhwc}`);
+      }
+      if ((await commandRuntime(o)) === 'ort') {
+        return forwardOrt(await ortModelFor(model, { weightsFile: model.weightsFile, seed: o.seed, inputSize: [x.shape[2]!, x.shape[3]!], device: o.device as 'cpu' | 'webgpu' }), x, o.output);
       }
       const xt = tf.tensor4d(toFloat32(nchwToNhwcHost(x)), [x.shape[0]!, x.shape[2]!, x.shape[3]!, x.shape[1]!]);
       const y = model.forward(xt);

@@ -5,7 +5,7 @@ import {
   type StateDict, createModel, download, resolveLabels, listModels, noWeightsReason, shippedWeightsPath, sourceLocation, weightSources, exportOnnx, getModelEntry, loadStateDictInto, mapStateDict, readWeightsFile, resolvePull, resolveWeights,
   writeSafetensors, writeTorchCheckpoint, writeTritonRepository, atomicWriteFile,
 } from '../../src/index.js';
-import { action, backendOption, buildModel, checkpointKeyOption, keyMapOption, parseImgSize, parseIntArg, resolveWeightsOption, seedOption, selectBackend } from '../common.js';
+import { DEFAULT_MODEL, action, backendOption, buildModel, checkpointKeyOption, keyMapOption, parseImgSize, parseIntArg, resolveWeightsOption, seedOption, selectBackend } from '../common.js';
 
 function writeStateDict(path: string, sd: StateDict, metadata?: Record<string, string>): void {
   const ext = extname(path).toLowerCase();
@@ -105,7 +105,7 @@ export function registerInterop(program: Command): void {
   program
     .command('export')
     .description('export a model to ONNX (standard opset, no custom ops) or a Triton model repository')
-    .option('-m, --model <name>', 'registered model name (default: the model the weights file names)')
+    .option('-m, --model <name>', 'registered model name (default: the model the weights file names, else van_fmnist)')
     .option('-w, --weights <file>', 'weights (.safetensors, .pth, .onnx, hf:..., https://...); default: shipped weights, else random init')
     .requiredOption('-o, --out <path>', 'output .onnx file (--format onnx) or repository folder (--format triton)')
     .option('--format <f>', 'onnx or triton', 'onnx')
@@ -130,7 +130,7 @@ export function registerInterop(program: Command): void {
         if (!['onnx', 'triton'].includes(o.format)) throw new Error(`--format must be onnx or triton, got '${o.format}'`);
         await selectBackend(o.backend === 'auto' ? 'wasm' : o.backend, true);
         await resolveWeightsOption(o);
-        const model = buildModel(o);
+        const model = buildModel(o, DEFAULT_MODEL);
         const name = model.variant;
         const triton = o.format === 'triton';
         if (triton && o.staticBatch) throw new Error('--static-batch: Triton repositories always have a dynamic batch (max_batch_size)');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { type InferenceModel, NotSegmentationModelError, type SegmentResult, getModelEntry, loadImageRGB, ortModelFor, segmentImages, workingSize } from '../../src/index.js';
-import { type ModelCliOptions, action, addModelOptions, buildModel, imageProgress, parseIntArg, reportFailures, resolveModelName, resolveWeightsOption, runtimeOption, selectBackend } from '../common.js';
+import { type InferenceModel, type OrtDevice, NotSegmentationModelError, type SegmentResult, getModelEntry, loadImageRGB, ortModelFor, segmentImages, workingSize } from '../../src/index.js';
+import { type ModelCliOptions, action, addModelOptions, buildModel, imageProgress, parseIntArg, reportFailures, resolveModelName, resolveWeightsOption, runtimeOption, deviceOption, commandRuntime, selectBackend } from '../common.js';
 
 /** The segmenter `vizoo segment` uses when nothing names one. */
 const DEFAULT_SEGMENTER = 'bevanet_s_seg_deploy';
@@ -30,17 +30,18 @@ export function registerSegment(program: Command): void {
       .option('--raw-mask', 'also write <name>_classes.png: the class index of each pixel (8-bit grey; 16-bit above 256 classes)')
       .option('--top <k>', 'classes listed per image in text output', parseIntArg('--top', 1), 5)
       .option('--json', 'print JSON: [{file, width, height, mask, overlay, classes: [{index, label, share}]} | {file, error}]')
-      .addOption(runtimeOption()),
+      .addOption(runtimeOption())
+      .addOption(deviceOption()),
     DEFAULT_SEGMENTER,
   ).action(
-    action(async (images: string[], o: ModelCliOptions & { out: string; size?: [number, number]; alpha: number; rawMask?: boolean; top: number; json?: boolean; backend: string; runtime: string }) => {
+    action(async (images: string[], o: ModelCliOptions & { out: string; size?: [number, number]; alpha: number; rawMask?: boolean; top: number; json?: boolean; backend: string; runtime: string; device: string }) => {
       await resolveWeightsOption(o);
       const name = resolveModelName(o, DEFAULT_SEGMENTER);
       const task = getModelEntry(name).pretrainedCfg.task;
       if (task !== 'segmentation') throw new NotSegmentationModelError(name, task);
       await selectBackend(o.backend);
       const tfModel = buildModel({ ...o, model: name }, undefined, true);
-      const model = o.runtime === 'ort' ? await ortRunner(tfModel, images, o) : tfModel;
+      const model = (await commandRuntime(o)) === 'ort' ? await ortRunner(tfModel, images, o) : tfModel;
       const progress = imageProgress(images.length, 'segment');
       const onImage = (r: SegmentResult) => {
         progress.onImage(r);
@@ -69,7 +70,7 @@ function formatText(r: SegmentResult, top: number): string {
  * The segmenter in onnxruntime. Exports are made for one input size (the graph follows it), so images run
  * at --size, or at the first image's padded working size, and each other size gets its own cached export.
  */
-async function ortRunner(model: ReturnType<typeof buildModel>, images: string[], o: ModelCliOptions & { size?: [number, number]; runtime: string }): Promise<InferenceModel & { dispose(): Promise<void> }> {
+async function ortRunner(model: ReturnType<typeof buildModel>, images: string[], o: ModelCliOptions & { size?: [number, number]; runtime: string; device: string }): Promise<InferenceModel & { dispose(): Promise<void> }> {
   const multiple = Math.max(1, model.pretrainedCfg.inputMultiple ?? 1);
   const pad = (v: number) => Math.ceil(v / multiple) * multiple;
   const sessions = new Map<string, Awaited<ReturnType<typeof ortModelFor>>>();
@@ -77,7 +78,7 @@ async function ortRunner(model: ReturnType<typeof buildModel>, images: string[],
   const get = async (h: number, w: number) => {
     const key = `${h}x${w}`;
     if (!sessions.has(key)) {
-      sessions.set(key, await ortModelFor(model, { weightsFile, seed: o.seed, inputSize: [h, w], onExport: (p) => process.stderr.write(`vizoo: exported ${model.variant} at ${key} to ${p} (cached for --runtime ort)\n`) }));
+      sessions.set(key, await ortModelFor(model, { weightsFile, seed: o.seed, inputSize: [h, w], device: o.device as OrtDevice, onExport: (p) => process.stderr.write(`vizoo: exported ${model.variant} at ${key} to ${p} (cached for --runtime ort)\n`) }));
     }
     return sessions.get(key)!;
   };

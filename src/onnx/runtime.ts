@@ -17,7 +17,7 @@ import { type PretrainedConfig, getModelEntry } from '../models/registry.js';
 import { cacheDir, sha256File } from '../hub/cache.js';
 import { readOnnxMetadata } from '../hub/weight_files.js';
 import { exportOnnxFile, type ExportOptions } from './export.js';
-import { importPackage } from '../util/optional.js';
+import { MissingPackageError, importPackage } from '../util/optional.js';
 
 /** The ImageNet preprocessing assumed for foreign ONNX classifiers that name no vizoo model. */
 export const IMAGENET_DEFAULT: PretrainedConfig = {
@@ -66,6 +66,23 @@ export function loadOrt(): Promise<Ort> {
     },
   );
   return ortLoading;
+}
+
+/** Where a model runs: tfjs (vizoo's own modules), onnxruntime (a cached ONNX export), or `auto`: onnxruntime when installed. */
+export type RuntimeChoice = 'auto' | 'tfjs' | 'ort';
+export const RUNTIMES: readonly RuntimeChoice[] = ['auto', 'tfjs', 'ort'];
+
+/** The runtime a choice resolves to; `ort` asked for explicitly without onnxruntime-node is an error naming it. */
+export async function resolveRuntime(choice: RuntimeChoice | string = 'auto'): Promise<'tfjs' | 'ort'> {
+  if (!(RUNTIMES as readonly string[]).includes(choice)) throw new Error(`unknown runtime '${choice}': choose one of ${RUNTIMES.join(', ')}`);
+  if (choice === 'tfjs') return 'tfjs';
+  try {
+    await loadOrt();
+    return 'ort';
+  } catch (e) {
+    if (choice === 'auto' && e instanceof MissingPackageError) return 'tfjs';
+    throw e;
+  }
 }
 
 /** Where onnxruntime runs a model: its CPU provider, or its bundled WebGPU provider. */

@@ -8,11 +8,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI (dist/cli/main.js; `npm test` builds first). */
+/** Runs the built CLI (dist/cli/main.js; `npm test` builds first) on wasm and the tfjs runtime unless `env` says otherwise. */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, VIZOO_BACKEND: 'wasm', ...env } });
+    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, VIZOO_BACKEND: 'wasm', VIZOO_RUNTIME: 'tfjs', ...env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
