@@ -1,6 +1,6 @@
 /**
  * Hand-made hostile inputs: the cases of vizoo issue 15 and others of their kind, each with the outcome it
- * must have (a result, or a FileError whose message matches). test/fuzz/attacks.test.ts runs them through
+ * must have (a result, or a FileError whose message matches). test/fuzz/untrusted.test.ts runs them through
  * the fuzz workers, so a regression shows as a failed expectation, a timeout or an OOM, never a hung suite.
  */
 import { serializeSafetensors } from '../src/hub/safetensors.js';

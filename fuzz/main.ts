@@ -4,7 +4,7 @@
  * Feeds N mutated inputs of format F (safetensors, pth-zip, pth-legacy, onnx, image, or all) through
  * vizoo's readers, each with a time and memory limit, and prints the outcome counts. Inputs that end in
  * anything but a result or a proper FileError are saved as reproducers (default test/fuzz-corpus/), which
- * test/fuzz/corpus.test.ts runs on every `npm test`. Exits 1 when there are findings.
+ * test/fuzz/untrusted.test.ts runs on every `npm test`. Exits 1 when there are findings.
  */
 import { Command } from 'commander';
 import { CORPUS, DEFAULT_LIMITS, FuzzPool, type FuzzReport, runFuzz } from './harness.js';

@@ -54,6 +54,7 @@ interface TrainCli {
   out?: string;
   resume?: boolean;
   overwrite?: boolean;
+  mixer?: string;
   checkpointEvery?: number;
   maxSteps?: number;
   logInterval: number;
@@ -121,7 +122,7 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
     const start = loadForFinetune(name, o.weights, { numClasses, inChans: o.inChans, imgSize: o.inputSize, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
     model = start.model;
     if (start.reset.length) process.stderr.write(`vizoo: re-initialized ${start.reset.join(', ')} (new head for ${numClasses} classes)\n`);
-  } else model = createModel(name, { numClasses, inChans: o.inChans, imgSize: o.inputSize, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop });
+  } else model = createModel(name, { numClasses, inChans: o.inChans, imgSize: o.inputSize, seed: o.seed, dropPathRate: o.dropPath, dropRate: o.drop, ...(o.mixer ? { mixer: o.mixer } : {}) });
   const base = inputSpecFor(model.pretrainedCfg);
   const spec: InputSpec = { ...base, channels: o.inChans ?? base.channels, ...(o.inputSize ? { height: o.inputSize[0], width: o.inputSize[1] } : {}) };
   if (spec.channels !== base.channels) Object.assign(spec, { mean: Array(spec.channels).fill(base.mean[0]), std: Array(spec.channels).fill(base.std[0]) });
@@ -183,7 +184,13 @@ async function run(o: TrainCli, finetune: boolean): Promise<number> {
 }
 
 export function registerTrain(program: Command): void {
-  addTrainOptions(program.command('train').description('train a model from scratch (timm train.py-style recipe)').option('-m, --model <name>', 'registered model name')).action(
+  addTrainOptions(
+    program
+      .command('train')
+      .description('train a model from scratch (timm train.py-style recipe)')
+      .option('-m, --model <name>', 'registered model name')
+      .option('--mixer <name>', 'ViTs (vit_*): the token mixer (vizoo list --mixers); recorded in the weights'),
+  ).action(
     action(async (o: TrainCli) => run(o, false)),
   );
   addTrainOptions(

@@ -11,7 +11,7 @@ export const MODEL_META = 'vizoo_model';
 export const CONFIG_META = 'vizoo_config';
 
 /** Fields of a recorded config that describe the trained weights. */
-const TRAINED_FIELDS = ['numClasses', 'labels', 'inputSize', 'cropPct', 'interpolation', 'mean', 'std', 'notes', 'dataset', 'metrics'] as const;
+const TRAINED_FIELDS = ['numClasses', 'labels', 'inputSize', 'cropPct', 'interpolation', 'mean', 'std', 'notes', 'dataset', 'metrics', 'mixer'] as const;
 
 const isNumbers = (v: unknown, n?: number) => Array.isArray(v) && (n === undefined || v.length === n) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
 
@@ -33,6 +33,7 @@ function fieldOk(key: (typeof TRAINED_FIELDS)[number], value: unknown): boolean 
       return isNumbers(value);
     case 'notes':
     case 'dataset':
+    case 'mixer':
       return typeof value === 'string';
     case 'metrics':
       return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((x) => typeof x === 'number');
@@ -74,13 +75,16 @@ export function applyRecordedConfig(model: Backbone | FeatureModel, recorded: Pa
 }
 
 /**
- * Builds `name` for weights that recorded `trained`: at the input size the file records unless `opts.imgSize`
- * asks for another (position embeddings are then resampled on load, or refused). Returns the model
+ * Builds `name` for weights that recorded `trained`: with the token mixer they record (ViTs), and at the input
+ * size the file records unless `opts.imgSize` asks for another (position embeddings are then resampled on load, or refused). Returns the model
  * (uninitialized) and the recorded fields to apply after loading (`applyRecordedConfig`).
  */
 export function createForWeights(name: string, opts: ModelOptions, trained: Partial<PretrainedConfig>): { model: Backbone; trained: Partial<PretrainedConfig> } {
   const rest = { ...trained };
   const recordedSize = rest.inputSize && ([rest.inputSize[1], rest.inputSize[2]] as [number, number]);
   if (opts.imgSize !== undefined) delete rest.inputSize;
-  return { model: createModel(name, { ...opts, imgSize: opts.imgSize ?? recordedSize, init: false }) as Backbone, trained: rest };
+  // The class count and (ViTs) the token mixer are part of the architecture: the weights name the ones they were trained with.
+  const mixer = opts.mixer ?? rest.mixer;
+  const numClasses = opts.numClasses ?? rest.numClasses;
+  return { model: createModel(name, { ...opts, imgSize: opts.imgSize ?? recordedSize, numClasses, ...(mixer !== undefined ? { mixer } : {}), init: false }) as Backbone, trained: rest };
 }

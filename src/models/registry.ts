@@ -41,6 +41,8 @@ export interface PretrainedConfig {
   trainLoss?: string;
   /** Free-form provenance notes (paper, repo@commit, where preprocessing comes from). */
   notes?: string;
+  /** ViTs with a choice of token mixer: the one the weights belong to (createModel's `mixer`). */
+  mixer?: string;
   /** Weights trained by vizoo: the dataset they were trained on and their final evaluation. */
   dataset?: string;
   metrics?: Record<string, number>;
@@ -168,7 +170,12 @@ export function createModel(name: string, opts: ModelOptions = {}): Backbone | F
   if (opts.depths) checkDepths(name, entry, opts.depths);
   const model = entry.build(opts);
   const cfg = entry.pretrainedCfg;
-  model.pretrainedCfg = { ...cfg, numClasses: model.numClasses, ...(opts.imgSize !== undefined ? { inputSize: [cfg.inputSize[0], ...imageSize(opts)] } : {}) };
+  model.pretrainedCfg = {
+    ...cfg,
+    numClasses: model.numClasses,
+    ...(opts.imgSize !== undefined ? { inputSize: [cfg.inputSize[0], ...imageSize(opts)] } : {}),
+    ...(opts.mixer !== undefined && cfg.mixer !== undefined ? { mixer: String(opts.mixer) } : {}),
+  };
   model.variant = name;
   const out = opts.features ? new FeatureModel(model, opts.outIndices) : model;
   if (opts.init !== false) out.initialize(opts.seed ?? 0);

@@ -177,6 +177,7 @@ for (const [name, embedDim, numHeads, deit] of VARIANTS) {
       cropPct: 0.875,
       interpolation: 'bicubic',
       firstConv: 'patch_embed.proj',
+      mixer: 'softmax',
       notes:
         `${deit} (Touvron et al., arXiv 2012.12877) in timm's VisionTransformer layout and keys. Options: mixer (vizoo list --mixers; default softmax), ` +
         'imgSize (the position embedding grid; other sizes resample it). Weights: the official DeiT checkpoints fit the softmax mixer (vizoo pull).',

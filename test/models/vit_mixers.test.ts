@@ -1,7 +1,10 @@
 // The ViT with a choice of token mixer: keys, what the pooled features see, other input sizes, and a few
 // training steps on synthetic:shapes for every mixer (one block, 32x32 inputs, 5 tokens).
 import { describe, expect, it } from 'vitest';
-import { type Backbone, SyntheticShapes, createModel, fit, inputSpecFor, listTokenMixers, tf } from '../../src/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Backbone, SyntheticShapes, createModel, fit, inputSpecFor, listTokenMixers, loadModel, saveWeights, tf } from '../../src/index.js';
 import type { VisionTransformer } from '../../src/models/vit.js';
 
 const small = (mixer: string, extra: Record<string, unknown> = {}) => createModel('vit_tiny', { mixer, depths: [2], imgSize: 64, numClasses: 4, seed: 2, ...extra }) as VisionTransformer;
@@ -78,5 +81,20 @@ describe('ViT token mixers', () => {
       expect(losses[3]!, mixer).toBeLessThan(losses[0]!);
       model.dispose();
     }
+  });
+
+  it('weights record their mixer: loading them builds the same mixer without being told', async () => {
+    const model = small('based');
+    const file = join(mkdtempSync(join(tmpdir(), 'vizoo-mixer-')), 'based.safetensors');
+    await saveWeights(model, file);
+    const loaded = loadModel('vit_tiny', { weights: file, depths: [2] }) as unknown as VisionTransformer;
+    expect(loaded.mixer.name).toBe('based');
+    expect(loaded.pretrainedCfg.mixer).toBe('based');
+    const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 3);
+    const [a, b] = [model.forward(x), loaded.forward(x)];
+    expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBe(0);
+    tf.dispose([x, a, b]);
+    model.dispose();
+    loaded.dispose();
   });
 });
