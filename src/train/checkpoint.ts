@@ -53,16 +53,30 @@ export interface LoadedCheckpoint {
 }
 
 /** Loads the latest checkpoint of `outDir` into `model` and returns the trainer state. */
-export function loadCheckpoint(outDir: string, model: Module): LoadedCheckpoint {
+/**
+ * The checkpoint folder to resume from: the one checkpoint.json names, else (a run killed between writing a
+ * folder and pointing at it) the newest folder, which is complete since folders are renamed into place only
+ * when written. Only `checkpoints/step-*` folders are ever read.
+ */
+function latestCheckpointDir(outDir: string): string {
   const ptrPath = join(outDir, 'checkpoint.json');
-  if (!existsSync(ptrPath)) throw new Error(`${outDir}: no checkpoint to resume from (checkpoint.json is missing)`);
-  let ptr: CheckpointPointer;
-  try {
-    ptr = JSON.parse(readFileSync(ptrPath, 'utf8')) as CheckpointPointer;
-  } catch (e) {
-    throw new Error(`${ptrPath}: not valid JSON (${(e as Error).message})`);
+  if (existsSync(ptrPath)) {
+    let ptr: Partial<CheckpointPointer> = {};
+    try {
+      ptr = JSON.parse(readFileSync(ptrPath, 'utf8')) as CheckpointPointer;
+    } catch {
+      /* a damaged pointer: fall back to the folders */
+    }
+    if (typeof ptr.latest === 'string' && /^checkpoints\/step-[\w.]+$/.test(ptr.latest) && existsSync(join(outDir, ptr.latest, 'trainer.safetensors'))) return join(outDir, ptr.latest);
   }
-  const dir = join(outDir, ptr.latest);
+  const root = join(outDir, 'checkpoints');
+  const folders = existsSync(root) ? readdirSync(root).filter((d) => d.startsWith('step-') && existsSync(join(root, d, 'trainer.safetensors'))).sort() : [];
+  if (!folders.length) throw new Error(`${outDir}: no checkpoint to resume from (no checkpoints/step-* folder)`);
+  return join(root, folders.at(-1)!);
+}
+
+export function loadCheckpoint(outDir: string, model: Module): LoadedCheckpoint {
+  const dir = latestCheckpointDir(outDir);
   loadWeights(model, join(dir, 'model.safetensors'));
   const t = readSafetensors(join(dir, 'trainer.safetensors'));
   const optimizer = new Map<string, HostTensor>();

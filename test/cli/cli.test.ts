@@ -100,8 +100,8 @@ describe('vizoo classify', () => {
     const r = await runCli(['classify', img('a.png'), '--model', 'van_b0', '--weights', w, '--num-classes', '1000']);
     expect(r.code).toBe(2);
     const line = r.stderr.split('\n').find((l) => l.startsWith('vizoo: error:'))!;
-    expect(line).toContain(`${w}: weights do not fit the model`);
-    expect(r.stderr).toContain('shape mismatch for head.weight: checkpoint [10, 256], model [1000, 256]');
+    expect(line).toContain(`${w}: the weights do not fit van_b0`);
+    expect(r.stderr).toContain('2 shape mismatches (head.weight: file [10, 256], model [1000, 256], ...)');
     // Without --model / --num-classes, the file's metadata names the model and its 10 classes.
     const ok = await runCli(['classify', img('a.png'), '--weights', w, '--json']);
     expect(ok.code).toBe(0);

@@ -44,7 +44,7 @@ describe('pure readers', () => {
   }
 
   it("a file's model metadata must name a model and a sane class count", () => {
-    expect(modelInfoFromMetadata({ vizoo_model: 'van_b0', vizoo_config: '{"numClasses":10}' }, 'w.safetensors')).toEqual({ model: 'van_b0', config: { numClasses: 10 } });
+    expect(modelInfoFromMetadata({ vizoo_model: 'van_b0', vizoo_config: '{"numClasses":10}' }, 'w.safetensors')).toEqual({ model: 'van_b0', config: { numClasses: 10 }, trained: { numClasses: 10 } });
     expect(() => modelInfoFromMetadata({ vizoo_model: 'x'.repeat(1e6) }, 'w.safetensors')).toThrow(/^w\.safetensors: metadata vizoo_model "x+\.\.\." \(1000000 characters\) is not a model name$/);
     expect(() => modelInfoFromMetadata({ vizoo_config: '{"numClasses":1e9}' }, 'w.safetensors')).toThrow(/has numClasses 1000000000, not a class count/);
     expect(() => modelInfoFromMetadata({ vizoo_config: '[[[' }, 'w.safetensors')).toThrow(/^w\.safetensors: metadata vizoo_config is not valid JSON$/);
