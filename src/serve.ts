@@ -102,5 +102,11 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
   });
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
-  return { url: `http://${host}:${port}/`, close: () => new Promise((ok) => server.close(() => ok())) };
+  // A browser keeps its keep-alive sockets open; without dropping them, close() waits for their timeout.
+  const close = () =>
+    new Promise<void>((ok) => {
+      server.close(() => ok());
+      server.closeAllConnections();
+    });
+  return { url: `http://${host}:${port}/`, close };
 }
