@@ -1,7 +1,8 @@
 /** Model building, runners and progress shared by the commands (options and error handling: ./options.ts). */
+import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { action, backendOption, parseImgSize, parseIntArg, seedOption } from './options.js';
-import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, loadModel, ortModelFor, resolveRuntime, resolveWeights, type OrtDevice, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
+import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, cachedPath, loadModel, ortModelFor, resolveRuntime, resolveWeights, type OrtDevice, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
 
 export { action, backendOption, parseImgSize, parseIntArg, seedOption };
 
@@ -64,20 +65,28 @@ export function resolveModelName(o: ModelCliOptions, defaultModel?: string): str
 export function weightsHelp(name: string): string {
   const sources = Object.entries(weightSources(name));
   const file = sources.find(([, s]) => s.url);
-  if (file) return `download the official ones with \`vizoo pull ${name}${file[0] === 'default' ? '' : `.${file[0]}`}\` and pass --weights <the printed path> (or --weights ${file[1].url})`;
+  if (file) return file[0] === 'default' ? `download the official ones with \`vizoo pull ${name}\` (then they are used by default) or pass --weights ${file[1].url}` : `download the official ones with \`vizoo pull ${name}.${file[0]}\` and pass --weights <the printed path> (or --weights ${file[1].url})`;
   const page = sources.find(([, s]) => s.page);
   if (page) return `the official files are listed at ${page[1].page}: download one and pass --weights <file>`;
   return `no official weights are published for ${name}: train or fine-tune one (vizoo train, vizoo finetune) and pass --weights <file>`;
 }
 
+/** The file `vizoo pull <name>` left in the cache (its default source), when the package ships none. */
+function pulledWeights(name: string): string | undefined {
+  const source = weightSources(name).default;
+  if (!source?.url || source.kind === 'shipped') return undefined;
+  const path = cachedPath(source.url, { fileName: source.file });
+  return existsSync(path) ? path : undefined;
+}
+
 /**
- * Builds the model and loads weights. Without weights, an inference command (`needWeights`) stops with how
+ * Builds the model and loads weights: --weights, else what `vizoo pull` fetched, else the shipped file. Without weights, an inference command (`needWeights`) stops with how
  * to get them unless --random-init asks for the untrained model; other commands warn.
  */
 export function buildModel(o: ModelCliOptions, defaultModel?: string, needWeights = false): Backbone & { weightsFile: string | null } {
   const name = resolveModelName(o, defaultModel);
   const numClasses = o.numClasses ?? (o.weights ? numClassesOf(o.weights) : undefined);
-  const model = loadModel(name, { weights: o.weights ?? 'shipped', seed: o.seed, numClasses, imgSize: o.imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
+  const model = loadModel(name, { weights: o.weights ?? pulledWeights(name) ?? 'shipped', seed: o.seed, numClasses, imgSize: o.imgSize, checkpointKey: o.checkpointKey, keyMap: o.keyMap });
   if (!model.weightsFile) {
     if (needWeights && !o.randomInit) throw new Error(`${name} has no weights here: ${weightsHelp(name)}; --random-init runs the untrained model`);
     process.stderr.write(`vizoo: warning: no weights for ${name}: using the random initialization (seed ${o.seed}); ${weightsHelp(name)}\n`);

@@ -4,7 +4,9 @@
 //    (Bundlers for the browser entry import them directly.)
 // 2. The browser demo (examples/browser) is bundled into dist/demo for `vizoo serve`.
 // 3. The CLI entry stays executable, so a fresh clone can run `npx vizoo`.
-import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
+// 4. The model catalog (every model's `vizoo info` card and the token mixers), so that `vizoo list` and
+//    `info` answer without loading tfjs and the models (src/models/describe.ts; a test checks it).
+import { chmodSync, copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
@@ -33,3 +35,7 @@ await build({
 });
 copyFileSync('examples/browser/index.html', 'dist/demo/index.html');
 chmodSync('dist/cli/main.js', 0o755);
+
+const { modelCatalog } = await import('../dist/src/models/describe.js');
+writeFileSync('dist/src/models/catalog.json.tmp', JSON.stringify(modelCatalog()));
+renameSync('dist/src/models/catalog.json.tmp', 'dist/src/models/catalog.json');

@@ -1,16 +1,24 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-// The model registry only (not the whole API): list and info start in a fraction of a second.
-import { createModel, getModelEntry, listModels } from '../../src/models/index.js';
-import { noWeightsReason, sourceLocation, weightSources } from '../../src/hub/sources.js';
-import { TOKEN_MIXERS } from '../../src/blocks/token_mixers.js';
+import { type ModelCard, type ModelCatalog, formatModelCard } from '../../src/models/card.js';
+import { matchNames } from '../../src/models/names.js';
 import { action, parseImgSize, parseIntArg } from '../options.js';
 
-/** What `vizoo info` says about weights trained at one input size used at another. */
-const OTHER_SIZES = {
-  any: 'any size',
-  resample: 'resampled on load',
-  fixed: 'fixed (weights of another size are refused)',
-} as const;
+/**
+ * The catalog the build wrote (every model's card and the mixer list): list and info answer from it without
+ * loading tfjs and the models, in a fraction of a second. Null when it is missing (a build without it).
+ */
+function readCatalog(): ModelCatalog | null {
+  try {
+    return JSON.parse(readFileSync(new URL('../../src/models/catalog.json', import.meta.url), 'utf8')) as ModelCatalog;
+  } catch {
+    return null;
+  }
+}
+
+async function liveCatalog(): Promise<ModelCatalog> {
+  return (await import('../../src/models/describe.js')).modelCatalog();
+}
 
 export function registerListInfo(program: Command): void {
   program
@@ -21,13 +29,13 @@ export function registerListInfo(program: Command): void {
     .option('--mixers', "list the ViT token mixers (createModel('vit_small', { mixer })) with their cost in the token count N")
     .action(
       action(async (pattern: string, o: { json?: boolean; mixers?: boolean }) => {
+        const catalog = readCatalog() ?? (await liveCatalog());
         if (o.mixers) {
-          const rows = TOKEN_MIXERS.map(({ name, complexity, reach, description, paper }) => ({ name, complexity, reach, description, paper }));
-          if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
-          else for (const r of rows) process.stdout.write(`${r.name.padEnd(17)} ${r.complexity.padEnd(16)} ${r.description}\n`);
+          if (o.json) process.stdout.write(`${JSON.stringify(catalog.mixers)}\n`);
+          else for (const r of catalog.mixers) process.stdout.write(`${r.name.padEnd(17)} ${r.complexity.padEnd(16)} ${r.description}\n`);
           return 0;
         }
-        const names = listModels(pattern);
+        const names = matchNames(Object.keys(catalog.models), pattern);
         if (!names.length) process.stderr.write(`vizoo: no model matches '${pattern}' (vizoo list shows them all)\n`);
         if (o.json) process.stdout.write(`${JSON.stringify(names)}\n`);
         else for (const n of names) process.stdout.write(`${n}\n`);
@@ -45,36 +53,22 @@ export function registerListInfo(program: Command): void {
     .option('--img-size <size>', 'the model built for this input size (SIZE or HxW)', parseImgSize)
     .action(
       action(async (name: string, o: { json?: boolean; stateDict?: boolean; numClasses?: number; imgSize?: [number, number] }) => {
-        const entry = getModelEntry(name);
-        const model = createModel(name, { init: false, numClasses: o.numClasses, imgSize: o.imgSize });
-        const info: Record<string, unknown> = {
-          name,
-          architecture: entry.architecture,
-          params: model.numParams(),
-          num_classes: model.numClasses,
-          config: model.pretrainedCfg,
-          features: model.featureInfo,
-          other_input_sizes: model.inputSizeSupport,
-        };
-        if (o.stateDict) info.state_dict = model.stateDictInfo().map((e) => [e.key, e.shape]);
+        // The catalog holds each model as registered; other options (and unknown names, for the
+        // did-you-mean error) build the model.
+        const plain = !o.stateDict && o.numClasses === undefined && !o.imgSize;
+        let card: ModelCard | undefined = plain ? readCatalog()?.models[name] : undefined;
+        let stateDict: { key: string; shape: number[]; dtype: string }[] | undefined;
+        if (!card) {
+          const { modelCard, modelStateDictInfo } = await import('../../src/models/describe.js');
+          card = modelCard(name, { numClasses: o.numClasses, imgSize: o.imgSize });
+          if (o.stateDict) stateDict = modelStateDictInfo(name, { numClasses: o.numClasses, imgSize: o.imgSize });
+        }
         if (o.json) {
-          process.stdout.write(`${JSON.stringify(info)}\n`);
+          process.stdout.write(`${JSON.stringify(stateDict ? { ...card.info, state_dict: stateDict.map((e) => [e.key, e.shape]) } : card.info)}\n`);
           return;
         }
-        const c = model.pretrainedCfg;
-        const lines = [
-          `${name} (${entry.architecture})`,
-          `  parameters    ${model.numParams().toLocaleString('en-US')}`,
-          `  classes       ${model.numClasses}${typeof c.labels === 'string' ? ` (${c.labels})` : ''}`,
-          `  input         ${c.inputSize.join('x')}, crop_pct ${c.cropPct}, ${c.interpolation}`,
-          `  mean / std    ${c.mean.join(', ')} / ${c.std.join(', ')}`,
-          `  stages        ${model.featureInfo.map((f) => `${f.channels}@1/${f.reduction}`).join(', ')}`,
-          `  other sizes   ${OTHER_SIZES[model.inputSizeSupport.kind]}: ${model.inputSizeSupport.note}`,
-        ];
-        const source = weightSources(name).default;
-        lines.push(`  weights       ${source ? `${sourceLocation(source)} (vizoo pull ${name})` : (noWeightsReason(name) ?? 'no known source')}`);
-        if (c.notes) lines.push(`  notes         ${c.notes}`);
-        if (o.stateDict) for (const e of model.stateDictInfo()) lines.push(`  ${e.key} [${e.shape.join(', ')}]${e.dtype === 'int64' ? ' int64' : ''}`);
+        const lines = formatModelCard(card);
+        if (stateDict) for (const e of stateDict) lines.push(`  ${e.key} [${e.shape.join(', ')}]${e.dtype === 'int64' ? ' int64' : ''}`);
         process.stdout.write(`${lines.join('\n')}\n`);
       }),
     );

@@ -5,6 +5,7 @@
 import { tf } from '../tf.js';
 import { registerDilationAwareConvGradients, registerWasmConvBackpropKernels } from '../kernels/conv_backprop.js';
 import { registerWasmSegmentSum } from '../kernels/segment_sum.js';
+import { registerWasmGatherRows } from '../kernels/gather_rows.js';
 
 export const BACKENDS = ['node-gpu', 'node', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -64,6 +65,7 @@ export async function activateRegistered(info: BackendInfo, howTo: string, regis
   if (info.name === 'wasm') {
     registerWasmConvBackpropKernels();
     registerWasmSegmentSum();
+    registerWasmGatherRows();
   }
   return info;
 }

@@ -4,6 +4,7 @@
  */
 import { type Backbone, FeatureModel } from './backbone.js';
 import type { Pair } from '../nn/functional.js';
+import { matchNames, naturalCompare } from './names.js';
 
 export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
 
@@ -103,21 +104,12 @@ export function registerModel(entry: ModelEntry): void {
   registry.set(entry.name, entry);
 }
 
-function globToRegExp(pattern: string): RegExp {
-  const esc = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${esc}$`, 'i');
-}
-
 /** Registered names matching a wildcard pattern (`*`, `?`; several patterns separated by commas). */
 export function listModels(pattern = '*'): string[] {
-  const res = pattern.split(',').map((p) => globToRegExp(p.trim() || '*'));
-  return [...registry.keys()].filter((n) => res.some((r) => r.test(n))).sort(naturalCompare);
+  return matchNames(registry.keys(), pattern);
 }
 
-/** Sorts 'van_b10' after 'van_b2'. */
-export function naturalCompare(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
+export { naturalCompare };
 
 function editDistance(a: string, b: string): number {
   const d = Array.from({ length: b.length + 1 }, (_, j) => j);

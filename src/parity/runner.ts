@@ -10,6 +10,7 @@ import { type HostTensor, type StateDict, toFloat32 } from '../hub/host_tensor.j
 import { writeSafetensors } from '../hub/weight_files.js';
 import { nchwToNhwc, nhwcToNchw } from '../nn/functional.js';
 import { type ParityCase, isNchw, readManifest, tensorKey } from './manifest.js';
+import { globToRegExp } from '../models/names.js';
 import { findParityBuilder } from './registry.js';
 import './builders/index.js';
 
@@ -29,13 +30,9 @@ export interface ParityResult {
   seconds: number;
 }
 
-function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-}
-
 export function selectCases(cases: ParityCase[], patterns?: string): ParityCase[] {
   if (!patterns) return cases;
-  const res = patterns.split(',').map((p) => globToRegExp(p.trim()));
+  const res = patterns.split(',').map((p) => globToRegExp(p.trim(), ''));
   return cases.filter((c) => res.some((r) => r.test(c.case)));
 }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createModel, readSafetensors, readTorchCheckpoint, saveWeights, toFloat32, writeSafetensors, writeTorchCheckpoint } from '../../src/index.js';
+import { cachedPath, createModel, readSafetensors, weightSources, readTorchCheckpoint, saveWeights, toFloat32, writeSafetensors, writeTorchCheckpoint } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { PTH, ROOT } from '../paths.js';
 
@@ -99,6 +99,24 @@ describe('vizoo pull', () => {
     expect(off.stderr).toMatch(/not in the cache .* offline/);
     const unknown = await runCli(['pull', 'van_b0.nope'], env);
     expect(unknown.stderr).toMatch(/no weights tagged 'nope' \(tags: default, hf, tsinghua\)/);
+  });
+
+  it('what pull fetched is used by default: no --weights needed after `vizoo pull`', async () => {
+    const args = ['classify', '--model', 'van_b0', join(SAMPLES, 'ankle_boot.png'), '--json'];
+    const before = await runCli(args, env);
+    expect(before.code).toBe(2);
+    expect(before.stderr).toMatch(/van_b0 has no weights here: download the official ones with `vizoo pull van_b0` \(then they are used by default\)/);
+    // What a finished `vizoo pull van_b0` leaves: the official checkpoint layout at the source's cache path.
+    const source = weightSources('van_b0').default!;
+    const cached = cachedPath(source.url!, { cacheRoot: env.VIZOO_CACHE, fileName: source.file });
+    const m = createModel('van_b0', { seed: 7 });
+    writeTorchCheckpoint(cached, { state_dict: await m.stateDict() });
+    m.dispose();
+    const after = await runCli(args, env);
+    const explicit = await runCli([...args, '--weights', cached], env);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stderr).toBe('');
+    expect(after.stdout).toBe(explicit.stdout);
   });
 
   it('sources without a direct file (BEVANet and SOFT Google Drive pages) say where to get them, without a request', async () => {

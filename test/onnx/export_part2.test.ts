@@ -1,4 +1,4 @@
-// ONNX export checks, part 2 of 2 (see export_cases.ts).
+// ONNX export checks, part 2 of 4 (see export_cases.ts).
 import { registerExportTests } from './export_cases.js';
 
 registerExportTests(1);

@@ -1,0 +1,4 @@
+// ONNX export checks, part 3 of 4 (see export_cases.ts).
+import { registerExportTests } from './export_cases.js';
+
+registerExportTests(2);
