@@ -3,6 +3,7 @@
  * PyTorch adaptive-pool bins, exact-erf GELU), built on tfjs-core.
  */
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
+import { GELU_ERF, LAYER_NORM, geluFused, inferenceShortcut, layerNormFused } from '../kernels/inference.js';
 
 export type Pair = [number, number];
 
@@ -157,7 +158,7 @@ const SQRT1_2 = Math.SQRT1_2;
 
 /** GELU, exact erf form (nn.GELU default): 0.5 x (1 + erf(x / sqrt 2)). */
 export function gelu(x: Tensor): Tensor {
-  return geluWithGrad(x);
+  return x.dtype === 'float32' && inferenceShortcut(GELU_ERF) ? geluFused(x) : geluWithGrad(x);
 }
 
 /**
@@ -188,6 +189,7 @@ export function geluTanh(x: Tensor): Tensor {
 
 /** LayerNorm over the last axis (biased variance, as PyTorch). */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  if (x.dtype === 'float32' && inferenceShortcut(LAYER_NORM)) return layerNormFused(x, weight, bias, eps);
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
     let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));

@@ -6,6 +6,7 @@ import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
 import * as F from './functional.js';
 import { globalRng } from './random.js';
 import { isReplaying } from './checkpoint.js';
+import { batchNormFused, inferenceShortcut, linearFused } from '../kernels/inference.js';
 
 export interface Conv2dOptions {
   stride?: number | F.Pair;
@@ -74,6 +75,7 @@ export class Linear extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
+      if (x.rank >= 2 && inferenceShortcut()) return linearFused(x, this.weight.value, this.bias?.value ?? null);
       const lead = x.shape.slice(0, -1);
       const a = tf.reshape(x, [-1, this.inFeatures]);
       // The bias in the matmul kernel (tfjs's fused matmul gradient handles it too).
@@ -112,6 +114,7 @@ export class BatchNorm2d extends Module implements Layer {
     const w = this.weight?.value;
     const b = this.bias?.value;
     if (!this.training) {
+      if (x.rank === 4 && inferenceShortcut()) return batchNormFused(x, this.runningMean.value, this.runningVar.value, w ?? null, b ?? null, this.eps);
       return tf.batchNorm(x, this.runningMean.value, this.runningVar.value, b, w, this.eps);
     }
     return tf.tidy(() => {
