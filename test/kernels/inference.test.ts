@@ -4,6 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BatchNorm2d, Linear, createModel, tf, useBackend } from '../../src/index.js';
 import * as F from '../../src/nn/functional.js';
 import { GELU_ERF, LAYER_NORM, erf, setFusedInference } from '../../src/kernels/inference.js';
+import { glaBidirectional, glaForward, glaReverse } from '../../src/kernels/gated_linear_attention.js';
+import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
 
 /** Runs `f` with the inference kernels on and off; returns both results as arrays. */
 function bothPaths(f: () => tf.Tensor): { fused: Float32Array; composite: Float32Array } {
@@ -107,6 +109,23 @@ for (const backend of ['wasm', 'cpu'] as const) {
       bn.dispose();
     });
 
+    it('the GLA scan (forward, reverse, bidirectional) is one kernel and matches the chunk form within 1e-5', async () => {
+      const shape = [2, 3, 11, 4];
+      const q = tf.randomNormal(shape, 0, 1, 'float32', 16);
+      const k = tf.randomNormal(shape, 0, 1, 'float32', 17);
+      const v = tf.randomNormal([2, 3, 11, 5], 0, 1, 'float32', 18);
+      // Log-space gates <= 0, some strongly negative.
+      const gf = tf.neg(tf.abs(tf.randomNormal(shape, 0, 2, 'float32', 19)));
+      const gb = tf.neg(tf.abs(tf.randomNormal(shape, 0, 2, 'float32', 20)));
+      const calls = [() => glaForward(q, k, v, gf), () => glaReverse(q, k, v, gf), () => glaBidirectional(q, k, v, gf, gb)];
+      for (const f of calls) {
+        const r = bothPaths(f);
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+        expect(await kernelNames(f)).toEqual([GLA_SCAN]);
+      }
+      tf.dispose([q, k, v, gf, gb]);
+    });
+
     it('gradients take the composite path (the custom kernels have none) and stay correct', () => {
       const x = tf.randomNormal([3, 10], 0, 1, 'float32', 13);
       const w = tf.randomNormal([10], 1, 0.2, 'float32', 14);
@@ -127,7 +146,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
       tf.dispose([x, w, g]);
     });
 
-    for (const name of ['van_b0', 'unireplknet_a']) {
+    for (const name of ['van_b0', 'unireplknet_a', 'vig_t']) {
       it(`${name}: fewer kernels per forward than the composite path, same output within 1e-5`, async () => {
         const m = createModel(name, { seed: 1 }).eval();
         const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 15);
