@@ -49,9 +49,10 @@ export class Conv2d extends Module implements Layer {
     this.bias = opts.bias === false ? null : this.param('bias', [outChannels], torchDefaultBias(fanIn));
   }
 
-  forward(x: Tensor): Tensor4D {
+  /** The conv, then `activation` if given (inside the conv kernel where it can be: see ConvOptions). */
+  forward(x: Tensor, activation?: F.ConvActivation): Tensor4D {
     return tf.tidy(() => {
-      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, bias: this.bias?.value };
+      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, bias: this.bias?.value, activation };
       const w = this.weight.value as unknown as Tensor4D;
       return this.depthwise ? F.depthwiseConv2d(x as Tensor4D, w, o) : F.conv2d(x as Tensor4D, w, o);
     });

@@ -1,9 +1,10 @@
 // The single-kernel inference paths (LayerNorm, GELU, Linear's direct matmul, eval batch norm) against the
 // composite ops they replace, on wasm and cpu; and the kernels one forward runs with and without them.
 import { afterAll, describe, expect, it } from 'vitest';
-import { BatchNorm2d, Linear, createModel, tf, useBackend } from '../../src/index.js';
+import { BatchNorm2d, Conv2d, Linear, createModel, tf, useBackend } from '../../src/index.js';
+import { GRN } from '../../src/blocks/grn.js';
 import * as F from '../../src/nn/functional.js';
-import { GELU_ERF, LAYER_NORM, erf, setFusedInference } from '../../src/kernels/inference.js';
+import { GELU_ERF, GRN_NHWC, LAYER_NORM, erf, setFusedInference } from '../../src/kernels/inference.js';
 import { glaBidirectional, glaForward, glaReverse } from '../../src/kernels/gated_linear_attention.js';
 import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
 
@@ -124,6 +125,36 @@ for (const backend of ['wasm', 'cpu'] as const) {
         expect(await kernelNames(f)).toEqual([GLA_SCAN]);
       }
       tf.dispose([q, k, v, gf, gb]);
+    });
+
+    it('GRN is one kernel and matches the composite within 1e-5', async () => {
+      const x = tf.randomNormal([2, 5, 6, 16], 0, 1, 'float32', 21);
+      for (const bias of [true, false]) {
+        const grn = new GRN(16, bias);
+        grn.gamma.value.assign(tf.randomNormal([1, 1, 1, 16], 0, 1, 'float32', 22));
+        if (grn.beta) grn.beta.value.assign(tf.randomNormal([1, 1, 1, 16], 0, 1, 'float32', 23));
+        const r = bothPaths(() => grn.forward(x));
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+        expect(await kernelNames(() => grn.forward(x))).toEqual([GRN_NHWC]);
+        grn.dispose();
+      }
+      x.dispose();
+    });
+
+    it('conv activations run inside the conv kernel and match the separate op within 1e-5', async () => {
+      const x = tf.randomNormal([1, 6, 7, 8], 0, 1, 'float32', 24);
+      const dense = new Conv2d(8, 12, 3, { padding: 1 });
+      const depthwise = new Conv2d(8, 8, 3, { padding: 1, groups: 8 });
+      for (const conv of [dense, depthwise]) {
+        for (const act of ['relu', 'sigmoid'] as const) {
+          const r = bothPaths(() => conv.forward(x, act));
+          expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+          expect(await kernelNames(() => conv.forward(x, act))).toEqual([conv.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D']);
+        }
+      }
+      x.dispose();
+      dense.dispose();
+      depthwise.dispose();
     });
 
     it('gradients take the composite path (the custom kernels have none) and stay correct', () => {
