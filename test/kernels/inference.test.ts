@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BatchNorm2d, Conv2d, Linear, createModel, tf, useBackend } from '../../src/index.js';
 import { GRN } from '../../src/blocks/grn.js';
 import * as F from '../../src/nn/functional.js';
-import { GELU_ERF, GRN_NHWC, LAYER_NORM, erf, setFusedInference } from '../../src/kernels/inference.js';
+import { ADD_SCALED, GELU_ERF, GRN_NHWC, LAYER_NORM, addScaled, erf, setFusedInference } from '../../src/kernels/inference.js';
 import { glaBidirectional, glaForward, glaReverse } from '../../src/kernels/gated_linear_attention.js';
 import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
 
@@ -155,6 +155,20 @@ for (const backend of ['wasm', 'cpu'] as const) {
       x.dispose();
       dense.dispose();
       depthwise.dispose();
+    });
+
+    it('x + s * y (layer-scaled residual) is one kernel and matches the composite within 1e-5', async () => {
+      const x = tf.randomNormal([2, 3, 4, 6], 0, 1, 'float32', 25);
+      const y = tf.randomNormal([2, 3, 4, 6], 0, 1, 'float32', 26);
+      const s = tf.randomNormal([6], 0, 1, 'float32', 27);
+      const r = bothPaths(() => addScaled(x, s, y));
+      expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+      expect(await kernelNames(() => addScaled(x, s, y))).toEqual([ADD_SCALED]);
+      // A scale that is not one value per channel broadcasts as tf.mul does (composite).
+      const s2 = tf.randomNormal([4, 1], 0, 1, 'float32', 28);
+      const want = tf.add(x, tf.mul(s2, y));
+      expect(maxDiff(addScaled(x, s2, y).dataSync() as Float32Array, want.dataSync() as Float32Array)).toBeLessThan(1e-6);
+      tf.dispose([x, y, s, s2, want]);
     });
 
     it('gradients take the composite path (the custom kernels have none) and stay correct', () => {
