@@ -21,20 +21,29 @@ async function child(name: string): Promise<void> {
   const [, h, w] = model.pretrainedCfg.inputSize;
   const x = tf.randomNormal([1, h, w, 3], 0, 1, 'float32', 1);
   const times: number[] = [];
+  let sum = 0;
   for (let i = 0; i < 9; i++) {
     const t0 = performance.now();
     const y = model.forward(x) as tf.Tensor;
-    await y.data();
-    y.dispose();
+    const data = await y.data();
     if (i >= 2) times.push(performance.now() - t0);
+    if (i === 0) sum = Array.from(data as Float32Array).reduce((a, v) => a + Math.abs(v), 0);
+    y.dispose();
   }
-  process.stdout.write(`${JSON.stringify({ threads: wasm.getThreadsCount(), ms: median(times) })}\n`);
+  process.stdout.write(`${JSON.stringify({ threads: wasm.getThreadsCount(), ms: median(times), sum })}\n`);
 }
 
-function runChild(name: string, threads: number): { threads: number; ms: number } {
+interface ChildResult {
+  threads: number;
+  ms: number;
+  /** Sum of |output| of the first forward: the same numbers whatever the thread count (checked). */
+  sum: number;
+}
+
+function runChild(name: string, threads: number): ChildResult {
   const r = spawnSync(process.execPath, [SELF, name], { encoding: 'utf8', env: { ...process.env, VIZOO_WASM_THREADS: String(threads) } });
   if (r.status !== 0) throw new Error(`wasm threads child (${threads} threads) failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { threads: number; ms: number };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
 }
 
 export const wasmThreads: BenchModule = {
@@ -43,17 +52,19 @@ export const wasmThreads: BenchModule = {
     {
       name: 'wasm threads',
       run: async () => {
-        const lines = ['tfjs-wasm forward at batch 1 with VIZOO_WASM_THREADS=1 and 2 (child processes, interleaved, medians)', '| model | threads run | 1 thread ms | 2 threads ms | 2 / 1 |', '|---|---|---:|---:|---:|'];
+        const lines = ['tfjs-wasm forward at batch 1 with VIZOO_WASM_THREADS=1 and 2 (child processes, interleaved, medians)', '| model | threads asked -> run | 1 thread ms | 2 threads ms | 2 / 1 | outputs agree |', '|---|---|---:|---:|---:|---|'];
         for (const name of MODELS) {
           const one: number[] = [];
           const two: number[] = [];
           const ran = new Set<string>();
+          const sums: number[] = [];
           for (const t of [1, 2, 2, 1, 1, 2]) {
             const r = runChild(name, t);
             ran.add(`${t}->${r.threads}`);
+            sums.push(r.sum);
             (t === 1 ? one : two).push(r.ms);
           }
-          lines.push(`| ${name} | ${[...ran].join(', ')} | ${median(one).toFixed(1)} | ${median(two).toFixed(1)} | ${(median(two) / median(one)).toFixed(2)} |`);
+          lines.push(`| ${name} | ${[...ran].join(', ')} | ${median(one).toFixed(1)} | ${median(two).toFixed(1)} | ${(median(two) / median(one)).toFixed(2)} | ${sums.every((v) => Math.abs(v - sums[0]!) <= 1e-5 * Math.abs(sums[0]!)) ? 'yes' : `no (${sums.join(', ')})`} |`);
         }
         return lines;
       },
