@@ -33,7 +33,9 @@ function scanKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorI
   // Bidirectional: the mean of the two directions.
   const scale = mode === 'bid' ? attrs.scale * 0.5 : attrs.scale;
   const s = new Float64Array(dk * dv);
-  const decay = new Float64Array(dk);
+  const acc = new Float64Array(dv);
+  // One pass over the state per step: decay and update row a, and add q_a times it to the output, so the
+  // state is read once, contiguously.
   const walk = (seq: number, g: Float32Array, reverse: boolean) => {
     s.fill(0);
     const kBase = seq * l * dk;
@@ -42,18 +44,18 @@ function scanKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorI
       const t = reverse ? l - 1 - i : i;
       const kt = kBase + t * dk;
       const vt = vBase + t * dv;
-      for (let a = 0; a < dk; a++) decay[a] = Math.exp(g[kt + a]!);
-      for (let a = 0; a < dk; a++) {
-        const row = a * dv;
+      acc.fill(0);
+      for (let a = 0, row = 0; a < dk; a++, row += dv) {
         const ka = k[kt + a]!;
-        const da = decay[a]!;
-        for (let c = 0; c < dv; c++) s[row + c] = s[row + c]! * da + ka * v[vt + c]!;
+        const qa = q[kt + a]!;
+        const da = Math.exp(g[kt + a]!);
+        for (let c = 0; c < dv; c++) {
+          const next = s[row + c]! * da + ka * v[vt + c]!;
+          s[row + c] = next;
+          acc[c] += qa * next;
+        }
       }
-      for (let c = 0; c < dv; c++) {
-        let acc = 0;
-        for (let a = 0; a < dk; a++) acc += q[kt + a]! * s[a * dv + c]!;
-        o[vt + c]! += scale * acc;
-      }
+      for (let c = 0; c < dv; c++) o[vt + c]! += scale * acc[c]!;
     }
   };
   for (let seq = 0; seq < b * h; seq++) {
