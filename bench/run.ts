@@ -21,8 +21,9 @@ import { browser } from './browser.js';
 import { mixerBench } from './mixers.js';
 import { official } from './official.js';
 import { readers } from './readers.js';
+import { wasmThreads } from './wasm_threads.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, official, readers, startup, browser];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, official, readers, wasmThreads, startup, browser];
 
 interface Row {
   name: string;

@@ -6,6 +6,7 @@
 import { tf } from '../tf.js';
 import { getGpuAdapter, hasVulkanDriver, isSoftwareAdapter, mayHaveGpu } from './webgpu.js';
 import { registerTfjsGradients } from './gradients_node.js';
+import { requestedWasmThreads, startThreadedWasm } from './wasm_threads.js';
 import { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, activateRegistered, alreadySelected, currentBackend, setCurrentBackend } from './core.js';
 
 export { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, currentBackend } from './core.js';
@@ -55,9 +56,13 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       if (!(await importOptional('@tensorflow/tfjs-backend-webgpu', 'webgpu'))) throw new BackendUnavailableError(name, 'cannot load @tensorflow/tfjs-backend-webgpu');
       break;
     }
-    case 'wasm':
+    case 'wasm': {
       if (!(await importOptional('@tensorflow/tfjs-backend-wasm', 'wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
-      return withoutEmscriptenHandlers(() => activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients));
+      const start = () => withoutEmscriptenHandlers(() => activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients));
+      // The thread count is fixed when the module starts: only the first start can ask for threads.
+      const threads = requestedWasmThreads();
+      return threads > 1 && !tf.findBackend('wasm') ? startThreadedWasm(threads, start) : start();
+    }
     case 'cpu':
       if (!(await importOptional('@tensorflow/tfjs-backend-cpu', 'cpu'))) throw new BackendUnavailableError(name, HOW_TO.cpu);
       break;

@@ -19,7 +19,7 @@ export class SEBlock extends Module implements Layer {
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
       const s = tf.mean(x, [1, 2], true);
-      return tf.mul(x, tf.sigmoid(this.up.forward(tf.relu(this.down.forward(s)))));
+      return tf.mul(x, this.up.forward(this.down.forward(s, 'relu'), 'sigmoid'));
     });
   }
 }

@@ -18,12 +18,15 @@
  *   solved by a log-depth associative scan. Both directions of the bidirectional form run in one pass
  *   without flipping the sequence. tfjs ops only, no host reads: runs (and differentiates) on every
  *   backend.
+ * - on cpu and wasm, `auto` outside autograd runs the scan as one JS kernel (gated_linear_attention_js.ts).
  * - `fused`: a WGSL kernel for the webgpu backend (one thread per (batch, head, value channel) keeps a
  *   column of the state; both directions in one dispatch). Its gradient is the chunk form's: while
  *   autograd records, the chunk form runs in its place.
  */
 import { tf, type Tensor } from '../tf.js';
 import { glaWebgpuAvailable, runGlaWebgpu, type GlaScanMode } from './gated_linear_attention_webgpu.js';
+import { GLA_SCAN, glaScanJs } from './gated_linear_attention_js.js';
+import { inferenceShortcut } from './inference.js';
 
 export type GlaImpl = 'auto' | 'chunk' | 'recurrent' | 'fused';
 
@@ -231,6 +234,11 @@ function fused(mode: GlaScanMode, scale: number, q: Tensor, k: Tensor, v: Tensor
   return runGlaWebgpu(mode, scale, q, k, v, gates);
 }
 
+/** `auto` on cpu / wasm outside autograd: the one-kernel JS scan (explicit impls keep their own). */
+function jsScan(impl: GlaImpl | undefined): boolean {
+  return (impl ?? 'auto') === 'auto' && inferenceShortcut(GLA_SCAN);
+}
+
 /** Forward (causal) scan: o_t sees tokens 0..t. */
 export function glaForward(q: Tensor, k: Tensor, v: Tensor, g: Tensor, opts: GlaOptions = {}): Tensor {
   const { dk } = dims(q, k, v, [g]);
@@ -238,6 +246,7 @@ export function glaForward(q: Tensor, k: Tensor, v: Tensor, g: Tensor, opts: Gla
   const impl = resolveImpl(opts.impl);
   const chunk = opts.chunkSize ?? DEFAULT_GLA_CHUNK;
   if (impl === 'fused') return fused('forward', scale, q, k, v, [g]);
+  if (jsScan(opts.impl)) return glaScanJs('forward', scale, q, k, v, g);
   return scanComposite(q, k, v, g, false, impl, scale, chunk);
 }
 
@@ -248,6 +257,7 @@ export function glaReverse(q: Tensor, k: Tensor, v: Tensor, g: Tensor, opts: Gla
   const impl = resolveImpl(opts.impl);
   const chunk = opts.chunkSize ?? DEFAULT_GLA_CHUNK;
   if (impl === 'fused') return fused('reverse', scale, q, k, v, [g]);
+  if (jsScan(opts.impl)) return glaScanJs('reverse', scale, q, k, v, g);
   return scanComposite(q, k, v, g, true, impl, scale, chunk);
 }
 
@@ -262,5 +272,6 @@ export function glaBidirectional(q: Tensor, k: Tensor, v: Tensor, gFwd: Tensor, 
   const impl = resolveImpl(opts.impl);
   const chunk = opts.chunkSize ?? DEFAULT_GLA_CHUNK;
   if (impl === 'fused') return fused('bid', scale, q, k, v, [gFwd, gBwd]);
+  if (jsScan(opts.impl)) return glaScanJs('bid', scale, q, k, v, gFwd, gBwd);
   return bidComposite(q, k, v, gFwd, gBwd, impl, scale, chunk);
 }

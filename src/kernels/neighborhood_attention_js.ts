@@ -5,58 +5,14 @@
  */
 import { tf } from '../tf.js';
 import type { NeighborhoodPlan } from './neighborhood_plan.js';
+import { type TensorInfo, ioFor } from './js_io.js';
 
 export const NA_FORWARD = 'VizooNeighborhoodAttention';
 export const NA_BACKWARD = 'VizooNeighborhoodAttentionGrad';
 
-interface TensorInfo {
-  dataId: object;
-  shape: number[];
-  dtype: string;
-}
-
 interface Attrs {
   plan: NeighborhoodPlan;
   scale: number;
-}
-
-/** The minimal surfaces of the cpu and wasm backends used here. */
-interface CpuBackend {
-  data: { get(id: object): { values: Float32Array } };
-  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): TensorInfo;
-}
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
-
-type Io = {
-  read(t: TensorInfo): Float32Array;
-  /** Allocates outputs, then returns writable views (zeroed) and a finisher returning the tensors. */
-  outputs(shapes: number[][]): { views: Float32Array[]; done(): TensorInfo[] };
-};
-
-function ioFor(backend: unknown): Io {
-  const wasm = backend as WasmBackend;
-  if (typeof wasm.typedArrayFromHeap === 'function') {
-    return {
-      read: (t) => wasm.typedArrayFromHeap(t),
-      outputs: (shapes) => {
-        // Allocate every output before taking any heap view: an allocation may grow (and detach) the heap.
-        const infos = shapes.map((s) => wasm.makeOutput(s, 'float32'));
-        const views = infos.map((i) => wasm.typedArrayFromHeap(i).fill(0));
-        return { views, done: () => infos };
-      },
-    };
-  }
-  const cpu = backend as CpuBackend;
-  return {
-    read: (t) => cpu.data.get(t.dataId).values,
-    outputs: (shapes) => {
-      const views = shapes.map((s) => new Float32Array(s.reduce((p, v) => p * v, 1)));
-      return { views, done: () => views.map((v, i) => cpu.makeTensorInfo(shapes[i]!, 'float32', v)) };
-    },
-  };
 }
 
 /**

@@ -3,6 +3,7 @@
  * PyTorch adaptive-pool bins, exact-erf GELU), built on tfjs-core.
  */
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
+import { GELU_ERF, LAYER_NORM, geluFused, inferenceShortcut, layerNormFused } from '../kernels/inference.js';
 
 export type Pair = [number, number];
 
@@ -29,6 +30,24 @@ export interface ConvOptions {
    * outside gradient recording: tfjs's fused conv gradient refuses dilation, so training adds it apart.
    */
   bias?: Tensor;
+  /**
+   * Activation applied to the result: inside the fused conv kernel on cpu and wasm when the bias is fused
+   * (no gradient being recorded), else as its own op.
+   */
+  activation?: ConvActivation;
+}
+
+export type ConvActivation = 'relu' | 'sigmoid';
+
+/** The activation the conv kernel may take itself (with a fused bias, on the inference path). */
+function fusedActivation(opts: ConvOptions, bias: Tensor | undefined): ConvActivation | undefined {
+  return bias && opts.activation && inferenceShortcut() ? opts.activation : undefined;
+}
+
+/** `opts.activation` on a conv result whose kernel did not apply it. */
+function activate(y: Tensor4D, opts: ConvOptions, fused: ConvActivation | undefined): Tensor4D {
+  if (!opts.activation || fused) return y;
+  return (opts.activation === 'relu' ? tf.relu(y) : tf.sigmoid(y)) as Tensor4D;
 }
 
 /** The fused kernel's bias when it may be used here (no gradient being recorded). */
@@ -123,8 +142,9 @@ export function conv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor
     const s: Pair = both ? [1, 1] : stride;
     if (groups === 1) {
       const bias = fusedBias(opts);
-      const y = bias ? tf.fused.conv2d({ x, filter: t.w, strides: s, pad: t.pads, dilations: t.dilation, bias }) : tf.conv2d(x, t.w, s, t.pads, 'NHWC', t.dilation);
-      return addBias(subsample(y, both ? stride : [1, 1]), opts, bias);
+      const act = fusedActivation(opts, bias);
+      const y = bias ? tf.fused.conv2d({ x, filter: t.w, strides: s, pad: t.pads, dilations: t.dilation, bias, activation: act ?? 'linear' }) : tf.conv2d(x, t.w, s, t.pads, 'NHWC', t.dilation);
+      return activate(addBias(subsample(y, both ? stride : [1, 1]), opts, bias), opts, act);
     }
     const inG = t.w.shape[2];
     const outG = t.w.shape[3] / groups;
@@ -133,7 +153,7 @@ export function conv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}): Tensor
       const wg = tf.slice(t.w, [0, 0, 0, g * outG], [-1, -1, inG, outG]) as Tensor4D;
       return tf.conv2d(xg, wg, s, t.pads, 'NHWC', t.dilation);
     });
-    return addBias(subsample(tf.concat(ys, 3), both ? stride : [1, 1]), opts, undefined);
+    return activate(addBias(subsample(tf.concat(ys, 3), both ? stride : [1, 1]), opts, undefined), opts, undefined);
   });
 }
 
@@ -148,8 +168,9 @@ export function depthwiseConv2d(x: Tensor4D, w: Tensor4D, opts: ConvOptions = {}
     const [, [top, bottom], [left, right]] = t.pads;
     const uniform = top === bottom && left === right && top === left;
     const bias = uniform ? fusedBias(opts) : undefined;
-    const y = bias ? tf.fused.depthwiseConv2d({ x, filter: t.w, strides: s, pad: top, dilations: t.dilation, bias }) : tf.depthwiseConv2d(x, t.w, s, t.pads, 'NHWC', t.dilation);
-    return addBias(subsample(y, both ? stride : [1, 1]), opts, bias);
+    const act = fusedActivation(opts, bias);
+    const y = bias ? tf.fused.depthwiseConv2d({ x, filter: t.w, strides: s, pad: top, dilations: t.dilation, bias, activation: act ?? 'linear' }) : tf.depthwiseConv2d(x, t.w, s, t.pads, 'NHWC', t.dilation);
+    return activate(addBias(subsample(y, both ? stride : [1, 1]), opts, bias), opts, act);
   });
 }
 
@@ -157,7 +178,7 @@ const SQRT1_2 = Math.SQRT1_2;
 
 /** GELU, exact erf form (nn.GELU default): 0.5 x (1 + erf(x / sqrt 2)). */
 export function gelu(x: Tensor): Tensor {
-  return geluWithGrad(x);
+  return x.dtype === 'float32' && inferenceShortcut(GELU_ERF) ? geluFused(x) : geluWithGrad(x);
 }
 
 /**
@@ -188,6 +209,7 @@ export function geluTanh(x: Tensor): Tensor {
 
 /** LayerNorm over the last axis (biased variance, as PyTorch). */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  if (x.dtype === 'float32' && inferenceShortcut(LAYER_NORM)) return layerNormFused(x, weight, bias, eps);
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
     let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));

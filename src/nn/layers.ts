@@ -6,6 +6,7 @@ import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
 import * as F from './functional.js';
 import { globalRng } from './random.js';
 import { isReplaying } from './checkpoint.js';
+import { batchNormFused, inferenceShortcut, linearFused } from '../kernels/inference.js';
 
 export interface Conv2dOptions {
   stride?: number | F.Pair;
@@ -48,9 +49,10 @@ export class Conv2d extends Module implements Layer {
     this.bias = opts.bias === false ? null : this.param('bias', [outChannels], torchDefaultBias(fanIn));
   }
 
-  forward(x: Tensor): Tensor4D {
+  /** The conv, then `activation` if given (inside the conv kernel where it can be: see ConvOptions). */
+  forward(x: Tensor, activation?: F.ConvActivation): Tensor4D {
     return tf.tidy(() => {
-      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, bias: this.bias?.value };
+      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, bias: this.bias?.value, activation };
       const w = this.weight.value as unknown as Tensor4D;
       return this.depthwise ? F.depthwiseConv2d(x as Tensor4D, w, o) : F.conv2d(x as Tensor4D, w, o);
     });
@@ -74,6 +76,7 @@ export class Linear extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
+      if (x.rank >= 2 && inferenceShortcut()) return linearFused(x, this.weight.value, this.bias?.value ?? null);
       const lead = x.shape.slice(0, -1);
       const a = tf.reshape(x, [-1, this.inFeatures]);
       // The bias in the matmul kernel (tfjs's fused matmul gradient handles it too).
@@ -112,6 +115,7 @@ export class BatchNorm2d extends Module implements Layer {
     const w = this.weight?.value;
     const b = this.bias?.value;
     if (!this.training) {
+      if (x.rank === 4 && inferenceShortcut()) return batchNormFused(x, this.runningMean.value, this.runningVar.value, w ?? null, b ?? null, this.eps);
       return tf.batchNorm(x, this.runningMean.value, this.runningVar.value, b, w, this.eps);
     }
     return tf.tidy(() => {

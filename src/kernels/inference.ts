@@ -1,0 +1,281 @@
+/**
+ * Single-kernel forms of ops that tfjs composes from many kernels, for inference on the cpu and wasm
+ * backends: LayerNorm over the last axis (12 kernels as a composite), exact-erf GELU (5) and ConvNeXt V2's
+ * global response normalization (10), and a residual with a per-channel layer scale x + s * y (2). Each is a JS
+ * typed-array loop registered as a tfjs kernel, run only while no gradient is being recorded; training,
+ * other backends and the ONNX tracer's backend (which registers only tfjs's own kernels) take the
+ * composite in src/nn/functional.ts. Also here: stock kernels called directly where the tfjs op wraps
+ * them in reshapes that do nothing (Linear's matmul, eval batch norm). `setFusedInference(false)` turns
+ * all of them off (tests and the bench compare both paths in one process).
+ */
+import { tf, type Tensor } from '../tf.js';
+import { type TensorInfo, ioFor } from './js_io.js';
+
+export const LAYER_NORM = 'VizooLayerNorm';
+export const GELU_ERF = 'VizooGeluErf';
+export const GRN_NHWC = 'VizooGrn';
+export const ADD_SCALED = 'VizooAddScaled';
+
+let enabled = true;
+
+/** Turns the single-kernel inference paths on or off (default on). */
+export function setFusedInference(on: boolean): void {
+  enabled = on;
+}
+
+export function fusedInferenceEnabled(): boolean {
+  return enabled;
+}
+
+/** Backends whose stock kernels the inference shortcuts (such as Linear's direct matmul) are tested on. */
+const INFERENCE_BACKENDS = new Set(['cpu', 'wasm']);
+
+/**
+ * Whether an inference shortcut may run now: enabled, no gradient being recorded, on cpu or wasm, and (when
+ * named) the kernel is registered for the current backend.
+ */
+export function inferenceShortcut(kernel?: string): boolean {
+  if (!enabled || tf.engine().state.gradientDepth > 0) return false;
+  const backend = tf.getBackend();
+  if (!INFERENCE_BACKENDS.has(backend)) return false;
+  return kernel === undefined || tf.getKernel(kernel, backend) !== undefined;
+}
+
+interface KernelArgs<A> {
+  inputs: Record<string, TensorInfo | undefined>;
+  backend: unknown;
+  attrs: A;
+}
+
+function size(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Per row: sum and sum of squares in double precision (one pass), then the normalized, scaled row. */
+function layerNormKernel({ inputs, backend, attrs }: KernelArgs<{ eps: number }>): TensorInfo {
+  const { x, weight, bias } = inputs;
+  const c = x!.shape[x!.shape.length - 1]!;
+  const io = ioFor(backend);
+  const out = io.outputs([x!.shape], false);
+  const xs = io.read(x!);
+  const w = weight ? io.read(weight) : null;
+  const b = bias ? io.read(bias) : null;
+  const y = out.views[0]!;
+  const rows = size(x!.shape) / c;
+  for (let r = 0, off = 0; r < rows; r++, off += c) {
+    let sum = 0;
+    let sq = 0;
+    for (let i = off; i < off + c; i++) {
+      const v = xs[i]!;
+      sum += v;
+      sq += v * v;
+    }
+    const mean = sum / c;
+    const inv = 1 / Math.sqrt(Math.max(sq / c - mean * mean, 0) + attrs.eps);
+    if (w && b) for (let i = 0; i < c; i++) y[off + i] = (xs[off + i]! - mean) * inv * w[i]! + b[i]!;
+    else if (w) for (let i = 0; i < c; i++) y[off + i] = (xs[off + i]! - mean) * inv * w[i]!;
+    else if (b) for (let i = 0; i < c; i++) y[off + i] = (xs[off + i]! - mean) * inv + b[i]!;
+    else for (let i = 0; i < c; i++) y[off + i] = (xs[off + i]! - mean) * inv;
+  }
+  return out.done()[0]!;
+}
+
+/**
+ * erf on [0, ERF_MAX] as a cubic Hermite interpolant of a table (values and exact derivatives 2/sqrt(pi)
+ * e^(-x^2) at steps of 1/ERF_STEPS), built once in double precision: the interpolation error is below 1e-11,
+ * far under float32 rounding, at the cost of a few multiplications per element.
+ */
+const ERF_STEPS = 256;
+const ERF_MAX = 6;
+/** Per interval i (x in [i, i+1) / ERF_STEPS): the cubic's coefficients in u = frac, at 4i .. 4i+3. */
+let erfCubics: Float64Array | null = null;
+
+/** erf(x) for x >= 0 in double: its Maclaurin series up to 3, erfc's continued fraction beyond. */
+function erfReference(x: number): number {
+  if (x <= 3) {
+    // sum over n of (-1)^n x^(2n+1) / (n! (2n+1)), times 2/sqrt(pi); terms peak near e^(x^2), so ~1e-12 here.
+    let term = x;
+    let sum = x;
+    for (let n = 1; n < 200; n++) {
+      term *= (-x * x) / n;
+      const t = term / (2 * n + 1);
+      sum += t;
+      if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(x) = e^(-x^2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), evaluated from the tail.
+  let k = x;
+  for (let n = 80; n >= 1; n--) k = x + n / 2 / k;
+  return 1 - Math.exp(-x * x) / Math.sqrt(Math.PI) / k;
+}
+
+function cubics(): Float64Array {
+  if (erfCubics) return erfCubics;
+  const n = ERF_STEPS * ERF_MAX;
+  // One more interval past the table: the constant 1, so lookups clamp instead of branching.
+  const c = new Float64Array(4 * n + 4);
+  c[4 * n] = 1;
+  const f = (i: number) => erfReference(i / ERF_STEPS);
+  // Derivative per table step (the interpolant runs in units of steps).
+  const d = (i: number) => ((2 / Math.sqrt(Math.PI)) * Math.exp(-((i / ERF_STEPS) ** 2))) / ERF_STEPS;
+  for (let i = 0; i < n; i++) {
+    const [f0, f1, d0, d1] = [f(i), f(i + 1), d(i), d(i + 1)];
+    // Hermite cubic through (f0, d0) at u = 0 and (f1, d1) at u = 1, in Horner form.
+    c.set([f0, d0, 3 * (f1 - f0) - 2 * d0 - d1, 2 * (f0 - f1) + d0 + d1], 4 * i);
+  }
+  return (erfCubics = c);
+}
+
+/** erf of a >= 0 from the table (1 beyond it; NaN for NaN). Branch-free: activations' signs are random. */
+function erfAbs(c: Float64Array, a: number): number {
+  const t = Math.min(a * ERF_STEPS, ERF_STEPS * ERF_MAX);
+  const i = t | 0;
+  const u = t - i;
+  const k = 4 * i;
+  return c[k]! + u * (c[k + 1]! + u * (c[k + 2]! + u * c[k + 3]!));
+}
+
+/** erf in double precision to ~1e-11 (exported for the tests). */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const v = erfAbs(cubics(), Math.abs(x));
+  return x < 0 ? -v : v;
+}
+
+/** 0.5 x (1 + erf(x / sqrt 2)) elementwise. */
+function geluKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
+  const io = ioFor(backend);
+  const out = io.outputs([inputs.x!.shape], false);
+  const xs = io.read(inputs.x!);
+  const y = out.views[0]!;
+  const c = cubics();
+  const top = ERF_STEPS * ERF_MAX;
+  const step = Math.SQRT1_2 * ERF_STEPS;
+  const n = xs.length;
+  // erfAbs inlined: this loop is the kernel's whole cost.
+  for (let i = 0; i < n; i++) {
+    const v = xs[i]!;
+    const t = Math.min(Math.abs(v) * step, top);
+    const j = t | 0;
+    const u = t - j;
+    const k = 4 * j;
+    y[i] = 0.5 * v * (1 + Math.sign(v) * (c[k]! + u * (c[k + 1]! + u * (c[k + 2]! + u * c[k + 3]!))));
+  }
+  return out.done()[0]!;
+}
+
+/**
+ * GRN on NHWC (B, H, W, C): per image and channel G_c = ||x_c||_2 over H, W; N_c = G_c / (mean_c G + 1e-6);
+ * y = (gamma_c N_c + 1) x + beta_c. Sums in double precision.
+ */
+function grnKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
+  const { x, gamma, beta } = inputs;
+  const [b, h, w, c] = x!.shape as [number, number, number, number];
+  const io = ioFor(backend);
+  const out = io.outputs([x!.shape], false);
+  const xs = io.read(x!);
+  const gm = io.read(gamma!);
+  const bt = beta ? io.read(beta) : null;
+  const y = out.views[0]!;
+  const plane = h * w * c;
+  const sq = new Float64Array(c);
+  const scale = new Float64Array(c);
+  for (let n = 0; n < b; n++) {
+    const base = n * plane;
+    sq.fill(0);
+    for (let p = base; p < base + plane; p += c) for (let ch = 0; ch < c; ch++) sq[ch] += xs[p + ch]! * xs[p + ch]!;
+    let mean = 0;
+    for (let ch = 0; ch < c; ch++) mean += (sq[ch] = Math.sqrt(sq[ch]!));
+    const inv = 1 / (mean / c + 1e-6);
+    for (let ch = 0; ch < c; ch++) scale[ch] = gm[ch]! * sq[ch]! * inv + 1;
+    for (let p = base; p < base + plane; p += c) {
+      if (bt) for (let ch = 0; ch < c; ch++) y[p + ch] = scale[ch]! * xs[p + ch]! + bt[ch]!;
+      else for (let ch = 0; ch < c; ch++) y[p + ch] = scale[ch]! * xs[p + ch]!;
+    }
+  }
+  return out.done()[0]!;
+}
+
+/** x + s * y with x, y of one shape and s a vector over their last axis. */
+function addScaledKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
+  const io = ioFor(backend);
+  const out = io.outputs([inputs.x!.shape], false);
+  const x = io.read(inputs.x!);
+  const y = io.read(inputs.y!);
+  const s = io.read(inputs.scale!);
+  const o = out.views[0]!;
+  const c = s.length;
+  for (let p = 0; p < x.length; p += c) for (let ch = 0; ch < c; ch++) o[p + ch] = x[p + ch]! + s[ch]! * y[p + ch]!;
+  return out.done()[0]!;
+}
+
+for (const backendName of INFERENCE_BACKENDS) {
+  if (!tf.getKernel(LAYER_NORM, backendName)) tf.registerKernel({ kernelName: LAYER_NORM, backendName, kernelFunc: layerNormKernel as unknown as tf.KernelFunc });
+  if (!tf.getKernel(GELU_ERF, backendName)) tf.registerKernel({ kernelName: GELU_ERF, backendName, kernelFunc: geluKernel as unknown as tf.KernelFunc });
+  if (!tf.getKernel(ADD_SCALED, backendName)) tf.registerKernel({ kernelName: ADD_SCALED, backendName, kernelFunc: addScaledKernel as unknown as tf.KernelFunc });
+  if (!tf.getKernel(GRN_NHWC, backendName)) tf.registerKernel({ kernelName: GRN_NHWC, backendName, kernelFunc: grnKernel as unknown as tf.KernelFunc });
+}
+
+type RunKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor;
+const run = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);
+
+/** LayerNorm over the last axis in one kernel (callers check `inferenceShortcut(LAYER_NORM)`). */
+export function layerNormFused(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  const inputs: Record<string, Tensor> = { x };
+  if (weight) inputs.weight = weight;
+  if (bias) inputs.bias = bias;
+  return run(LAYER_NORM, inputs, { eps });
+}
+
+/** Exact-erf GELU in one kernel (callers check `inferenceShortcut(GELU_ERF)`). */
+export function geluFused(x: Tensor): Tensor {
+  return run(GELU_ERF, { x });
+}
+
+/**
+ * x + scale * y in one kernel when it applies (inference on cpu / wasm, float32, same shapes, scale a vector
+ * over the last axis); tf.add(x, tf.mul(scale, y)) otherwise.
+ */
+export function addScaled(x: Tensor, scale: Tensor, y: Tensor): Tensor {
+  const c = x.shape[x.rank - 1];
+  const fits = x.dtype === 'float32' && y.dtype === 'float32' && scale.dtype === 'float32' && scale.size === c && x.shape.every((d, i) => d === y.shape[i]) && x.rank === y.rank;
+  if (fits && inferenceShortcut(ADD_SCALED)) return run(ADD_SCALED, { x, scale, y });
+  return tf.tidy(() => tf.add(x, tf.mul(scale, y)));
+}
+
+/** GRN of a (B, H, W, C) map in one kernel, gamma and beta of C elements (callers check `inferenceShortcut(GRN_NHWC)`). */
+export function grnFused(x: Tensor, gamma: Tensor, beta: Tensor | null): Tensor {
+  const inputs: Record<string, Tensor> = { x, gamma };
+  if (beta) inputs.beta = beta;
+  return run(GRN_NHWC, inputs);
+}
+
+/**
+ * x @ w + bias for x of any rank >= 2 as one _FusedMatMul kernel on operands (1, M, K) and (1, K, N),
+ * skipping the three reshapes tf.fused.matMul adds around it; (1, M, K) inputs need no reshape of their own. Callers check `inferenceShortcut()` (stock kernels; the gradient is tf.fused.matMul's).
+ */
+export function linearFused(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
+  const k = w.shape[0]!;
+  const n = w.shape[1]!;
+  // wasm's matmul does not broadcast a batch of 1 in b over a's batch: only (1, M, K) inputs go as they are.
+  const three = x.rank === 3 && x.shape[0] === 1;
+  const a = three ? x : tf.reshape(x, [1, -1, k]);
+  const b = tf.reshape(w, [1, k, n]);
+  const inputs: Record<string, Tensor> = { a, b };
+  if (bias) inputs.bias = bias;
+  const y = run('_FusedMatMul', inputs, { transposeA: false, transposeB: false, activation: 'linear' });
+  if (three) return y;
+  return tf.reshape(y, [...x.shape.slice(0, -1), n]);
+}
+
+/**
+ * Eval-mode batch norm of a rank-4 input as the FusedBatchNorm kernel alone: tf.batchNorm adds a Reshape
+ * of its result even when the input is already 4-D. Callers check `inferenceShortcut()`.
+ */
+export function batchNormFused(x: Tensor, mean: Tensor, variance: Tensor, scale: Tensor | null, offset: Tensor | null, eps: number): Tensor {
+  const inputs: Record<string, Tensor> = { x, mean, variance };
+  if (scale) inputs.scale = scale;
+  if (offset) inputs.offset = offset;
+  return run('FusedBatchNorm', inputs, { varianceEpsilon: eps });
+}

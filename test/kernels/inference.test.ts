@@ -1,0 +1,221 @@
+// The single-kernel inference paths (LayerNorm, GELU, Linear's direct matmul, eval batch norm) against the
+// composite ops they replace, on wasm and cpu; and the kernels one forward runs with and without them.
+import { afterAll, describe, expect, it } from 'vitest';
+import { BatchNorm2d, Conv2d, Linear, createModel, tf, useBackend } from '../../src/index.js';
+import { GRN } from '../../src/blocks/grn.js';
+import * as F from '../../src/nn/functional.js';
+import { ADD_SCALED, GELU_ERF, GRN_NHWC, LAYER_NORM, addScaled, erf, setFusedInference } from '../../src/kernels/inference.js';
+import { glaBidirectional, glaForward, glaReverse } from '../../src/kernels/gated_linear_attention.js';
+import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
+
+/** Runs `f` with the inference kernels on and off; returns both results as arrays. */
+function bothPaths(f: () => tf.Tensor): { fused: Float32Array; composite: Float32Array } {
+  try {
+    setFusedInference(false);
+    const c = f();
+    setFusedInference(true);
+    const y = f();
+    const out = { fused: y.dataSync() as Float32Array, composite: c.dataSync() as Float32Array };
+    tf.dispose([c, y]);
+    return out;
+  } finally {
+    setFusedInference(true);
+  }
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** Kernel names one call of `f` dispatches (custom-gradient scopes excluded). */
+async function kernelNames(f: () => tf.Tensor): Promise<string[]> {
+  const info = await tf.profile(() => tf.dispose(f()));
+  return info.kernels.map((k) => k.name).filter((n) => !n.endsWith('__op'));
+}
+
+describe('erf', () => {
+  it('matches reference values to 1e-10', () => {
+    // erf at a few points (high-precision references).
+    const ref: [number, number][] = [
+      [0, 0],
+      [0.1, 0.1124629160182849],
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [3.5, 0.9999992569016276],
+      [-1.3, -0.9340079449406524],
+      [7, 1],
+    ];
+    for (const [x, v] of ref) expect(Math.abs(erf(x) - v)).toBeLessThan(1e-10);
+    expect(erf(NaN)).toBeNaN();
+  });
+});
+
+for (const backend of ['wasm', 'cpu'] as const) {
+  describe(`inference kernels on ${backend}`, () => {
+    it('switch backend', async () => {
+      await useBackend(backend);
+    });
+
+    it('LayerNorm is one kernel and matches the composite within 1e-5', async () => {
+      const x = tf.add(tf.mul(tf.randomNormal([2, 5, 7, 24], 0, 1, 'float32', 3), 3), 2);
+      const w = tf.randomNormal([24], 1, 0.5, 'float32', 4);
+      const b = tf.randomNormal([24], 0, 0.5, 'float32', 5);
+      for (const [wi, bi] of [[w, b], [w, null], [null, b], [null, null]] as const) {
+        const r = bothPaths(() => F.layerNorm(x, wi, bi, 1e-6));
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+      }
+      expect(await kernelNames(() => F.layerNorm(x, w, b, 1e-5))).toEqual([LAYER_NORM]);
+      tf.dispose([x, w, b]);
+    });
+
+    it('GELU is one kernel and matches the composite within 1e-5, extremes included', async () => {
+      const x = tf.concat([tf.mul(tf.randomNormal([4000], 0, 1, 'float32', 6), 4), tf.tensor1d([0, -0, 1e-30, -1e-30, 8.49, 8.5, -8.5, 30, -30, 1e4, -1e4])]);
+      const r = bothPaths(() => F.gelu(x));
+      expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+      expect(await kernelNames(() => F.gelu(x))).toEqual([GELU_ERF]);
+      x.dispose();
+    });
+
+    it('Linear without its reshapes matches tf.fused.matMul on rank 2, 3 and 4 inputs', async () => {
+      for (const bias of [true, false]) {
+        const lin = new Linear(12, 20, { bias });
+        for (const shape of [[6, 12], [1, 9, 12], [2, 9, 12], [2, 3, 5, 12]]) {
+          const x = tf.randomNormal(shape, 0, 1, 'float32', 7);
+          const r = bothPaths(() => lin.forward(x));
+          expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+          const ks = await kernelNames(() => lin.forward(x));
+          expect(ks.filter((k) => k === 'Reshape').length).toBe(shape.length === 3 && shape[0] === 1 ? 1 : 3);
+          x.dispose();
+        }
+        lin.dispose();
+      }
+    });
+
+    it('eval BatchNorm2d is the FusedBatchNorm kernel alone and matches tf.batchNorm', async () => {
+      const bn = new BatchNorm2d(8, 1e-3);
+      bn.eval();
+      bn.runningMean.value.assign(tf.randomNormal([8], 0, 1, 'float32', 8));
+      bn.runningVar.value.assign(tf.add(tf.randomUniform([8], 0, 2, 'float32', 9), 0.1));
+      bn.weight!.value.assign(tf.randomNormal([8], 1, 0.3, 'float32', 10));
+      bn.bias!.value.assign(tf.randomNormal([8], 0, 0.3, 'float32', 11));
+      const x = tf.randomNormal([2, 4, 5, 8], 0, 2, 'float32', 12);
+      const r = bothPaths(() => bn.forward(x));
+      expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+      expect(await kernelNames(() => bn.forward(x))).toEqual(['FusedBatchNorm']);
+      x.dispose();
+      bn.dispose();
+    });
+
+    it('the GLA scan (forward, reverse, bidirectional) is one kernel and matches the chunk form within 1e-5', async () => {
+      const shape = [2, 3, 11, 4];
+      const q = tf.randomNormal(shape, 0, 1, 'float32', 16);
+      const k = tf.randomNormal(shape, 0, 1, 'float32', 17);
+      const v = tf.randomNormal([2, 3, 11, 5], 0, 1, 'float32', 18);
+      // Log-space gates <= 0, some strongly negative.
+      const gf = tf.neg(tf.abs(tf.randomNormal(shape, 0, 2, 'float32', 19)));
+      const gb = tf.neg(tf.abs(tf.randomNormal(shape, 0, 2, 'float32', 20)));
+      const calls = [() => glaForward(q, k, v, gf), () => glaReverse(q, k, v, gf), () => glaBidirectional(q, k, v, gf, gb)];
+      for (const f of calls) {
+        const r = bothPaths(f);
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+        expect(await kernelNames(f)).toEqual([GLA_SCAN]);
+      }
+      tf.dispose([q, k, v, gf, gb]);
+    });
+
+    it('GRN is one kernel and matches the composite within 1e-5', async () => {
+      const x = tf.randomNormal([2, 5, 6, 16], 0, 1, 'float32', 21);
+      for (const bias of [true, false]) {
+        const grn = new GRN(16, bias);
+        grn.gamma.value.assign(tf.randomNormal([1, 1, 1, 16], 0, 1, 'float32', 22));
+        if (grn.beta) grn.beta.value.assign(tf.randomNormal([1, 1, 1, 16], 0, 1, 'float32', 23));
+        const r = bothPaths(() => grn.forward(x));
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+        expect(await kernelNames(() => grn.forward(x))).toEqual([GRN_NHWC]);
+        grn.dispose();
+      }
+      x.dispose();
+    });
+
+    it('conv activations run inside the conv kernel and match the separate op within 1e-5', async () => {
+      const x = tf.randomNormal([1, 6, 7, 8], 0, 1, 'float32', 24);
+      const dense = new Conv2d(8, 12, 3, { padding: 1 });
+      const depthwise = new Conv2d(8, 8, 3, { padding: 1, groups: 8 });
+      for (const conv of [dense, depthwise]) {
+        for (const act of ['relu', 'sigmoid'] as const) {
+          const r = bothPaths(() => conv.forward(x, act));
+          expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+          expect(await kernelNames(() => conv.forward(x, act))).toEqual([conv.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D']);
+        }
+      }
+      x.dispose();
+      dense.dispose();
+      depthwise.dispose();
+    });
+
+    it('x + s * y (layer-scaled residual) is one kernel and matches the composite within 1e-5', async () => {
+      const x = tf.randomNormal([2, 3, 4, 6], 0, 1, 'float32', 25);
+      const y = tf.randomNormal([2, 3, 4, 6], 0, 1, 'float32', 26);
+      const s = tf.randomNormal([6], 0, 1, 'float32', 27);
+      const r = bothPaths(() => addScaled(x, s, y));
+      expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+      expect(await kernelNames(() => addScaled(x, s, y))).toEqual([ADD_SCALED]);
+      // A scale that is not one value per channel broadcasts as tf.mul does (composite).
+      const s2 = tf.randomNormal([4, 1], 0, 1, 'float32', 28);
+      const want = tf.add(x, tf.mul(s2, y));
+      expect(maxDiff(addScaled(x, s2, y).dataSync() as Float32Array, want.dataSync() as Float32Array)).toBeLessThan(1e-6);
+      tf.dispose([x, y, s, s2, want]);
+    });
+
+    it('gradients take the composite path (the custom kernels have none) and stay correct', () => {
+      const x = tf.randomNormal([3, 10], 0, 1, 'float32', 13);
+      const w = tf.randomNormal([10], 1, 0.2, 'float32', 14);
+      const ln = (t: tf.Tensor) => tf.sum(tf.mul(F.gelu(F.layerNorm(t, w, null, 1e-5)), tf.reshape(tf.range(0, 30), [3, 10])));
+      const g = tf.grad(ln)(x);
+      // Central differences of the same function (evaluated outside gradient recording: the fused path).
+      const xs = x.arraySync() as number[][];
+      const h = 1e-2;
+      const gd = g.arraySync() as number[][];
+      for (const [i, j] of [[0, 0], [1, 4], [2, 9]] as const) {
+        const plus = xs.map((r) => [...r]);
+        const minus = xs.map((r) => [...r]);
+        plus[i]![j]! += h;
+        minus[i]![j]! -= h;
+        const fd = (ln(tf.tensor2d(plus)).dataSync()[0]! - ln(tf.tensor2d(minus)).dataSync()[0]!) / (2 * h);
+        expect(gd[i]![j]!).toBeCloseTo(fd, 1);
+      }
+      tf.dispose([x, w, g]);
+    });
+
+    for (const name of ['van_b0', 'unireplknet_a', 'vig_t']) {
+      it(`${name}: fewer kernels per forward than the composite path, same output within 1e-5`, async () => {
+        const m = createModel(name, { seed: 1 }).eval();
+        const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 15);
+        const count = async (on: boolean) => {
+          setFusedInference(on);
+          try {
+            tf.dispose(m.forward(x)); // parameter layouts are converted on the first forward
+            return (await kernelNames(() => m.forward(x) as tf.Tensor)).length;
+          } finally {
+            setFusedInference(true);
+          }
+        };
+        const composite = await count(false);
+        const fused = await count(true);
+        expect(fused).toBeLessThan(composite * 0.75);
+        const r = bothPaths(() => m.forward(x) as tf.Tensor);
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+        x.dispose();
+        m.dispose();
+      });
+    }
+  });
+}
+
+afterAll(async () => {
+  await useBackend('wasm');
+});
