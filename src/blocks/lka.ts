@@ -7,7 +7,6 @@ import { tf, type Tensor } from '../tf.js';
 import { Module, type Layer, type LayerModule } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, DropPath, GELU } from '../nn/layers.js';
 import { constant } from '../nn/init.js';
-import { addScaled } from '../kernels/inference.js';
 
 /** The official `LKA` (earlier `AttentionModule`): 5x5 DW, 7x7 DW dilation 3 (19x19 span), 1x1; 21x21 effective kernel. */
 export class LKA extends Module implements Layer {
@@ -79,11 +78,10 @@ export class LayerScaleConvBlock extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      // Without stochastic depth the scaled residual is one op (one kernel on the inference path).
-      const residual = (base: Tensor, scale: Tensor, branch: Tensor) =>
-        this.drop_path.training && this.drop_path.p > 0 ? tf.add(base, this.drop_path.forward(tf.mul(scale, branch))) : addScaled(base, scale, branch);
-      const y = residual(x, this.layer_scale_1.value, this.attn.forward(this.norm1.forward(x)));
-      return residual(y, this.layer_scale_2.value, this.mlp.forward(this.norm2.forward(y)));
+      const a = tf.mul(this.layer_scale_1.value, this.attn.forward(this.norm1.forward(x)));
+      const y = tf.add(x, this.drop_path.forward(a));
+      const m = tf.mul(this.layer_scale_2.value, this.mlp.forward(this.norm2.forward(y)));
+      return tf.add(y, this.drop_path.forward(m));
     });
   }
 }

@@ -1,8 +1,9 @@
 /**
  * Single-kernel forms of ops that tfjs composes from many kernels, for inference on the cpu and wasm
- * backends: LayerNorm over the last axis (12 kernels as a composite), exact-erf GELU (5) and ConvNeXt V2's
- * global response normalization (10), and a residual with a per-channel layer scale x + s * y (2). Each is a JS
- * typed-array loop registered as a tfjs kernel, run only while no gradient is being recorded; training,
+ * backends: LayerNorm over the last axis (12 kernels as a composite) and exact-erf GELU (5). Each is a JS
+ * typed-array loop registered as a tfjs kernel, kept because it measured at least as fast as the composite
+ * on wasm (one-kernel forms of a layer-scaled residual x + s * y and of GRN were 1.1-2.8x slower than tfjs's
+ * SIMD kernels on large maps, so those stay composites); run only while no gradient is being recorded; training,
  * other backends and the ONNX tracer's backend (which registers only tfjs's own kernels) take the
  * composite in src/nn/functional.ts. Also here: stock kernels called directly where the tfjs op wraps
  * them in reshapes that do nothing (Linear's matmul, eval batch norm). `setFusedInference(false)` turns
@@ -13,8 +14,6 @@ import { type TensorInfo, ioFor } from './js_io.js';
 
 export const LAYER_NORM = 'VizooLayerNorm';
 export const GELU_ERF = 'VizooGeluErf';
-export const GRN_NHWC = 'VizooGrn';
-export const ADD_SCALED = 'VizooAddScaled';
 
 let enabled = true;
 
@@ -165,56 +164,9 @@ function geluKernel({ inputs, backend }: KernelArgs<Record<string, never>>): Ten
   return out.done()[0]!;
 }
 
-/**
- * GRN on NHWC (B, H, W, C): per image and channel G_c = ||x_c||_2 over H, W; N_c = G_c / (mean_c G + 1e-6);
- * y = (gamma_c N_c + 1) x + beta_c. Sums in double precision.
- */
-function grnKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
-  const { x, gamma, beta } = inputs;
-  const [b, h, w, c] = x!.shape as [number, number, number, number];
-  const io = ioFor(backend);
-  const out = io.outputs([x!.shape], false);
-  const xs = io.read(x!);
-  const gm = io.read(gamma!);
-  const bt = beta ? io.read(beta) : null;
-  const y = out.views[0]!;
-  const plane = h * w * c;
-  const sq = new Float64Array(c);
-  const scale = new Float64Array(c);
-  for (let n = 0; n < b; n++) {
-    const base = n * plane;
-    sq.fill(0);
-    for (let p = base; p < base + plane; p += c) for (let ch = 0; ch < c; ch++) sq[ch] += xs[p + ch]! * xs[p + ch]!;
-    let mean = 0;
-    for (let ch = 0; ch < c; ch++) mean += (sq[ch] = Math.sqrt(sq[ch]!));
-    const inv = 1 / (mean / c + 1e-6);
-    for (let ch = 0; ch < c; ch++) scale[ch] = gm[ch]! * sq[ch]! * inv + 1;
-    for (let p = base; p < base + plane; p += c) {
-      if (bt) for (let ch = 0; ch < c; ch++) y[p + ch] = scale[ch]! * xs[p + ch]! + bt[ch]!;
-      else for (let ch = 0; ch < c; ch++) y[p + ch] = scale[ch]! * xs[p + ch]!;
-    }
-  }
-  return out.done()[0]!;
-}
-
-/** x + s * y with x, y of one shape and s a vector over their last axis. */
-function addScaledKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
-  const io = ioFor(backend);
-  const out = io.outputs([inputs.x!.shape], false);
-  const x = io.read(inputs.x!);
-  const y = io.read(inputs.y!);
-  const s = io.read(inputs.scale!);
-  const o = out.views[0]!;
-  const c = s.length;
-  for (let p = 0; p < x.length; p += c) for (let ch = 0; ch < c; ch++) o[p + ch] = x[p + ch]! + s[ch]! * y[p + ch]!;
-  return out.done()[0]!;
-}
-
 for (const backendName of INFERENCE_BACKENDS) {
   if (!tf.getKernel(LAYER_NORM, backendName)) tf.registerKernel({ kernelName: LAYER_NORM, backendName, kernelFunc: layerNormKernel as unknown as tf.KernelFunc });
   if (!tf.getKernel(GELU_ERF, backendName)) tf.registerKernel({ kernelName: GELU_ERF, backendName, kernelFunc: geluKernel as unknown as tf.KernelFunc });
-  if (!tf.getKernel(ADD_SCALED, backendName)) tf.registerKernel({ kernelName: ADD_SCALED, backendName, kernelFunc: addScaledKernel as unknown as tf.KernelFunc });
-  if (!tf.getKernel(GRN_NHWC, backendName)) tf.registerKernel({ kernelName: GRN_NHWC, backendName, kernelFunc: grnKernel as unknown as tf.KernelFunc });
 }
 
 type RunKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor;
@@ -231,24 +183,6 @@ export function layerNormFused(x: Tensor, weight: Tensor | null, bias: Tensor | 
 /** Exact-erf GELU in one kernel (callers check `inferenceShortcut(GELU_ERF)`). */
 export function geluFused(x: Tensor): Tensor {
   return run(GELU_ERF, { x });
-}
-
-/**
- * x + scale * y in one kernel when it applies (inference on cpu / wasm, float32, same shapes, scale a vector
- * over the last axis); tf.add(x, tf.mul(scale, y)) otherwise.
- */
-export function addScaled(x: Tensor, scale: Tensor, y: Tensor): Tensor {
-  const c = x.shape[x.rank - 1];
-  const fits = x.dtype === 'float32' && y.dtype === 'float32' && scale.dtype === 'float32' && scale.size === c && x.shape.every((d, i) => d === y.shape[i]) && x.rank === y.rank;
-  if (fits && inferenceShortcut(ADD_SCALED)) return run(ADD_SCALED, { x, scale, y });
-  return tf.tidy(() => tf.add(x, tf.mul(scale, y)));
-}
-
-/** GRN of a (B, H, W, C) map in one kernel, gamma and beta of C elements (callers check `inferenceShortcut(GRN_NHWC)`). */
-export function grnFused(x: Tensor, gamma: Tensor, beta: Tensor | null): Tensor {
-  const inputs: Record<string, Tensor> = { x, gamma };
-  if (beta) inputs.beta = beta;
-  return run(GRN_NHWC, inputs);
 }
 
 /**

@@ -18,7 +18,6 @@ import { LSKA, SDLSKA } from '../blocks/lska.js';
 import { PagFM, SegmentHead, makeLayer } from '../blocks/pidnet.js';
 import { Backbone, type FeatureInfo } from './backbone.js';
 import { IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, type ModelOptions, type PretrainedConfig, imagenetConfig, registerModel } from './registry.js';
-import { addScaled } from '../kernels/inference.js';
 
 /** The large-kernel attention inside EVA blocks (`lka`): SDLSKA in every released config, LSKA the config default. */
 export type GatingKind = 'SDLSKA' | 'LSKA';
@@ -101,7 +100,7 @@ export class DLKPPM extends Module implements Layer {
       const size: [number, number] = [x.shape[1]!, x.shape[2]!];
       const up = (t: Tensor) => resizeBilinear(t as Tensor4D, size);
       const x0 = this.scale0.forward(x);
-      const lska = addScaled(x0, this.layer_scale_lska.value, this.lska.forward(this.bn.forward(x0)));
+      const lska = tf.add(x0, tf.mul(this.layer_scale_lska.value, this.lska.forward(this.bn.forward(x0))));
       const x1 = this.process1.forward(tf.add(up(this.scale1.forward(x)), x0));
       const x2 = this.process2.forward(tf.add(up(this.scale2.forward(x)), x1));
       const x3 = this.process_lska.forward(tf.add(lska, x2));
