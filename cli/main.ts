@@ -7,6 +7,12 @@
 import { Command } from 'commander';
 import { VERSION } from './version.js';
 
+// Output piped into a reader that stops early (`vizoo list | head`) ends the command quietly, as Unix tools do.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 type Register = (program: Command) => void;
 
 /** Command modules, with the command names each one registers. */

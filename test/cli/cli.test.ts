@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, readSafetensors, saveWeights } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
-import { KEYS, PARITY, ROOT } from '../paths.js';
+import { CLI, KEYS, PARITY, ROOT } from '../paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vizoo-cli-'));
 const img = (n: string) => join(dir, n);
@@ -35,6 +35,13 @@ describe('vizoo list / info', () => {
   it('lists models by wildcard', async () => {
     const r = await runCli(['list', 'van_b?', '--json']);
     expect(JSON.parse(r.stdout)).toEqual(['van_b0', 'van_b1', 'van_b2', 'van_b3', 'van_b4', 'van_b5', 'van_b6']);
+  });
+
+  it('ends quietly when the reader of its output goes away (vizoo list | head)', () => {
+    // `true` exits without reading, before vizoo's first write: every write meets a closed pipe.
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" list | true`], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it('lists the ViT token mixers with their cost in tokens (--mixers)', async () => {
