@@ -1,7 +1,7 @@
 /**
  * Based's linear attention (Arora et al., "Simple linear attention language models balance the
  * recall-throughput tradeoff", arXiv 2402.18668, Sec. 4), as HazyResearch/based @32c1bd4
- * `based/models/mixers/linear_attention.py` computes it (spec ../shared/reference/seed_mixers.md):
+ * `based/models/mixers/linear_attention.py` computes it (see docs/families/vit_mixers.md):
  * q and k map through the 2nd-order Taylor feature map of exp(q.k / sqrt(F)), then causal linear
  * attention normalized by its row sums. The official module is causal only. Scores inside the N x N
  * (plain) form and inside blocks (chunk form) come from the dot products q . k through the polynomial the

@@ -1,8 +1,8 @@
 /**
  * Lightning Attention-2 (Qin et al., "Lightning Attention-2: A Free Lunch for Handling Unlimited Sequence
  * Lengths in Large Language Models", arXiv 2401.04658) in the TransNormerLLM attention block of
- * OpenNLPLab/lightning-attention @d15c385 (`examples/module/tnl_attn.py::TnlAttention`, spec
- * ../shared/reference/seed_mixers.md): causal linear attention with a per-head exponential decay,
+ * OpenNLPLab/lightning-attention @d15c385 (`examples/module/tnl_attn.py::TnlAttention`, see
+ * docs/families/vit_mixers.md): causal linear attention with a per-head exponential decay,
  * O_h = ((Q_h K_h^T) . M_h) V_h, M_h[i, j] = exp(-s_h (i - j)) for j <= i. The official module is causal
  * only; its Triton kernel computes the block form that kernels/linear_attention.ts `chunk` follows.
  */

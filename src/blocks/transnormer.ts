@@ -1,6 +1,6 @@
 /**
  * TransNormer's token mixers (Qin et al., "The Devil in Linear Transformer", EMNLP 2022, arXiv 2210.10340),
- * as the authors' OpenNLPLab/lra @dd871ef code computes them (spec ../shared/reference/seed_mixers.md):
+ * as the authors' OpenNLPLab/lra @dd871ef code computes them (see docs/families/vit_mixers.md):
  * - NormAttention (`NormLinearAttention`, Sec. 3.1): linear attention phi(Q) (phi(K)^T V) without softmax,
  *   scaling or denominator; a norm of the concatenated heads takes their place (Eq. 9).
  * - DiagAttention (`NormLocalAttention`, Sec. 3.2): attention only inside non-overlapping chunks of c
