@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type ModelCard, type ModelCatalog, formatModelCard } from '../../src/models/card.js';
 import { matchNames } from '../../src/models/names.js';
+import type { StateDictEntry } from '../../src/models/describe.js';
 import { action, parseImgSize, parseIntArg } from '../options.js';
 
 /**
@@ -57,11 +58,10 @@ export function registerListInfo(program: Command): void {
         // did-you-mean error) build the model.
         const plain = !o.stateDict && o.numClasses === undefined && !o.imgSize;
         let card: ModelCard | undefined = plain ? readCatalog()?.models[name] : undefined;
-        let stateDict: { key: string; shape: number[]; dtype: string }[] | undefined;
+        let stateDict: StateDictEntry[] | undefined;
         if (!card) {
-          const { modelCard, modelStateDictInfo } = await import('../../src/models/describe.js');
-          card = modelCard(name, { numClasses: o.numClasses, imgSize: o.imgSize });
-          if (o.stateDict) stateDict = modelStateDictInfo(name, { numClasses: o.numClasses, imgSize: o.imgSize });
+          const { describeModel } = await import('../../src/models/describe.js');
+          ({ card, stateDict } = describeModel(name, { numClasses: o.numClasses, imgSize: o.imgSize }, o.stateDict));
         }
         if (o.json) {
           process.stdout.write(`${JSON.stringify(stateDict ? { ...card.info, state_dict: stateDict.map((e) => [e.key, e.shape]) } : card.info)}\n`);

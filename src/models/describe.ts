@@ -8,12 +8,20 @@ import { noWeightsReason, sourceLocation, weightSources } from '../hub/sources.j
 import { TOKEN_MIXERS } from '../blocks/token_mixers.js';
 import type { ModelCard, ModelCatalog } from './card.js';
 
-export function modelCard(name: string, opts: Pick<ModelOptions, 'numClasses' | 'imgSize'> = {}): ModelCard {
+export type StateDictEntry = { key: string; shape: number[]; dtype: string };
+
+type CardOptions = Pick<ModelOptions, 'numClasses' | 'imgSize'>;
+
+/**
+ * The model's card and, when asked, its official state dict's keys, PyTorch-layout shapes and dtypes
+ * (`vizoo info --state-dict`), from one uninitialized build of the model.
+ */
+export function describeModel(name: string, opts: CardOptions = {}, withStateDict = false): { card: ModelCard; stateDict?: StateDictEntry[] } {
   const entry = getModelEntry(name);
   const model = createModel(name, { init: false, ...opts });
   try {
     const source = weightSources(name).default;
-    return {
+    const card: ModelCard = {
       info: {
         name,
         architecture: entry.architecture,
@@ -25,19 +33,14 @@ export function modelCard(name: string, opts: Pick<ModelOptions, 'numClasses' | 
       },
       weights: source ? `${sourceLocation(source)} (vizoo pull ${name})` : (noWeightsReason(name) ?? 'no known source'),
     };
+    return withStateDict ? { card, stateDict: model.stateDictInfo() } : { card };
   } finally {
     model.dispose();
   }
 }
 
-/** The official state dict's keys, PyTorch-layout shapes and dtypes (`vizoo info --state-dict`). */
-export function modelStateDictInfo(name: string, opts: Pick<ModelOptions, 'numClasses' | 'imgSize'> = {}): { key: string; shape: number[]; dtype: string }[] {
-  const model = createModel(name, { init: false, ...opts });
-  try {
-    return model.stateDictInfo();
-  } finally {
-    model.dispose();
-  }
+export function modelCard(name: string, opts: CardOptions = {}): ModelCard {
+  return describeModel(name, opts).card;
 }
 
 export function modelCatalog(): ModelCatalog {
