@@ -1,12 +1,16 @@
 /**
  * vizoo's ONNX export against the official PyTorch export of the same weights (bench/anchors): each
- * anchor's .pth is loaded into vizoo and exported (dynamic batch); both graphs run in onnxruntime's CPU
+ * anchor's .pth is made (anchors/weights.ts) in a temporary folder beside a copy of the official export,
+ * which reads its initializers from it, then loaded into vizoo and exported (dynamic batch); both graphs run in onnxruntime's CPU
  * provider with one thread, in alternating pairs at batch 1 and 8. Printed per anchor: the median of the
  * pairs' time ratios vizoo / official (goal: <= 1), the median times, the node counts as written and after
  * onnxruntime's optimizations, and the largest difference between the two outputs.
  */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportOnnx, loadModel, packageRootPath } from '../src/index.js';
+import { writeAnchorWeights } from './anchors/weights.js';
 import type { BenchModule, BenchReport } from './types.js';
 import { alternate, benchInput, benchSession, nodeCount, optimizedNodeCount, timeRun } from './ort.js';
 
@@ -16,10 +20,12 @@ function anchorReport(name: string): BenchReport {
   return {
     name: `official ${name}`,
     run: async () => {
-      const model = loadModel(name, { weights: join(ANCHORS, `${name}.pth`) });
+      const dir = mkdtempSync(join(tmpdir(), 'vizoo-anchor-'));
+      const model = loadModel(name, { weights: writeAnchorWeights(name, dir) });
       const ours = (await exportOnnx(model, { dynamicBatch: true })).bytes;
       model.dispose();
-      const theirs = join(ANCHORS, `${name}_official.onnx`);
+      const theirs = join(dir, `${name}_official.onnx`);
+      copyFileSync(join(ANCHORS, `${name}_official.onnx`), theirs);
       const [a, b] = [await benchSession(ours), await benchSession(theirs)];
       const lines = [
         `${name}: vizoo ONNX vs the official export (onnxruntime CPU, 1 thread, median of alternating pairs)`,
@@ -36,6 +42,7 @@ function anchorReport(name: string): BenchReport {
         );
       }
       await Promise.all([a.release(), b.release()]);
+      rmSync(dir, { recursive: true, force: true });
       return lines;
     },
   };

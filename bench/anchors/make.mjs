@@ -1,7 +1,7 @@
 // Writes an official ONNX export into bench/anchors with its weights as external data read from the
-// .pth they were exported from (same bytes, stored once): every initializer of 64 bytes or more whose
+// .pth they were exported from (which bench/anchors/weights.ts makes again on demand): every initializer of 64 bytes or more whose
 // bytes occur exactly once in the .pth points at that byte range; the others stay inline.
-// usage: node bench/anchors/make.mjs OFFICIAL.onnx bench/anchors/NAME.pth bench/anchors/NAME_official.onnx
+// usage: node bench/anchors/make.mjs OFFICIAL.onnx DIR/NAME.pth bench/anchors/NAME_official.onnx (NAME.pth from anchors/weights.ts)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import onnxProto from 'onnx-proto';
