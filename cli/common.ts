@@ -80,8 +80,9 @@ function pulledWeights(name: string): string | undefined {
 }
 
 /**
- * Builds the model and loads weights: --weights, else what `vizoo pull` fetched, else the shipped file. Without weights, an inference command (`needWeights`) stops with how
- * to get them unless --random-init asks for the untrained model; other commands warn.
+ * Builds the model and loads weights: --weights, else what `vizoo pull` fetched, else the shipped file.
+ * Without weights, an inference command (`needWeights`) stops with how to get them unless --random-init
+ * asks for the untrained model; other commands warn.
  */
 export function buildModel(o: ModelCliOptions, defaultModel?: string, needWeights = false): Backbone & { weightsFile: string | null } {
   const name = resolveModelName(o, defaultModel);
