@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { action, backendOption, parseImgSize, parseIntArg, seedOption } from './options.js';
 import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, cachedPath, loadModel, ortModelFor, resolveRuntime, resolveWeights, type OrtDevice, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
+import type { Tensor, Tensor4D } from '../src/tf.js';
 
 export { action, backendOption, parseImgSize, parseIntArg, seedOption };
 
@@ -125,6 +126,28 @@ export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?
     device: o.device as OrtDevice | undefined,
     onExport: (p) => process.stderr.write(`vizoo: exported ${model.variant} to ${p} for onnxruntime (cached; --runtime tfjs skips it)\n`),
   });
+}
+
+/**
+ * The hash head of `model` on the command's runtime: onnxruntime runs the model's hash export (cached as the
+ * forward exports are); tfjs (undefined) runs the model itself.
+ */
+export interface HashRunner {
+  /** Undefined on tfjs (the model runs itself). */
+  hash?: (x: Tensor4D) => Promise<Tensor>;
+  dispose(): Promise<void>;
+}
+
+export async function hashRunner(model: Backbone, o: ModelCliOptions & { runtime?: string; device?: string }): Promise<HashRunner> {
+  if ((await commandRuntime(o)) === 'tfjs') return { dispose: async () => {} };
+  const ort = await ortModelFor(model, {
+    weightsFile: (model as { weightsFile?: string | null }).weightsFile ?? null,
+    seed: o.seed,
+    device: o.device as OrtDevice | undefined,
+    output: 'hash',
+    onExport: (p) => process.stderr.write(`vizoo: exported ${model.variant}'s hash head to ${p} for onnxruntime (cached; --runtime tfjs skips it)\n`),
+  });
+  return { hash: (x) => ort.forwardAsync(x), dispose: () => ort.dispose() };
 }
 
 function numClassesOf(weights: string): number | undefined {

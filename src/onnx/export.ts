@@ -33,6 +33,20 @@ export interface ExportOptions {
   metadata?: Record<string, string>;
   /** Rewrite into the standard forms runtimes fuse (LayerNormalization, Gelu pattern, Gemm, ...; default true). */
   fuse?: boolean;
+  /** What the graph outputs: the model's forward (default), or the continuous hash of a hashing model (EET's forwardHash). */
+  output?: ExportOutput;
+}
+
+export type ExportOutput = 'forward' | 'hash';
+
+type HashExportable = { forwardHash?(x: Tensor): { hash: Tensor } };
+
+/** The traced function for `output`. */
+function exportedForward(model: Exportable, output: ExportOutput = 'forward'): (x: Tensor) => Tensor | Tensor[] {
+  if (output === 'forward') return (x) => model.forward(x);
+  const hashing = model as Exportable & HashExportable;
+  if (typeof hashing.forwardHash !== 'function') throw new Error(`ONNX export: model '${model.variant ?? model.constructor.name}' has no hash head`);
+  return (x) => tf.tidy(() => hashing.forwardHash!(x).hash);
 }
 
 export interface ExportResult {
@@ -236,6 +250,18 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
     return h;
   };
 
+  const consumers = new Map<number, TNode[]>();
+  for (const node of a.nodes) {
+    for (const [, v] of node.inputs) {
+      if (!v) continue;
+      const list = consumers.get(v.index);
+      if (list) list.push(node);
+      else consumers.set(v.index, [node]);
+    }
+  }
+  /** The kernels that read `v`, looking through reshapes. */
+  const readers = (v: TValue): TNode[] => (consumers.get(v.index) ?? []).flatMap((n) => (n.kernel === 'Reshape' ? readers(n.outputs[0]!) : [n]));
+
   for (const node of a.nodes) {
     const mapping = KERNEL_MAPPINGS[node.kernel];
     if (!mapping) throw new UnsupportedKernelError(node.kernel);
@@ -269,6 +295,7 @@ function buildGraph(a: Trace, b: Trace | null, batches: [number, number], nchwIn
         return Boolean(w && w.shape[d] !== v.shape[d]);
       },
       handled: (...xs) => xs.forEach((x) => handled.add(x)),
+      readers,
     };
     let outs: string[];
     try {
@@ -325,7 +352,7 @@ export async function exportOnnx(model: Exportable, opts: ExportOptions = {}): P
   let b: Trace | null = null;
   try {
     await tf.setBackend(traceBackend);
-    const forward = (x: Tensor) => model.forward(x);
+    const forward = exportedForward(model, opts.output);
     a = await traceModel(model, forward, { inputShape: [batches[0], h, w, c] });
     if (opts.dynamicBatch) b = await traceModel(model, forward, { inputShape: [batches[1], h, w, c], reuse: a });
   } finally {
@@ -344,6 +371,7 @@ export async function exportOnnx(model: Exportable, opts: ExportOptions = {}): P
   if (model.variant) metadata.vizoo_model = model.variant;
   if (cfg) metadata.vizoo_config = JSON.stringify(cfg);
   metadata.vizoo_input_layout = 'NCHW';
+  if (opts.output === 'hash') metadata.vizoo_output = 'hash';
   const bytes = g.toModel({ opset: opts.opset ?? 17, producer: 'vizoo', metadata });
   return {
     bytes,

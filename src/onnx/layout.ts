@@ -301,6 +301,12 @@ export class Layouts {
     });
   }
 
+  /** P = transpose(O, perm) as an ONNX value (T up to a reshape). */
+  permuted(h: Held): string {
+    if (isIdentity(h.perm)) return h.name;
+    return this.memo(h, 'permuted', () => this.host.g.op('Transpose', [h.name], { perm: Is(h.perm) }, this.host.info(h.dtype, pShapes(h))));
+  }
+
   /** A held value that is T itself (materialized). */
   plainHeld(h: Held): Held {
     return isPlain(h) ? h : plainHeld(this.plain(h), h.t, h.dtype, h.data);

@@ -10,7 +10,7 @@
 import { slice_util } from '@tensorflow/tfjs-core';
 import { type Attr, F, type GValueInfo, type GraphBuilder, I, Is, S, ElemType, type ElemTypeId, floatTensor } from './graph.js';
 import {
-  type Held, type Layouts, NCHW_TO_NHWC, type Shapes, axesInO, axisInO, invertPerm, isPlain, isTrivial, reshapeHeld, shapeInO,
+  type Held, type Layouts, NCHW_TO_NHWC, type Shapes, axesInO, axisInO, identityPerm, invertPerm, isPlain, isTrivial, pShapes, reshapeHeld, shapeInO,
 } from './layout.js';
 import type { TNode, TValue } from './trace.js';
 
@@ -45,6 +45,8 @@ export interface MapContext {
   dynamicDim(v: TValue, d: number): boolean;
   /** Marks that the mapping handled attribute differences between traces itself. */
   handled(...attrs: string[]): void;
+  /** The kernels of the forward that read value `v` (looking through reshapes). */
+  readers(v: TValue): TNode[];
 }
 
 export type KernelMapping = (ctx: MapContext) => string[];
@@ -312,10 +314,20 @@ const swapLast2 = (rank: number): number[] => {
   return perm;
 };
 
+/** Whether the op's output goes into an erf GELU (x * 1/sqrt(2) -> Erf, the way nn/functional's gelu traces). */
+function entersGelu(ctx: MapContext): boolean {
+  const isErf = (n: TNode) => n.kernel === 'Erf';
+  return ctx.readers(ctx.node.outputs[0]!).some((n) => n.kernel === 'Multiply' && ctx.readers(n.outputs[0]!).some(isErf));
+}
+
 /**
  * BatchMatMul. A product of a map's channels (an NCHW-held (B, H, W, C) value seen as rows of C) with a
- * constant matrix is a 1x1 Conv (no layout change); a matrix shared by the batch (batch 1) is a 2-D
- * operand, and operands of batch 1 on both sides make a 2-D MatMul (so bias adds fuse into Gemm).
+ * constant matrix that goes into a GELU is a MatMul on the channels-last map, as PyTorch's permute + Linear
+ * exports: onnxruntime fuses bias and GELU into BiasGelu, which beats the NCHWc 1x1 conv, its separate Gelu
+ * and the reorders around them (0.65x the time, docs/architecture.md). Otherwise it is a 1x1 Conv and the
+ * map stays NCHW (without the fusion, the transposes cost more than they save). A matrix shared by the batch
+ * (batch 1) is a 2-D operand, and operands of batch 1 on both sides make a 2-D MatMul (so bias adds fuse
+ * into Gemm).
  */
 function matmul(ctx: MapContext): Held {
   const { g } = ctx;
@@ -329,12 +341,18 @@ function matmul(ctx: MapContext): Held {
   const sharedB = rankB === 2 || b.t.every((s) => s.slice(0, -2).every((d) => d === 1));
   const [k, n] = b.t[0]!.slice(-2) as [number, number];
   const aLast = a.t[0]!.length - 1;
-  const conv1x1 = sharedB && g.isConstant(b.name) && a.o[0]!.length === 4 && !isPlain(a) && axisInO(a, aLast) === 1 && a.o.every((s) => s[1] === k);
-  if (conv1x1) {
-    const w = weight(ctx, reshapeHeld(b, b.t.map(() => [k, n])), [1, 0], [n, k, 1, 1]);
-    const o = a.o.map((s) => [s[0]!, n, s[2]!, s[3]!]);
-    const y = g.op('Conv', [a.name, w], { kernel_shape: Is([1, 1]) }, ctx.info('float32', o));
-    return { name: y, o, perm: NCHW_TO_NHWC, t: outT, dtype: 'float32' };
+  const rowsOfMap = sharedB && g.isConstant(b.name) && a.o[0]!.length === 4 && !isPlain(a) && axisInO(a, aLast) === 1 && a.o.every((s) => s[1] === k) && a.perm[3] === 1;
+  if (rowsOfMap) {
+    if (!entersGelu(ctx)) {
+      const w = weight(ctx, reshapeHeld(b, b.t.map(() => [k, n])), [1, 0], [n, k, 1, 1]);
+      const o = a.o.map((s) => [s[0]!, n, s[2]!, s[3]!]);
+      const y = g.op('Conv', [a.name, w], { kernel_shape: Is([1, 1]) }, ctx.info('float32', o));
+      return { name: y, o, perm: a.perm, t: outT, dtype: 'float32' };
+    }
+    const w = weight(ctx, reshapeHeld(b, b.t.map(() => [k, n])), [0, 1], [k, n]);
+    const o = pShapes(a).map((s) => [...s.slice(0, -1), n]);
+    const y = g.op('MatMul', [ctx.layouts.permuted(a), w], {}, ctx.info('float32', o));
+    return { name: y, o, perm: identityPerm(4), t: outT, dtype: 'float32' };
   }
   const lead = (h: Held) => h.t.map((s) => s.slice(0, -2).reduce((x, y) => x * y, 1));
   const as2d = sharedB && lead(a).every((d) => d === 1);

@@ -16,7 +16,7 @@ import type { Backbone } from '../models/backbone.js';
 import { type PretrainedConfig, getModelEntry } from '../models/registry.js';
 import { cacheDir, sha256File } from '../hub/cache.js';
 import { readOnnxMetadata } from '../hub/weight_files.js';
-import { exportOnnxFile, type ExportOptions } from './export.js';
+import { exportOnnxFile, type ExportOptions, type ExportOutput } from './export.js';
 import { MissingPackageError, importPackage } from '../util/optional.js';
 
 /** The ImageNet preprocessing assumed for foreign ONNX classifiers that name no vizoo model. */
@@ -250,6 +250,8 @@ export interface OrtRuntimeOptions extends OrtSessionOptions {
   dir?: string;
   /** Called when an export is written (not when the cache has it). */
   onExport?: (path: string) => void;
+  /** What the export outputs (default the forward; 'hash': a hashing model's continuous hash). */
+  output?: ExportOutput;
 }
 
 const weightsHashes = new Map<string, string>();
@@ -264,7 +266,8 @@ export function ortCachePath(model: Backbone, o: OrtRuntimeOptions & ExportOptio
     weights = weightsHashes.get(o.weightsFile)!;
   }
   // `built`: the input size the model was built for (imgSize), which sets its position-embedding grid.
-  const key = JSON.stringify({ v: 2, model: model.variant, weights, classes: model.numClasses, chans: cfg.inputSize[0], built: cfg.inputSize.slice(1), size, opset: o.opset ?? 17, dynamic: true });
+  // v3: exporter graphs of 2026-12 (channels-last MatMul + BiasGelu for map MLPs); 'output' since the hash export.
+  const key = JSON.stringify({ v: 3, model: model.variant, weights, classes: model.numClasses, chans: cfg.inputSize[0], built: cfg.inputSize.slice(1), size, opset: o.opset ?? 17, dynamic: true, output: o.output ?? 'forward' });
   const h = createHash('sha256').update(key).digest('hex').slice(0, 16);
   return join(o.dir ?? cacheDir('onnx'), `${model.variant || 'model'}-${h}.onnx`);
 }
@@ -273,7 +276,7 @@ export function ortCachePath(model: Backbone, o: OrtRuntimeOptions & ExportOptio
 export async function ortModelFor(model: Backbone, o: OrtRuntimeOptions = {}): Promise<OrtModel> {
   const path = ortCachePath(model, o);
   if (!existsSync(path)) {
-    await exportOnnxFile(model, path, { dynamicBatch: true, inputSize: o.inputSize, opset: o.opset });
+    await exportOnnxFile(model, path, { dynamicBatch: true, inputSize: o.inputSize, opset: o.opset, output: o.output });
     o.onExport?.(path);
   }
   const session = await createOrtSession(path, o);

@@ -3,7 +3,7 @@
  * retrieval, and mAP@k on labelled folders. Codes are sign(hash) as in EET's evaluation (`train_model.py`,
  * `utils.calc_map_k`); a code is stored as a string of '1' (positive) and '0' (negative) bits.
  */
-import { tf } from '../tf.js';
+import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import type { Backbone } from '../models/backbone.js';
 import { type HashingModel, isHashingModel } from '../models/eet.js';
 import { type EvalTransform, evalTransformFor } from '../data/transforms.js';
@@ -27,6 +27,11 @@ export type EmbedResult = CodeEntry | { file: string; label: string | null; erro
 export interface EmbedOptions {
   batchSize?: number;
   onImage?: (r: EmbedResult) => void;
+  /**
+   * Computes the continuous hash of an NHWC batch somewhere else (the CLI's onnxruntime session of the
+   * model's hash export); default: the model's own forwardHash.
+   */
+  hash?: (x: Tensor4D) => Promise<Tensor>;
 }
 
 function requireHashing(model: Backbone): HashingModel & Backbone {
@@ -56,7 +61,7 @@ export async function embedWith(model: Backbone, images: LabelledImage[], load: 
     (im) => load(im, t),
     [t.size[0], t.size[1], t.channels],
     opts.batchSize ?? 8,
-    (x) => tf.tidy(() => m.forwardHash(x).hash),
+    opts.hash ?? ((x) => tf.tidy(() => m.forwardHash(x).hash)),
     (row) => codeFromHash(row),
     opts.onImage && ((r) => opts.onImage!(toResult(r))),
   );

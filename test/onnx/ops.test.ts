@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { tf, type Tensor } from '../../src/tf.js';
 import { Module } from '../../src/nn/module.js';
-import { Conv2d } from '../../src/nn/layers.js';
+import { Conv2d, GELU, Linear } from '../../src/nn/layers.js';
 import { createModel } from '../../src/models/index.js';
 import { exportOnnx } from '../../src/onnx/export.js';
 import { decodeModel } from '../../src/onnx/graph.js';
@@ -201,6 +201,50 @@ describe('graph', () => {
     await s.release();
     const plain = await exportOnnx(m, { dynamicBatch: true, fuse: false });
     expect(decodeModel(plain.bytes).graph!.node!.filter((n) => n.opType === 'LayerNormalization')).toHaveLength(0);
+  });
+
+  it('a map MLP exports as the official permute + Linear where onnxruntime fuses bias + GELU, as a 1x1 Conv where a conv follows; GRN sums squares with ReduceSum', async () => {
+    // conv -> fc1 -> GELU -> GRN -> fc2 (a UniRepLKNet / ConvNeXt-v2 MLP), then fc3 -> depthwise conv (a ConvFFN).
+    class MapMlp extends Module {
+      readonly conv = this.add('conv', new Conv2d(4, 8, 3, { padding: 1 }));
+      readonly fc1 = this.add('fc1', new Linear(8, 16));
+      readonly act = this.add('act', new GELU());
+      readonly fc2 = this.add('fc2', new Linear(16, 8));
+      readonly fc3 = this.add('fc3', new Linear(8, 8));
+      readonly dw = this.add('dw', new Conv2d(8, 8, 3, { padding: 1, groups: 8 }));
+      forward(x: Tensor): Tensor {
+        return tf.tidy(() => {
+          const y = this.conv.forward(x);
+          const h = this.act.forward(this.fc1.forward(y));
+          const gx = tf.sqrt(tf.sum(tf.mul(h, h), [1, 2], true));
+          const grn = tf.mul(h, tf.add(tf.div(gx, tf.add(tf.mean(gx, -1, true), 1e-6)), 1));
+          const z = tf.add(y, this.fc2.forward(grn));
+          return this.dw.forward(this.fc3.forward(z));
+        });
+      }
+    }
+    const m = new MapMlp().initialize(3).eval();
+    expect(await compare(m)).toBeLessThanOrEqual(1e-5);
+    const g = decodeModel((await exportOnnx(m, { inputSize: [8, 8], inChans: 4, dynamicBatch: true })).bytes).graph!;
+    const users = (name: string) => g.node!.filter((n) => n.input!.includes(name));
+    const producer = new Map(g.node!.flatMap((n) => n.output!.map((o) => [o, n] as const)));
+    const constant = new Set(g.initializer!.map((t) => t.name!));
+    for (const n of g.node!) if (n.input!.every((i) => !i || constant.has(i))) n.output!.forEach((o) => constant.add(o));
+    const matmuls = g.node!.filter((n) => n.opType === 'MatMul' && !constant.has(n.input![0]!));
+    // fc1 only: a channels-last MatMul, whose bias Add then feeds the erf GELU (BiasGelu in onnxruntime).
+    expect(matmuls).toHaveLength(1);
+    expect(producer.get(matmuls[0]!.input![0]!)?.opType).toBe('Transpose');
+    const bias = users(matmuls[0]!.output![0]!);
+    expect(bias.map((n) => n.opType)).toEqual(['Add']);
+    expect(users(bias[0]!.output![0]!).some((n) => n.opType === 'Div' && users(n.output![0]!).some((e) => e.opType === 'Erf'))).toBe(true);
+    // fc3 feeds the depthwise conv: a 1x1 Conv on the NCHW map. fc2 reads the channels-last GRN output: Gemm.
+    const convs = g.node!.filter((n) => n.opType === 'Conv');
+    const kernel = (n: (typeof convs)[number]) => n.attribute!.find((a) => a.name === 'kernel_shape')?.ints?.map(Number).join('x');
+    expect(convs.map(kernel).sort()).toEqual(['1x1', '3x3', '3x3']);
+    expect(g.node!.filter((n) => n.opType === 'Gemm')).toHaveLength(1);
+    // GRN's sum over H and W of the NHWC map: no ReduceL2 (slow over non-innermost axes in onnxruntime).
+    expect(g.node!.filter((n) => n.opType === 'ReduceL2' || n.opType === 'ReduceSumSquare')).toHaveLength(0);
+    expect(g.node!.filter((n) => n.opType === 'ReduceSum')).toHaveLength(1);
   });
 
   it('a kernel without a mapping is an error naming it; an op with a composite fallback exports', async () => {

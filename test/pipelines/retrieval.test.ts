@@ -4,7 +4,7 @@
 // code per class). Colour classes already cluster under random heads, so the test also demands what only the
 // training gives: every held-out query gets exactly its class's code (its own class at Hamming distance 0).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -19,6 +19,8 @@ import { eetTeacherLoss, trainCodes } from '../../src/train/hashing_losses.js';
 import { type CodeEntry, hammingRank, meanAveragePrecision, rankDatabase } from '../../src/pipelines/retrieval.js';
 import { embedImages, listImageFolder } from '../../src/pipelines/files.js';
 import { CLI } from '../paths.js';
+import { exportOnnx } from '../../src/onnx/export.js';
+import { createOrtSession, runSession } from '../../src/onnx/runtime.js';
 
 const entry = (file: string, label: string | null, code: string): CodeEntry => ({ file, label, code });
 
@@ -114,7 +116,10 @@ describe('EET hash retrieval on a synthetic labelled set', () => {
     writeSafetensors(weights, await model.stateDict());
   }, 240_000);
 
-  afterAll(() => model?.dispose());
+  afterAll(() => {
+    model?.dispose();
+    rmSync(root, { recursive: true, force: true });
+  });
 
   it('ranks each held-out query next to its own class (API)', async () => {
     const db = (await embedImages(model, listImageFolder(dbDir))) as CodeEntry[];
@@ -135,22 +140,61 @@ describe('EET hash retrieval on a synthetic labelled set', () => {
     writeFileSync(codeFile, `${JSON.stringify({ model: 'eet_vit_small_cub_16bit', bits: 16, items: db })}\n`);
   }, 120_000);
 
+  it("the hash export computes forwardHash's continuous hash in onnxruntime (what embed runs by default)", async () => {
+    const t = evalTransformFor(model.pretrainedCfg);
+    const images = listImageFolder(queryDir);
+    const pixels = await Promise.all(images.map((im) => loadEvalImage(im.file, t)));
+    const x = tf.tensor4d(Float32Array.from(pixels.flatMap((p) => Array.from(p))), [images.length, 224, 224, 3]);
+    const want = tf.tidy(() => model.forwardHash(x).hash);
+    const wantData = (await want.data()) as Float32Array;
+    const nchw = tf.transpose(x, [0, 3, 1, 2]);
+    const { bytes, outputNames } = await exportOnnx(model, { dynamicBatch: true, output: 'hash' });
+    const session = await createOrtSession(bytes, { threads: 1 });
+    const got = (await runSession(session, (await nchw.data()) as Float32Array, nchw.shape)).get(outputNames[0]!)!;
+    await session.release();
+    expect(got.shape).toEqual([images.length, 16]);
+    const scale = Math.max(...Array.from(wantData, Math.abs));
+    for (let i = 0; i < wantData.length; i++) expect(Math.abs(got.data[i]! - wantData[i]!)).toBeLessThan(1e-4 * scale);
+    tf.dispose([x, want, nchw]);
+    await expect(exportOnnx(createModel('van_b0', { numClasses: 3, seed: 0 }), { output: 'hash' })).rejects.toThrow("model 'van_b0' has no hash head");
+  }, 120_000);
+
+  it('vizoo embed gives the same codes on onnxruntime (the default) and on tfjs', () => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the CLI tests`);
+    const common = ['-m', 'eet_vit_small_cub_16bit', '-w', weights, '--num-classes', '3', '--backend', 'wasm', '--json'];
+    const env = { ...process.env, VIZOO_CACHE: join(root, 'cache') };
+    const codes = (runtime: string) => {
+      const r = spawnSync('node', [CLI, 'embed', dbDir, '--runtime', runtime, ...common], { encoding: 'utf8', env });
+      expect(r.status, r.stderr).toBe(0);
+      return { stderr: r.stderr, items: JSON.parse(r.stdout) as CodeEntry[] };
+    };
+    const ort = codes('ort');
+    expect(ort.stderr).toMatch(/exported eet_vit_small_cub_16bit's hash head to \S+\.onnx for onnxruntime/);
+    const tfjs = codes('tfjs');
+    expect(tfjs.stderr).not.toContain('exported');
+    expect(ort.items.length).toBe(6);
+    expect(ort.items).toEqual(tfjs.items);
+    // The export is cached: a second run on onnxruntime does not export again.
+    expect(codes('ort').stderr).not.toContain('exported');
+  }, 180_000);
+
   it('vizoo retrieve puts the own class first and vizoo embed reports bad files but processes the rest', () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the CLI tests`);
     if (!existsSync(codeFile)) throw new Error('the API test did not write the database code file');
     const common = ['-m', 'eet_vit_small_cub_16bit', '-w', weights, '--num-classes', '3', '--backend', 'wasm'];
-    const out = execFileSync('node', [CLI, 'retrieve', queryDir, '-d', codeFile, '-k', '2', '--json', ...common], { encoding: 'utf8' });
+    const env = { ...process.env, VIZOO_CACHE: join(root, 'cache') };
+    const out = execFileSync('node', [CLI, 'retrieve', queryDir, '-d', codeFile, '-k', '2', '--json', ...common], { encoding: 'utf8', env });
     const ranked = JSON.parse(out) as { file: string; label: string; results: { label: string; distance: number }[] }[];
     expect(ranked.length).toBe(3);
     for (const r of ranked) expect(r.results[0]!.label, r.file).toBe(r.label);
-    const evalOut = execFileSync('node', [CLI, 'retrieve', '--eval', '-d', codeFile, ...common], { encoding: 'utf8' });
+    const evalOut = execFileSync('node', [CLI, 'retrieve', '--eval', '-d', codeFile, ...common], { encoding: 'utf8', env });
     expect(evalOut).toMatch(/^mAP@all: \d\.\d{4} \(6 queries, 6 database codes, leave-one-out\)/);
     expect(Number(/mAP@all: ([\d.]+)/.exec(evalOut)![1])).toBeGreaterThan(0.9);
 
     // A corrupt image: one error line naming it, the other image embedded, exit code 1.
     const bad = join(root, 'bad.png');
     writeFileSync(bad, 'not an image');
-    const r = spawnSync('node', [CLI, 'embed', join(dbDir, 'red', '0.png'), bad, ...common], { encoding: 'utf8' });
+    const r = spawnSync('node', [CLI, 'embed', join(dbDir, 'red', '0.png'), bad, ...common], { encoding: 'utf8', env });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${bad}: not an image`);
     expect(r.stderr).toContain('1 of 2 images failed');
