@@ -77,7 +77,16 @@ async function measure(c: BenchCase, iterations: number): Promise<{ medianMs: nu
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { filter: { type: 'string' }, backends: { type: 'string' }, iterations: { type: 'string' } } });
+  let values: { filter?: string; backends?: string; iterations?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ options: { filter: { type: 'string' }, backends: { type: 'string' }, iterations: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   const iterations = Number(values.iterations ?? 10);
   const wanted = values.backends?.split(',') as BackendName[] | undefined;
   let backends = await availableBackends();
@@ -142,10 +151,15 @@ async function main(): Promise<void> {
   }
 }
 
+const USAGE = 'usage: npm run bench [-- --filter <substring>[,<substring>...]] [--backends wasm,cpu] [--iterations N]';
+
+/** A bad command line: its message and the usage, no stack. */
+class UsageError extends Error {}
+
 main().then(
   () => process.exit(0),
   (e: unknown) => {
-    process.stderr.write(`bench: error: ${(e as Error).stack}\n`);
+    process.stderr.write(e instanceof UsageError ? `bench: ${e.message}\n${USAGE}\n` : `bench: error: ${(e as Error).stack}\n`);
     process.exit(1);
   },
 );
