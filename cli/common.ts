@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { action, backendOption, parseImgSize, parseIntArg, seedOption } from './options.js';
-import { type Backbone, type BackendInfo, type InferenceModel, OrtModel, ProgressBar, cachedPath, loadModel, ortModelFor, resolveRuntime, resolveWeights, type OrtDevice, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
+import { type Backbone, type BackendInfo, isHashingModel, type InferenceModel, OrtModel, ProgressBar, cachedPath, loadModel, ortModelFor, resolveRuntime, resolveWeights, type OrtDevice, useBackend, weightSources, weightsModelInfo } from '../src/index.js';
 import type { Tensor, Tensor4D } from '../src/tf.js';
 
 export { action, backendOption, parseImgSize, parseIntArg, seedOption };
@@ -139,7 +139,8 @@ export interface HashRunner {
 }
 
 export async function hashRunner(model: Backbone, o: ModelCliOptions & { runtime?: string; device?: string }): Promise<HashRunner> {
-  if ((await commandRuntime(o)) === 'tfjs') return { dispose: async () => {} };
+  // A model without a hash head is refused by the pipeline, with its hint, before anything is exported.
+  if ((await commandRuntime(o)) === 'tfjs' || !isHashingModel(model)) return { dispose: async () => {} };
   const ort = await ortModelFor(model, {
     weightsFile: (model as { weightsFile?: string | null }).weightsFile ?? null,
     seed: o.seed,

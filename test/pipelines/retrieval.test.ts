@@ -176,6 +176,11 @@ describe('EET hash retrieval on a synthetic labelled set', () => {
     expect(ort.items).toEqual(tfjs.items);
     // The export is cached: a second run on onnxruntime does not export again.
     expect(codes('ort').stderr).not.toContain('exported');
+    // A model without a hash head: refused with the hint, before anything is exported.
+    const r = spawnSync('node', [CLI, 'embed', join(dbDir, 'red', '0.png'), '-m', 'van_b0', '--random-init'], { encoding: 'utf8', env });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("model 'van_b0' has no hash head (use an EET model");
+    expect(r.stderr).not.toContain('exported');
   }, 180_000);
 
   it('vizoo retrieve puts the own class first and vizoo embed reports bad files but processes the rest', () => {
