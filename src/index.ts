@@ -35,7 +35,7 @@ export { FileError, WeightsFormatError } from './util/errors.js';
 export { cacheDir, sha256File } from './hub/cache.js';
 export * from './hub/download.js';
 export * from './hub/sources.js';
-export { exportOnnx, exportOnnxFile, type ExportOptions, type ExportResult } from './onnx/export.js';
+export { exportOnnx, exportOnnxFile, type ExportOptions, type ExportOutput, type ExportResult } from './onnx/export.js';
 export { writeTritonRepository, type TritonOptions } from './onnx/triton.js';
 export { UnsupportedKernelError } from './onnx/trace.js';
 export { KERNEL_MAPPINGS, MAPPED_KERNELS } from './onnx/ops.js';

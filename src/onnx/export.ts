@@ -45,7 +45,7 @@ type HashExportable = { forwardHash?(x: Tensor): { hash: Tensor } };
 function exportedForward(model: Exportable, output: ExportOutput = 'forward'): (x: Tensor) => Tensor | Tensor[] {
   if (output === 'forward') return (x) => model.forward(x);
   const hashing = model as Exportable & HashExportable;
-  if (typeof hashing.forwardHash !== 'function') throw new Error(`ONNX export: model '${model.variant ?? model.constructor.name}' has no hash head`);
+  if (typeof hashing.forwardHash !== 'function') throw new Error(`ONNX export: model '${model.variant || model.constructor.name}' has no hash head`);
   return (x) => tf.tidy(() => hashing.forwardHash!(x).hash);
 }
 
