@@ -128,16 +128,16 @@ export async function buildRunner(o: ModelCliOptions & { onnx?: string; runtime?
   });
 }
 
-/**
- * The hash head of `model` on the command's runtime: onnxruntime runs the model's hash export (cached as the
- * forward exports are); tfjs (undefined) runs the model itself.
- */
 export interface HashRunner {
   /** Undefined on tfjs (the model runs itself). */
   hash?: (x: Tensor4D) => Promise<Tensor>;
   dispose(): Promise<void>;
 }
 
+/**
+ * The hash head of `model` on the command's runtime: onnxruntime runs the model's hash export (cached as the
+ * forward exports are); on tfjs the model runs itself.
+ */
 export async function hashRunner(model: Backbone, o: ModelCliOptions & { runtime?: string; device?: string }): Promise<HashRunner> {
   // A model without a hash head is refused by the pipeline, with its hint, before anything is exported.
   if ((await commandRuntime(o)) === 'tfjs' || !isHashingModel(model)) return { dispose: async () => {} };
