@@ -45,21 +45,27 @@ export function anchorWeightsBytes(name: string): Buffer {
   return Buffer.concat(serializeTorchCheckpoint(anchorStateDict(name), { archiveName: name }));
 }
 
-/** Writes `<dir>/<name>.pth` and checks it is the file the official export was made from. */
-export function writeAnchorWeights(name: string, dir: string): string {
+/** Writes `<dir>/<name>.pth`; returns its path and sha256. */
+function writeWeights(name: string, dir: string): { path: string; sha256: string } {
   const bytes = anchorWeightsBytes(name);
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  const want = ANCHOR_SHA256[name];
-  if (sha !== want) throw new Error(`bench/anchors: the weights made for ${name} (sha256 ${sha}) are not those its official export was made from (${want}); make them again (bench/anchors/README.md)`);
   const path = join(dir, `${name}.pth`);
   writeFileSync(path, bytes);
+  return { path, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Writes `<dir>/<name>.pth` and checks it is the file the official export was made from. */
+export function writeAnchorWeights(name: string, dir: string): string {
+  const { path, sha256 } = writeWeights(name, dir);
+  const want = ANCHOR_SHA256[name];
+  if (sha256 !== want) throw new Error(`bench/anchors: the weights made for ${name} (sha256 ${sha256}) are not those its official export was made from (${want}); make them again (bench/anchors/README.md)`);
   return path;
 }
 
-// `node dist/bench/anchors/weights.js DIR NAME...`: writes the weights for making the official exports.
+// `node dist/bench/anchors/weights.js DIR NAME...`: writes the weights for making an official export and
+// prints the sha256 to record in ANCHOR_SHA256 (no check: a new anchor has no recorded sha256 yet).
 if (process.argv[1]?.endsWith('weights.js') && process.argv.length > 3) {
   for (const name of process.argv.slice(3)) {
-    const path = writeAnchorWeights(name, process.argv[2]!);
-    console.log(`${path} ${createHash('sha256').update(anchorWeightsBytes(name)).digest('hex')}`);
+    const { path, sha256 } = writeWeights(name, process.argv[2]!);
+    console.log(`${path} ${sha256}`);
   }
 }

@@ -8,6 +8,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
+import { registerInferenceKernel } from './inference.js';
 
 export const GLA_SCAN = 'VizooGlaScan';
 
@@ -59,16 +60,13 @@ function scanKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorI
     }
   };
   for (let seq = 0; seq < b * h; seq++) {
-    if (mode !== 'reverse') walk(seq, gf, false);
-    if (mode === 'reverse') walk(seq, gf, true);
+    walk(seq, gf, mode === 'reverse');
     if (mode === 'bid') walk(seq, gb!, true);
   }
   return out.done()[0]!;
 }
 
-for (const backendName of ['cpu', 'wasm']) {
-  if (!tf.getKernel(GLA_SCAN, backendName)) tf.registerKernel({ kernelName: GLA_SCAN, backendName, kernelFunc: scanKernel as unknown as tf.KernelFunc });
-}
+registerInferenceKernel(GLA_SCAN, scanKernel);
 
 /** The scan as one kernel (callers check `inferenceShortcut(GLA_SCAN)`); gb only for 'bid'. */
 export function glaScanJs(mode: GlaJsMode, scale: number, q: Tensor, k: Tensor, v: Tensor, gf: Tensor, gb?: Tensor): Tensor {

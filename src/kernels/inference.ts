@@ -164,10 +164,15 @@ function geluKernel({ inputs, backend }: KernelArgs<Record<string, never>>): Ten
   return out.done()[0]!;
 }
 
-for (const backendName of INFERENCE_BACKENDS) {
-  if (!tf.getKernel(LAYER_NORM, backendName)) tf.registerKernel({ kernelName: LAYER_NORM, backendName, kernelFunc: layerNormKernel as unknown as tf.KernelFunc });
-  if (!tf.getKernel(GELU_ERF, backendName)) tf.registerKernel({ kernelName: GELU_ERF, backendName, kernelFunc: geluKernel as unknown as tf.KernelFunc });
+/** Registers an inference-only kernel on exactly the backends `inferenceShortcut` lets it run on. */
+export function registerInferenceKernel(kernelName: string, kernelFunc: unknown): void {
+  for (const backendName of INFERENCE_BACKENDS) {
+    if (!tf.getKernel(kernelName, backendName)) tf.registerKernel({ kernelName, backendName, kernelFunc: kernelFunc as tf.KernelFunc });
+  }
 }
+
+registerInferenceKernel(LAYER_NORM, layerNormKernel);
+registerInferenceKernel(GELU_ERF, geluKernel);
 
 type RunKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor;
 const run = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);

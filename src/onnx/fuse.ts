@@ -308,8 +308,9 @@ function sumOfSquares(g: GraphBuilder, ix: Index): boolean {
     // onnxruntime's ReduceL2 / ReduceSumSquare are only as fast as Mul + ReduceSum over innermost axes; over
     // others (GRN's spatial sum in NHWC) ReduceSum's strided fast path wins (0.62x the time, measured with one-op graphs).
     const rank = ix.shape(sq.inputs[0]!)?.length;
-    const norm = axes.map((a) => (a < 0 ? a + (rank ?? 0) : a)).sort((a, b) => a - b);
-    if (rank === undefined || !norm.every((a, i) => a === rank - norm.length + i)) continue;
+    if (rank === undefined) continue;
+    const norm = axes.map((a) => (a < 0 ? a + rank : a)).sort((a, b) => a - b);
+    if (!norm.every((a, i) => a === rank - norm.length + i)) continue;
     const sqrt = ix.sole(sum.outputs[0]!);
     const attrs = { axes: Is(axes), keepdims: I(attrInt(sum, 'keepdims') ?? 1) };
     if (sqrt?.op === 'Sqrt') {

@@ -341,9 +341,10 @@ function matmul(ctx: MapContext): Held {
   const sharedB = rankB === 2 || b.t.every((s) => s.slice(0, -2).every((d) => d === 1));
   const [k, n] = b.t[0]!.slice(-2) as [number, number];
   const aLast = a.t[0]!.length - 1;
-  const rowsOfMap = sharedB && g.isConstant(b.name) && a.o[0]!.length === 4 && !isPlain(a) && axisInO(a, aLast) === 1 && a.o.every((s) => s[1] === k) && a.perm[3] === 1;
+  const rowsOfMap = sharedB && g.isConstant(b.name) && a.o[0]!.length === 4 && !isPlain(a) && axisInO(a, aLast) === 1 && a.o.every((s) => s[1] === k);
   if (rowsOfMap) {
-    if (!entersGelu(ctx)) {
+    // The MatMul form needs the channels as the last axis of transpose(O, perm).
+    if (!entersGelu(ctx) || a.perm[3] !== 1) {
       const w = weight(ctx, reshapeHeld(b, b.t.map(() => [k, n])), [1, 0], [n, k, 1, 1]);
       const o = a.o.map((s) => [s[0]!, n, s[2]!, s[3]!]);
       const y = g.op('Conv', [a.name, w], { kernel_shape: Is([1, 1]) }, ctx.info('float32', o));
