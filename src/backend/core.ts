@@ -6,6 +6,8 @@ import { tf } from '../tf.js';
 import { registerDilationAwareConvGradients, registerWasmConvBackpropKernels } from '../kernels/conv_backprop.js';
 import { registerWasmSegmentSum } from '../kernels/segment_sum.js';
 import { registerWasmGatherRows } from '../kernels/gather_rows.js';
+import { registerWasmBatchMatMul } from '../kernels/batch_matmul_simd.js';
+import { registerWasmBatchNorm } from '../kernels/batch_norm_simd.js';
 
 export const BACKENDS = ['node-gpu', 'node', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -66,6 +68,8 @@ export async function activateRegistered(info: BackendInfo, howTo: string, regis
     registerWasmConvBackpropKernels();
     registerWasmSegmentSum();
     registerWasmGatherRows();
+    registerWasmBatchMatMul();
+    registerWasmBatchNorm();
   }
   return info;
 }

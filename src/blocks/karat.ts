@@ -99,10 +99,12 @@ export class FourierKArAtOperator extends Module {
         cs.push(m === 1 ? tf.sub(tf.mul(twoC1, c1), 1) : tf.sub(tf.mul(twoC1, cs[m - 1]!), cs[m - 2]!));
         ss.push(m === 1 ? tf.mul(twoC1, s1) : tf.sub(tf.mul(twoC1, ss[m - 1]!), ss[m - 2]!));
       }
-      // Row features (B, h, N, 2*N*G) ordered (cos|sin, q, m), matching coeff flattened per head.
-      const feats = tf.concat([tf.reshape(tf.concat(cs, 1), [B, h, N, N * G]), tf.reshape(tf.concat(ss, 1), [B, h, N, N * G])], 3);
-      const perHead = tf.reshape(tf.transpose(feats, [1, 0, 2, 3]), [h, B * N, 2 * N * G]);
-      const c = tf.reshape(tf.transpose(tf.reshape(this.coeff.value, [2, h, r, N * G]), [1, 0, 3, 2]), [h, 2 * N * G, r]);
+      // Row features per head (h, B*N, 2*G*N) ordered (cos|sin, m, q); the coefficients are permuted to
+      // match, (2, h, r, q, m) -> (h, cos|sin, m, q, r). Stacking whole maps is one contiguous copy per map:
+      // tfjs-wasm concatenates along inner axes element by element.
+      const maps = tf.concat([...cs, ...ss].map((t) => tf.reshape(t, [1, B, h, N, N])), 0);
+      const perHead = tf.reshape(tf.transpose(maps, [2, 1, 3, 0, 4]), [h, B * N, 2 * G * N]);
+      const c = tf.reshape(tf.transpose(this.coeff.value, [1, 0, 4, 3, 2]), [h, 2 * G * N, r]);
       const phi = tf.matMul(perHead, c);
       const s = tf.matMul(phi, this.proj_weight.value, false, true);
       const out = tf.transpose(tf.reshape(s, [h, B, N, N]), [1, 0, 2, 3]);

@@ -11,6 +11,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
+import { simdOn } from './simd/kernels.js';
 
 export const LAYER_NORM = 'VizooLayerNorm';
 export const GELU_ERF = 'VizooGeluErf';
@@ -142,18 +143,26 @@ export function erf(x: number): number {
   return x < 0 ? -v : v;
 }
 
-/** 0.5 x (1 + erf(x / sqrt 2)) elementwise. */
+/** 0.5 x (1 + erf(x / sqrt 2)) elementwise: WebAssembly SIMD on tfjs-wasm's heap where it can, else a JS loop. */
 function geluKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
   const io = ioFor(backend);
   const out = io.outputs([inputs.x!.shape], false);
   const xs = io.read(inputs.x!);
-  const y = out.views[0]!;
+  const n = xs.length;
+  const simd = simdOn(backend);
+  // SIMD for whole groups of four floats; the JS loop for the rest (or all of it).
+  const from = simd ? n - (n % 4) : 0;
+  if (simd) simd.kernels.gelu(simd.offset(inputs.x!), simd.offset(out.done()[0]!), from * 4);
+  geluLoop(io.read(inputs.x!), out.views[0]!, from);
+  return out.done()[0]!;
+}
+
+/** GELU of xs[from..] into y[from..] through the erf table (erfAbs inlined: this loop is the whole cost). */
+function geluLoop(xs: Float32Array, y: Float32Array, from: number): void {
   const c = cubics();
   const top = ERF_STEPS * ERF_MAX;
   const step = Math.SQRT1_2 * ERF_STEPS;
-  const n = xs.length;
-  // erfAbs inlined: this loop is the kernel's whole cost.
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < xs.length; i++) {
     const v = xs[i]!;
     const t = Math.min(Math.abs(v) * step, top);
     const j = t | 0;
@@ -161,12 +170,15 @@ function geluKernel({ inputs, backend }: KernelArgs<Record<string, never>>): Ten
     const k = 4 * j;
     y[i] = 0.5 * v * (1 + Math.sign(v) * (c[k]! + u * (c[k + 1]! + u * (c[k + 2]! + u * c[k + 3]!))));
   }
-  return out.done()[0]!;
 }
 
-/** Registers an inference-only kernel on exactly the backends `inferenceShortcut` lets it run on. */
-export function registerInferenceKernel(kernelName: string, kernelFunc: unknown): void {
+/**
+ * Registers an inference-only kernel on the backends `inferenceShortcut` lets it run on (all of them, or
+ * the named subset: a kernel that works on one backend's memory only).
+ */
+export function registerInferenceKernel(kernelName: string, kernelFunc: unknown, only?: string[]): void {
   for (const backendName of INFERENCE_BACKENDS) {
+    if (only && !only.includes(backendName)) continue;
     if (!tf.getKernel(kernelName, backendName)) tf.registerKernel({ kernelName, backendName, kernelFunc: kernelFunc as tf.KernelFunc });
   }
 }

@@ -5,7 +5,8 @@
  */
 import { tf } from '../tf.js';
 import type { NeighborhoodPlan } from './neighborhood_plan.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { type Io, type TensorInfo, ioFor } from './js_io.js';
+import { type SimdOnHeap, simdOn } from './simd/kernels.js';
 
 export const NA_FORWARD = 'VizooNeighborhoodAttention';
 export const NA_BACKWARD = 'VizooNeighborhoodAttentionGrad';
@@ -48,6 +49,8 @@ function forward({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo
   const { plan, scale } = attrs;
   const [b, nt, heads, d] = inputs.q!.shape as [number, number, number, number];
   const io = ioFor(backend);
+  const simd = d % 4 === 0 ? simdOn(backend) : null;
+  if (simd) return forwardSimd(simd, io, inputs, plan, scale);
   const out = io.outputs([[b, nt, heads, d]]);
   const q = io.read(inputs.q!);
   const k = io.read(inputs.k!);
@@ -83,6 +86,30 @@ function forward({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo
     }
   }
   return out.done()[0]!;
+}
+
+/**
+ * The forward in WebAssembly SIMD on tfjs-wasm's heap (float32 throughout, where the JS loop accumulates in
+ * double): the plan's index tables and the slot weights go to heap scratch for the call.
+ */
+function forwardSimd(simd: SimdOnHeap, io: Io, inputs: Record<string, TensorInfo>, plan: NeighborhoodPlan, scale: number): TensorInfo {
+  const [b, nt, heads, d] = inputs.q!.shape as [number, number, number, number];
+  const y = io.outputs([[b, nt, heads, d]], false).done()[0]!;
+  const tables = [plan.neighbors, ...(inputs.rpb ? [plan.rpbIndex!] : [])];
+  const ptrs = tables.map((t) => simd.malloc(t.byteLength));
+  const w = simd.malloc(4 * (plan.numSlots + 3));
+  try {
+    // Views after every allocation (an allocation may grow the heap and detach older views).
+    const heap = io.read(inputs.q!).buffer;
+    tables.forEach((t, i) => new Int32Array(heap, ptrs[i]!, t.length).set(t));
+    const at = (t: TensorInfo) => simd.offset(t);
+    const rpb = inputs.rpb ? at(inputs.rpb) : 0;
+    const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0]!;
+    simd.kernels.neighborhoodAttention(at(inputs.q!), at(inputs.k!), at(inputs.v!), rpb, ptrs[0]!, ptrs[1] ?? 0, at(y), w, b, nt, heads, d, plan.numSlots, plan.rpbSize, scaleBits);
+  } finally {
+    for (const p of [...ptrs, w]) simd.free(p);
+  }
+  return y;
 }
 
 function backward({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs: Attrs }): TensorInfo[] {

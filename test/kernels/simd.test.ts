@@ -1,0 +1,165 @@
+// The WebAssembly SIMD kernels (src/kernels/simd): on a memory of their own against scalar references
+// (plain and shared memory, as tfjs's threaded build has), and in tfjs-wasm against tfjs's own kernels.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Conv2d, tf, useBackend } from '../../src/index.js';
+import { erf, setFusedInference } from '../../src/kernels/inference.js';
+import { DEPTHWISE_SIMD } from '../../src/kernels/depthwise_simd.js';
+import { DEPTHWISE_BIAS, DEPTHWISE_RELU, simdKernelsFor } from '../../src/kernels/simd/kernels.js';
+
+const rand = (n: number, seed: number) => {
+  let s = seed;
+  return Float32Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1);
+};
+
+interface Conv {
+  n: number; h: number; w: number; c: number; kh: number; kw: number;
+  sh: number; sw: number; dh: number; dw: number; pt: number; pb: number; pl: number; pr: number;
+}
+
+const outLen = (len: number, k: number, s: number, d: number, before: number, after: number) => Math.floor((len + before + after - d * (k - 1) - 1) / s) + 1;
+
+/** The definition, one output element at a time, in double. */
+function depthwiseReference(x: Float32Array, w: Float32Array, b: Float32Array | null, p: Conv, relu: boolean): Float64Array {
+  const oh = outLen(p.h, p.kh, p.sh, p.dh, p.pt, p.pb);
+  const ow = outLen(p.w, p.kw, p.sw, p.dw, p.pl, p.pr);
+  const y = new Float64Array(p.n * oh * ow * p.c);
+  for (let n = 0; n < p.n; n++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let c = 0; c < p.c; c++) {
+          let s = b ? b[c]! : 0;
+          for (let ky = 0; ky < p.kh; ky++)
+            for (let kx = 0; kx < p.kw; kx++) {
+              const iy = oy * p.sh - p.pt + ky * p.dh;
+              const ix = ox * p.sw - p.pl + kx * p.dw;
+              if (iy >= 0 && iy < p.h && ix >= 0 && ix < p.w) s += x[((n * p.h + iy) * p.w + ix) * p.c + c]! * w[(ky * p.kw + kx) * p.c + c]!;
+            }
+          y[((n * oh + oy) * ow + ox) * p.c + c] = relu ? Math.max(s, 0) : s;
+        }
+  return y;
+}
+
+for (const shared of [false, true]) {
+  describe(`SIMD kernels on a ${shared ? 'shared' : 'plain'} memory`, () => {
+    const memory = shared ? new WebAssembly.Memory({ initial: 64, maximum: 256, shared: true } as WebAssembly.MemoryDescriptor) : new WebAssembly.Memory({ initial: 64 });
+    const kernels = simdKernelsFor(memory)!;
+    let top = 0;
+    /** Copies `a` into the memory (16-byte aligned, after what is there) and returns its byte offset. */
+    const put = (a: Float32Array) => {
+      const at = top;
+      new Float32Array(memory.buffer, at, a.length).set(a);
+      top += Math.ceil((a.length * 4) / 16) * 16 + 16;
+      return at;
+    };
+
+    it('instantiates on this engine', () => {
+      expect(kernels).not.toBeNull();
+      expect(simdKernelsFor(memory)).toBe(kernels); // once per memory
+    });
+
+    it('GELU is within 2e-6 of the exact erf form, 0 in the far negative tail and x in the far positive one', () => {
+      top = 0;
+      const n = 4096;
+      const x = Float32Array.from({ length: n }, (_, i) => (i / n - 0.5) * 30);
+      x.set([0, -0, 1e-30, -12, 12, 3.92, -3.93 * Math.SQRT2, 1e4, -1e4], 0);
+      const src = put(x);
+      const dst = put(new Float32Array(n).fill(NaN));
+      kernels.gelu(src, dst, n * 4);
+      const y = new Float32Array(memory.buffer, dst, n);
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!;
+        const exact = 0.5 * v * (1 + erf(v * Math.SQRT1_2));
+        expect(Math.abs(y[i]! - exact)).toBeLessThanOrEqual(2e-6 + 1e-7 * Math.abs(v));
+      }
+      expect(Math.abs(y[3]!)).toBe(0);
+      expect(y[4]).toBe(12);
+      expect(Math.abs(y[8]!)).toBe(0);
+      expect(y[7]).toBe(1e4);
+    });
+
+    const cases: [string, Conv, boolean, boolean][] = [
+      ['3x3, padding 1, 20 channels (16 + 4)', { n: 1, h: 7, w: 9, c: 20, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pb: 1, pl: 1, pr: 1 }, true, false],
+      ['7x7 dilation 3 (LKA), batch 2, no bias, ReLU', { n: 2, h: 11, w: 6, c: 36, kh: 7, kw: 7, sh: 1, sw: 1, dh: 3, dw: 3, pt: 9, pb: 9, pl: 9, pr: 9 }, false, true],
+      ['13x13 stride (2, 1) on a map smaller than the kernel', { n: 1, h: 5, w: 10, c: 68, kh: 13, kw: 13, sh: 2, sw: 1, dh: 1, dw: 1, pt: 6, pb: 6, pl: 6, pr: 6 }, true, true],
+      ['5x3, stride (2, 3), dilation (2, 1), uneven padding', { n: 1, h: 9, w: 17, c: 4, kh: 5, kw: 3, sh: 2, sw: 3, dh: 2, dw: 1, pt: 3, pb: 1, pl: 0, pr: 2 }, true, false],
+    ];
+    for (const [name, p, bias, relu] of cases) {
+      it(`depthwise conv ${name} equals the definition within 1e-5`, () => {
+        top = 0;
+        const x = rand(p.n * p.h * p.w * p.c, 1);
+        const w = rand(p.kh * p.kw * p.c, 2);
+        const b = bias ? rand(p.c, 3) : null;
+        const ref = depthwiseReference(x, w, b, p, relu);
+        const [px, pw, pb] = [put(x), put(w), b ? put(b) : 0];
+        const py = put(new Float32Array(ref.length).fill(NaN));
+        const oh = outLen(p.h, p.kh, p.sh, p.dh, p.pt, p.pb);
+        const ow = outLen(p.w, p.kw, p.sw, p.dw, p.pl, p.pr);
+        const flags = (bias ? DEPTHWISE_BIAS : 0) | (relu ? DEPTHWISE_RELU : 0);
+        kernels.depthwiseConv2d(px, pw, pb, py, p.n, p.h, p.w, p.c, oh, ow, p.kh, p.kw, p.sh, p.sw, p.dh, p.dw, p.pt, p.pl, flags);
+        const y = new Float32Array(memory.buffer, py, ref.length);
+        let max = 0;
+        for (let i = 0; i < ref.length; i++) max = Math.max(max, Number.isNaN(y[i]!) ? Infinity : Math.abs(y[i]! - ref[i]!));
+        expect(max).toBeLessThan(1e-5);
+      });
+    }
+  });
+}
+
+describe('SIMD depthwise conv in tfjs-wasm', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  /** The module's forward with the inference kernels on, then off (tfjs's own kernels). */
+  function both(conv: Conv2d, x: tf.Tensor, act?: 'relu'): [Float32Array, Float32Array] {
+    const fused = conv.forward(x, act);
+    setFusedInference(false);
+    const composite = conv.forward(x, act);
+    setFusedInference(true);
+    const out: [Float32Array, Float32Array] = [fused.dataSync() as Float32Array, composite.dataSync() as Float32Array];
+    tf.dispose([fused, composite]);
+    return out;
+  }
+
+  const configs: [string, number, number, { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number]; bias?: boolean }, number[]][] = [
+    ['VAN 7x7 dilation 3', 24, 7, { padding: 9, dilation: 3 }, [1, 13, 10, 24]],
+    ['UniRepLKNet 13x13 on a 7x5 map', 40, 13, { padding: 6 }, [2, 7, 5, 40]],
+    ['stride 2 and dilation 2 together', 16, 5, { stride: 2, padding: 4, dilation: 2 }, [1, 15, 12, 16]],
+    ['non-square kernel padding, no bias', 12, 3, { padding: [1, 0], stride: [1, 2], bias: false }, [1, 9, 14, 12]],
+  ];
+  for (const [name, c, k, o, shape] of configs) {
+    it(`${name}: one kernel, equal to tfjs's within 1e-5`, async () => {
+      const conv = new Conv2d(c, c, k, { ...o, groups: c });
+      const x = tf.randomNormal(shape, 0, 1, 'float32', 5);
+      for (const act of [undefined, 'relu'] as const) {
+        const [fused, composite] = both(conv, x, act);
+        let max = 0;
+        for (let i = 0; i < fused.length; i++) max = Math.max(max, Math.abs(fused[i]! - composite[i]!));
+        expect(fused.length).toBe(composite.length);
+        expect(max).toBeLessThan(1e-5);
+      }
+      const info = await tf.profile(() => tf.dispose(conv.forward(x)));
+      expect(info.kernels.map((kk) => kk.name).filter((kk) => !kk.endsWith('__op'))).toEqual([DEPTHWISE_SIMD]);
+      x.dispose();
+      conv.dispose();
+    });
+  }
+
+  it('channel counts that are not a multiple of 4 and recorded gradients keep tfjs kernels', async () => {
+    const conv = new Conv2d(6, 6, 3, { padding: 1, groups: 6 });
+    const x = tf.randomNormal([1, 5, 5, 6], 0, 1, 'float32', 6);
+    const names = (await tf.profile(() => tf.dispose(conv.forward(x)))).kernels.map((kk) => kk.name);
+    expect(names).not.toContain(DEPTHWISE_SIMD);
+    const conv8 = new Conv2d(8, 8, 3, { padding: 1, groups: 8 });
+    const x8 = tf.randomNormal([1, 5, 5, 8], 0, 1, 'float32', 7);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(conv8.forward(t)))(x8);
+    expect(g.shape).toEqual([1, 5, 5, 8]);
+    tf.dispose([x, x8, g]);
+    conv.dispose();
+    conv8.dispose();
+  });
+});
+
+afterAll(async () => {
+  await useBackend('wasm');
+});
