@@ -1,7 +1,8 @@
 /**
  * Single-kernel forms of ops that tfjs composes from many kernels, for inference on the cpu and wasm
  * backends: LayerNorm over the last axis (12 kernels as a composite) and exact-erf GELU (5). Each is a JS
- * typed-array loop registered as a tfjs kernel, kept because it measured at least as fast as the composite
+ * typed-array loop registered as a tfjs kernel (GELU runs as WebAssembly SIMD on tfjs-wasm's heap, ./simd,
+ * where the engine has it: 3.2 ns per element against the loop's 18), kept because it measured at least as fast as the composite
  * on wasm (one-kernel forms of a layer-scaled residual x + s * y and of GRN were 1.1-2.8x slower than tfjs's
  * SIMD kernels on large maps, so those stay composites); run only while no gradient is being recorded; training,
  * other backends and the ONNX tracer's backend (which registers only tfjs's own kernels) take the

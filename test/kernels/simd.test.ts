@@ -163,3 +163,59 @@ describe('SIMD depthwise conv in tfjs-wasm', () => {
 afterAll(async () => {
   await useBackend('wasm');
 });
+
+describe('stock kernels replaced on wasm (BatchMatMul, FusedBatchNorm) against the kernels they wrap', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  /** f with the replacements on, then off (the stock kernel), as arrays; max difference and the shape. */
+  function compare(f: () => tf.Tensor): { diff: number; shape: number[] } {
+    const on = f();
+    setFusedInference(false);
+    const off = f();
+    setFusedInference(true);
+    expect(on.shape).toEqual(off.shape);
+    const [a, b] = [on.dataSync(), off.dataSync()];
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    const shape = on.shape;
+    tf.dispose([on, off]);
+    return { diff, shape };
+  }
+
+  it('batched, transposed and broadcast matrix products equal the stock kernel within 1e-5', () => {
+    const cases: [number[], number[], boolean, boolean, number[]][] = [
+      [[2, 3, 5, 7], [2, 3, 7, 9], false, false, [2, 3, 5, 9]],
+      [[2, 3, 7, 5], [2, 3, 9, 7], true, true, [2, 3, 5, 9]],
+      [[3, 13, 6], [3, 11, 6], false, true, [3, 13, 11]], // attention's q k^T
+      [[1, 6, 4], [6, 10], true, false, [1, 4, 10]], // one matrix, a transposed
+      [[4, 6, 8], [8, 5], false, false, [4, 6, 5]], // b broadcast over a's batch
+      [[6, 8], [3, 8, 5], false, false, [3, 6, 5]], // a broadcast over b's batch
+      [[1, 1, 4, 6], [3, 6, 2], false, false, [1, 3, 4, 2]], // a broadcast the stock kernel handles
+      [[2, 0, 4], [2, 4, 3], false, false, [2, 0, 3]],
+    ];
+    for (const [sa, sb, ta, tb, out] of cases) {
+      const a = tf.randomNormal(sa, 0, 1, 'float32', 1);
+      const b = tf.randomNormal(sb, 0, 1, 'float32', 2);
+      const r = compare(() => tf.matMul(a, b, ta, tb));
+      expect(r.shape).toEqual(out);
+      expect(r.diff).toBeLessThan(1e-5);
+      tf.dispose([a, b]);
+    }
+  });
+
+  it('eval batch norm equals the stock kernel within 1e-5, with and without affine parameters', () => {
+    for (const c of [12, 6]) {
+      const x = tf.randomNormal([2, 5, 3, c], 1, 2, 'float32', 3);
+      const mean = tf.randomNormal([c], 0, 1, 'float32', 4);
+      const variance = tf.randomUniform([c], 0.1, 3, 'float32', 5);
+      const scale = tf.randomNormal([c], 1, 0.3, 'float32', 6);
+      const offset = tf.randomNormal([c], 0, 0.3, 'float32', 7);
+      for (const [s, o] of [[scale, offset], [undefined, undefined]] as const) {
+        expect(compare(() => tf.batchNorm(x, mean, variance, o, s, 1e-5)).diff).toBeLessThan(1e-5);
+      }
+      tf.dispose([x, mean, variance, scale, offset]);
+    }
+  });
+});

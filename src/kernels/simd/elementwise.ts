@@ -1,0 +1,91 @@
+/** Elementwise SIMD kernels: exact-erf GELU, a per-channel affine map (inference batch norm), and exp for softmaxes. */
+import { FunctionWriter, type Local } from './assembler.js';
+
+/**
+ * erf(z) ~ z P(z^2) / Q(z^2) on [-4, 4]: degree 6 over degree 4 in z^2, fitted by weighted least squares with
+ * Lawson reweighting (scripts/fit_erf.py reproduces them); max |error| 5.6e-8 in double, under float32's half-ulp near 1.
+ */
+export const ERF_P = [1.1283786782857148, 0.21399003657476698, 0.05243999716424655, 0.004295033301681666, 0.00015558473014274667, -1.990527500585204e-6, 1.9216644275843464e-8];
+export const ERF_Q = [1.0, 0.5229713979400993, 0.1208187910530918, 0.015555209433426306, 0.0010985152507216429];
+/** Beyond this |z| erf rounds to +-1 in float32 (1 - erf(3.925) < 2^-25). */
+export const ERF_SATURATES = 3.925;
+
+/** Horner's rule on the v128 local `s` with coefficients in v128 locals (lowest degree first). */
+function polynomial(f: FunctionWriter, coef: Local[], s: Local): void {
+  f.get(coef[coef.length - 1]!);
+  for (let i = coef.length - 2; i >= 0; i--) f.get(s).fmul().get(coef[i]!).fadd();
+}
+
+/** A v128 local holding `x` in every lane, set where the function is at now (once, before its loops). */
+function constant(f: FunctionWriter, x: number): Local {
+  const l = f.local('v128');
+  f.splat(x).set(l);
+  return l;
+}
+
+/** gelu(src, dst, bytes): 0.5 x (1 + erf(x / sqrt 2)) over `bytes` (a multiple of 16) of float32. */
+export function geluFunction(): FunctionWriter {
+  const f = new FunctionWriter('gelu', 3);
+  const [src, dst, bytes] = f.params;
+  const i = f.local('i32');
+  const [v, z, s, e, h] = [f.local('v128'), f.local('v128'), f.local('v128'), f.local('v128'), f.local('v128')];
+  const [p, q] = [ERF_P.map((c) => constant(f, c)), ERF_Q.map((c) => constant(f, c))];
+  const [rsqrt2, lo, hi, signBit, one, saturates, half] = [Math.SQRT1_2, -4, 4, -0, 1, ERF_SATURATES, 0.5].map((c) => constant(f, c));
+  f.for(i, 0, bytes, 16, () => {
+    f.get(src).get(i).add().load().tee(v);
+    f.get(rsqrt2).fmul().get(lo).fmax().get(hi).fmin().tee(z);
+    f.get(z).fmul().set(s);
+    // e = z P(s) / Q(s)
+    f.get(z);
+    polynomial(f, p, s);
+    f.fmul();
+    polynomial(f, q, s);
+    f.fdiv().set(e);
+    // where erf rounds to +-1, exactly +-1 (so GELU's far tail is exactly 0 or x)
+    f.get(z).get(signBit).and().get(one).or();
+    f.get(e);
+    f.get(z).fabs().get(saturates).fge();
+    f.bitselect().set(e);
+    f.get(v).get(half).fmul().tee(h);
+    f.get(h).get(e).fmul().fadd();
+    f.set(s);
+    f.get(dst).get(i).add().get(s).store();
+  });
+  return f;
+}
+
+/** channelAffine(x, coef, y, pixels, c): y = x scale + shift per channel (last axis, c a multiple of 4); coef = [scale (c), shift (c)]. */
+export function channelAffineFunction(): FunctionWriter {
+  const f = new FunctionWriter('channelAffine', 5);
+  const [x, coef, y, pixels, c] = f.params;
+  const [p, ch, rowBytes, shiftAt] = Array.from({ length: 4 }, () => f.local('i32'));
+  f.get(c).i32(4).mul().set(rowBytes);
+  f.get(coef).get(rowBytes).add().set(shiftAt);
+  f.for(p, 0, pixels, 1, () => {
+    f.for(ch, 0, rowBytes, 16, () => {
+      f.get(y).get(ch).add();
+      f.get(x).get(ch).add().load();
+      f.get(coef).get(ch).add().load().fmul();
+      f.get(shiftAt).get(ch).add().load().fadd();
+      f.store();
+    });
+    f.inc(x, rowBytes).inc(y, rowBytes);
+  });
+  return f;
+}
+
+/**
+ * Appends exp of the v128 on the stack (each lane; inputs <= 0, as softmax's x - max): 2^n e^r with n =
+ * round(x / ln 2), r = x - n ln 2 in two parts (Cody-Waite), e^r by its Taylor polynomial to degree 6
+ * (|r| <= ln 2 / 2: relative error < 2e-7), 2^n built in the exponent bits. Below -87 the result is
+ * e^-87 (~1.6e-38) instead of smaller: nothing next to a softmax's largest term, which is 1.
+ */
+export function exp(f: FunctionWriter, x: Local, n: Local, r: Local): void {
+  f.get(x).splat(-87).fmax().set(x);
+  f.get(x).splat(Math.LOG2E).fmul().fnearest().set(n);
+  // ln 2 = 0.693145751953125 (exact in float32 with trailing zeros) + 1.4286068203094172e-6
+  f.get(x).get(n).splat(0.693145751953125).fmul().fsub().get(n).splat(1.4286068203094172e-6).fmul().fsub().set(r);
+  f.splat(1 / 720);
+  for (const c of [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]) f.get(r).fmul().splat(c).fadd();
+  f.get(n).truncToI32x4().splatI32x4(127).iadd().i32(23).ishl().fmul();
+}

@@ -1,0 +1,106 @@
+/** Batched matrix product and transpose as SIMD kernels. */
+import { FunctionWriter, type Local } from './assembler.js';
+
+/**
+ * matmul(a, b, c, batch, m, k, n, aStride, bStride): c[t] = a[t] (m x k) @ b[t] (k x n) for t < batch, all
+ * row-major float32; aStride, bStride are the bytes between batches (0 broadcasts one matrix), c is dense.
+ * Tiles of 4 rows x 8 columns keep eight accumulators in registers: per k, two vector loads of b's row,
+ * four broadcast loads of a's column and eight multiply-adds. Row tails go one row at a time, column tails
+ * 4 then 1 wide (lane 0 of a broadcast).
+ */
+export function matmulFunction(): FunctionWriter {
+  const f = new FunctionWriter('matmul', 9);
+  const [a, b, c, batch, m, k, n, aStride, bStride] = f.params;
+  const i32 = () => f.local('i32');
+  const [t, i, j, kk, ap, bp, cp, rowA, rowB, m4end, n8end, n4end] = Array.from({ length: 12 }, i32);
+  // Byte offsets of rows 1, 2, 3 of a tile in a and in b / c.
+  const rowsA = [rowA, i32(), i32()];
+  const rowsB = [rowB, i32(), i32()];
+  const acc = Array.from({ length: 8 }, () => f.local('v128'));
+  const [b0, b1, av] = [f.local('v128'), f.local('v128'), f.local('v128')];
+  /** Pushes base + r rows. */
+  const rowOffset = (base: Local, r: number, rows: Local[]) => {
+    f.get(base);
+    if (r > 0) f.get(rows[r - 1]!).add();
+  };
+
+  const tile = (rows: number, width: 8 | 4 | 1) => {
+    const vectors = width === 8 ? 2 : 1;
+    for (let r = 0; r < rows; r++) for (let v = 0; v < vectors; v++) f.splat(0).set(acc[2 * r + v]!);
+    // ap = a + i rowA; bp = b + 4 j
+    f.get(i).get(rowA).mul().get(a).add().set(ap);
+    f.get(j).i32(4).mul().get(b).add().set(bp);
+    f.for(kk, 0, k, 1, () => {
+      if (width === 1) f.get(bp).loadSplat().set(b0);
+      else f.get(bp).load().set(b0);
+      if (width === 8) f.get(bp).load(16).set(b1);
+      for (let r = 0; r < rows; r++) {
+        rowOffset(ap, r, rowsA);
+        f.loadSplat().set(av);
+        f.get(acc[2 * r]!).get(av).get(b0).fmul().fadd().set(acc[2 * r]!);
+        if (width === 8) f.get(acc[2 * r + 1]!).get(av).get(b1).fmul().fadd().set(acc[2 * r + 1]!);
+      }
+      f.inc(ap, 4).inc(bp, rowB);
+    });
+    // cp = c + i rowB + 4 j (c's rows are n wide, as b's)
+    f.get(i).get(rowB).mul().get(c).add().get(j).i32(4).mul().add().set(cp);
+    for (let r = 0; r < rows; r++) {
+      if (width === 1) {
+        rowOffset(cp, r, rowsB);
+        f.get(acc[2 * r]!).storeLane0();
+        continue;
+      }
+      rowOffset(cp, r, rowsB);
+      f.get(acc[2 * r]!).store();
+      if (width === 8) {
+        rowOffset(cp, r, rowsB);
+        f.get(acc[2 * r + 1]!).store(16);
+      }
+    }
+  };
+  const columns = (rows: number) => {
+    f.i32(0).set(j);
+    f.for(j, j, n8end, 8, () => tile(rows, 8));
+    f.for(j, j, n4end, 4, () => tile(rows, 4));
+    f.for(j, j, n, 1, () => tile(rows, 1));
+  };
+
+  f.get(k).i32(4).mul().set(rowA);
+  f.get(n).i32(4).mul().set(rowB);
+  for (const r of [2, 3]) {
+    f.get(rowA).i32(r).mul().set(rowsA[r - 1]!);
+    f.get(rowB).i32(r).mul().set(rowsB[r - 1]!);
+  }
+  f.get(m).i32(3).sub().set(m4end);
+  f.get(n).i32(7).sub().set(n8end);
+  f.get(n).i32(3).sub().set(n4end);
+  f.for(t, 0, batch, 1, () => {
+    f.i32(0).set(i);
+    f.for(i, i, m4end, 4, () => columns(4));
+    f.for(i, i, m, 1, () => columns(1));
+    f.inc(a, aStride).inc(b, bStride);
+    f.get(m).get(rowB).mul().get(c).add().set(c);
+  });
+  return f;
+}
+
+/** transpose(src, dst, batch, rows, cols): dst[t] = src[t]^T for each (rows x cols) float32 matrix. */
+export function transposeFunction(): FunctionWriter {
+  const f = new FunctionWriter('transpose', 5);
+  const [src, dst, batch, rows, cols] = f.params;
+  const [t, r, c, sp, dp, colStep] = Array.from({ length: 6 }, () => f.local('i32'));
+  f.get(rows).i32(4).mul().set(colStep);
+  f.get(src).set(sp);
+  f.for(t, 0, batch, 1, () => {
+    f.for(r, 0, rows, 1, () => {
+      // dst row r of the transposed block starts at column r: dst + 4 r, stepping a column (rows floats).
+      f.get(r).i32(4).mul().get(dst).add().set(dp);
+      f.for(c, 0, cols, 1, () => {
+        f.get(dp).get(sp).copy32();
+        f.inc(sp, 4).inc(dp, colStep);
+      });
+    });
+    f.get(rows).get(cols).mul().i32(4).mul().get(dst).add().set(dst);
+  });
+  return f;
+}
