@@ -8,6 +8,8 @@ import { registerWasmSegmentSum } from '../kernels/segment_sum.js';
 import { registerWasmGatherRows } from '../kernels/gather_rows.js';
 import { registerWasmBatchMatMul } from '../kernels/batch_matmul_simd.js';
 import { registerWasmBatchNorm } from '../kernels/batch_norm_simd.js';
+import { registerWasmSliceRows } from '../kernels/slice_rows.js';
+import { prepareSimdKernels } from '../kernels/simd/kernels.js';
 
 export const BACKENDS = ['node-gpu', 'node', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -70,6 +72,8 @@ export async function activateRegistered(info: BackendInfo, howTo: string, regis
     registerWasmGatherRows();
     registerWasmBatchMatMul();
     registerWasmBatchNorm();
+    registerWasmSliceRows();
+    await prepareSimdKernels(tf.backend());
   }
   return info;
 }

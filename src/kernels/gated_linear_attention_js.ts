@@ -9,6 +9,7 @@
 import { tf, type Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
 import { registerInferenceKernel } from './inference.js';
+import { type SimdOnHeap, simdOn } from './simd/kernels.js';
 
 export const GLA_SCAN = 'VizooGlaScan';
 
@@ -24,6 +25,8 @@ function scanKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorI
   const dv = inputs.v!.shape[3]!;
   const io = ioFor(backend);
   const out = io.outputs([[b, h, l, dv]]);
+  const simd = dk % 4 === 0 && dv % 4 === 0 ? simdOn(backend) : null;
+  if (simd) return scanSimd(simd, inputs, out.done()[0]!, attrs);
   const q = io.read(inputs.q!);
   const k = io.read(inputs.k!);
   const v = io.read(inputs.v!);
@@ -64,6 +67,27 @@ function scanKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorI
     if (mode === 'bid') walk(seq, gb!, true);
   }
   return out.done()[0]!;
+}
+
+/** The scan in WebAssembly SIMD on tfjs-wasm's heap (float32 state; the JS walk keeps a double one). */
+function scanSimd(simd: SimdOnHeap, inputs: Record<string, TensorInfo | undefined>, o: TensorInfo, attrs: Attrs): TensorInfo {
+  const [b, h, l, dk] = inputs.q!.shape as [number, number, number, number];
+  const dv = inputs.v!.shape[3]!;
+  const scale = attrs.mode === 'bid' ? attrs.scale * 0.5 : attrs.scale;
+  const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0]!;
+  const state = simd.malloc(4 * dk * dv);
+  const decays = simd.malloc(4 * dk);
+  try {
+    const at = (t: TensorInfo) => simd.offset(t);
+    const walk = (g: TensorInfo, reverse: boolean) =>
+      simd.kernels.glaScan(at(inputs.q!), at(inputs.k!), at(inputs.v!), at(g), at(o), state, decays, b * h, l, dk, dv, reverse ? 1 : 0, scaleBits);
+    walk(inputs.gf!, attrs.mode === 'reverse');
+    if (attrs.mode === 'bid') walk(inputs.gb!, true);
+  } finally {
+    simd.free(state);
+    simd.free(decays);
+  }
+  return o;
 }
 
 registerInferenceKernel(GLA_SCAN, scanKernel);

@@ -219,3 +219,62 @@ describe('stock kernels replaced on wasm (BatchMatMul, FusedBatchNorm) against t
     }
   });
 });
+
+describe('Slice and SplitV on wasm as heap row copies', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  /** x[begin : begin + size] from the nested array, the definition. */
+  function reference(x: tf.Tensor, begin: number[], size: number[]): number[] {
+    const flat = Array.from(x.dataSync());
+    const strides = x.shape.map((_, i) => x.shape.slice(i + 1).reduce((p, v) => p * v, 1));
+    const out: number[] = [];
+    const walk = (axis: number, offset: number) => {
+      if (axis === x.shape.length) return void out.push(flat[offset]!);
+      for (let i = 0; i < size[axis]!; i++) walk(axis + 1, offset + (begin[axis]! + i) * strides[axis]!);
+    };
+    walk(0, 0);
+    return out;
+  }
+
+  it('slices of rank 1 to 6, contiguous or not, float32 and int32, equal the definition', () => {
+    const cases: [number[], number[], number[]][] = [
+      [[10], [3], [5]],
+      [[4, 6], [1, 2], [2, 3]],
+      [[1, 56, 9, 12], [0, 0, 0, 6], [1, 56, 9, 6]],
+      [[2, 3, 4, 5], [1, 1, 0, 0], [1, 2, 4, 5]],
+      [[2, 5, 2, 6, 2, 3], [0, 1, 1, 2, 0, 0], [2, 3, 1, 3, 1, 3]],
+      [[3, 4], [0, 0], [3, 0]],
+    ];
+    for (const dtype of ['float32', 'int32'] as const) {
+      for (const [shape, begin, size] of cases) {
+        const n = shape.reduce((p, v) => p * v, 1);
+        const x = tf.tensor(Array.from({ length: n }, (_, i) => i * 3 - 7), shape, dtype);
+        const y = tf.slice(x, begin, size);
+        expect(y.shape).toEqual(size);
+        expect(y.dtype).toBe(dtype);
+        expect(Array.from(y.dataSync())).toEqual(reference(x, begin, size));
+        tf.dispose([x, y]);
+      }
+    }
+  });
+
+  it('split along any axis gives the pieces of the definition', () => {
+    const x = tf.randomNormal([2, 7, 6, 10], 0, 1, 'float32', 9);
+    for (const [axis, sizes] of [[3, [4, 4, 2]], [1, [3, 4]], [0, [1, 1]], [2, [6]]] as [number, number[]][]) {
+      const pieces = tf.split(x, sizes, axis);
+      let at = 0;
+      for (const [i, p] of pieces.entries()) {
+        const begin = [0, 0, 0, 0];
+        const size = [...x.shape];
+        begin[axis] = at;
+        size[axis] = sizes[i]!;
+        expect(Array.from(p.dataSync())).toEqual(reference(x, begin, size));
+        at += sizes[i]!;
+      }
+      tf.dispose(pieces);
+    }
+    x.dispose();
+  });
+});

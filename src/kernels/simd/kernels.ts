@@ -12,6 +12,7 @@ import { depthwiseFunction } from './depthwise.js';
 import { channelAffineFunction, geluFunction } from './elementwise.js';
 import { matmulFunction, transposeFunction } from './matmul.js';
 import { neighborhoodFunction } from './neighborhood.js';
+import { glaScanFunction } from './gla.js';
 
 export { DEPTHWISE_BIAS, DEPTHWISE_RELU } from './depthwise.js';
 
@@ -22,6 +23,7 @@ export interface SimdKernels {
   transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
   channelAffine(x: number, coef: number, y: number, pixels: number, c: number): void;
   neighborhoodAttention(...args: number[]): void;
+  glaScan(...args: number[]): void;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
@@ -32,27 +34,57 @@ export function simdUnavailableReason(): string | null {
   return unavailable;
 }
 
-/** The kernels bound to `memory`, or null where WebAssembly SIMD (or a synchronous compile) is unavailable. */
+function moduleBytes(memory: WebAssembly.Memory): { bytes: Uint8Array<ArrayBuffer>; imports: WebAssembly.Imports } {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const bytes = assembleModule([geluFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), neighborhoodFunction(), glaScanFunction()], shared);
+  return { bytes, imports: { env: { memory } } };
+}
+
+function failed(memory: WebAssembly.Memory, e: unknown): null {
+  unavailable = (e as Error).message;
+  instances.set(memory, null);
+  return null;
+}
+
+/**
+ * The kernels bound to `memory`, or null where WebAssembly SIMD is unavailable. Compiles synchronously the
+ * first time unless `prepareSimdKernels` did it already (browsers refuse synchronous compiles of modules
+ * over 4 KB on the main thread).
+ */
 export function simdKernelsFor(memory: WebAssembly.Memory): SimdKernels | null {
   if (instances.has(memory)) return instances.get(memory)!;
-  let kernels: SimdKernels | null = null;
   try {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = assembleModule([geluFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), neighborhoodFunction()], shared);
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-    kernels = instance.exports as unknown as SimdKernels;
+    const { bytes, imports } = moduleBytes(memory);
+    const kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports).exports as unknown as SimdKernels;
+    instances.set(memory, kernels);
+    return kernels;
   } catch (e) {
-    unavailable = (e as Error).message;
-    kernels = null;
+    return failed(memory, e);
   }
-  instances.set(memory, kernels);
-  return kernels;
+}
+
+/** Compiles and instantiates the kernels for `backend`'s heap asynchronously (the backend's activation calls it). */
+export async function prepareSimdKernels(backend: unknown): Promise<void> {
+  const memory = heapOf(backend as WasmBackendHeap);
+  if (!memory || instances.has(memory)) return;
+  try {
+    const { bytes, imports } = moduleBytes(memory);
+    const { instance } = await WebAssembly.instantiate(bytes, imports);
+    instances.set(memory, instance.exports as unknown as SimdKernels);
+  } catch (e) {
+    failed(memory, e);
+  }
 }
 
 /** The surface of tfjs-wasm's backend the SIMD kernels use: its heap and a tensor's byte offset in it. */
 interface WasmBackendHeap {
   wasm?: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory }; _malloc?(bytes: number): number; _free?(ptr: number): void };
   getMemoryOffset?(dataId: object): number;
+}
+
+/** The threaded build imports its (shared) memory and keeps it on the module; the plain build exports it. */
+function heapOf(b: WasmBackendHeap): WebAssembly.Memory | undefined {
+  return b.wasm?.wasmMemory ?? b.wasm?.asm?.memory;
 }
 
 /** The SIMD kernels on `backend`'s heap with a tensor-offset lookup, or null (not tfjs-wasm, or no SIMD). */
@@ -67,8 +99,7 @@ export interface SimdOnHeap {
 
 export function simdOn(backend: unknown): SimdOnHeap | null {
   const b = backend as WasmBackendHeap;
-  // The threaded build imports its (shared) memory and keeps it on the module; the plain build exports it.
-  const memory = b.wasm?.wasmMemory ?? b.wasm?.asm?.memory;
+  const memory = heapOf(b);
   const wasm = b.wasm;
   if (!memory || typeof b.getMemoryOffset !== 'function' || typeof wasm?._malloc !== 'function' || typeof wasm._free !== 'function') return null;
   const kernels = simdKernelsFor(memory);
