@@ -10,6 +10,7 @@ import { requestedWasmThreads, startThreadedWasm } from './wasm_threads.js';
 import { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, activateRegistered, alreadySelected, currentBackend, setCurrentBackend } from './core.js';
 
 export { BACKENDS, type BackendChoice, type BackendInfo, type BackendName, BackendUnavailableError, currentBackend } from './core.js';
+export { wasmSimdStatus } from '../kernels/simd/kernels.js';
 
 const HOW_TO: Record<BackendName, string> = {
   'node-gpu': 'install @tensorflow/tfjs-node-gpu (npm i @tensorflow/tfjs-node-gpu; it needs CUDA 11.2 and cuDNN 8.1 and downloads libtensorflow at install)',

@@ -6,6 +6,7 @@
 import { type BackendInfo, type BackendName, BackendUnavailableError, activateRegistered, alreadySelected, setCurrentBackend } from '../backend/core.js';
 
 export { type BackendInfo, BackendUnavailableError, currentBackend } from '../backend/core.js';
+export { wasmSimdStatus } from '../kernels/simd/kernels.js';
 
 export const BROWSER_BACKENDS = ['webgpu', 'wasm', 'cpu'] as const;
 export type BrowserBackend = (typeof BROWSER_BACKENDS)[number];

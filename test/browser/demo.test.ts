@@ -107,11 +107,12 @@ describe('an app bundled from vizoo/browser', () => {
     symlinkSync(ROOT, join(dir, 'node_modules', 'vizoo'));
     writeFileSync(
       join(dir, 'app.js'),
-      `import { useBackend, loadModel, classifyImages, listModels } from 'vizoo/browser';
+      `import { useBackend, loadModel, classifyImages, listModels, wasmSimdStatus } from 'vizoo/browser';
 const backend = await useBackend('wasm', { wasmPaths: '/wasm/' });
+const simd = wasmSimdStatus();
 const model = await loadModel('van_fmnist', { weights: '/weights/van_fmnist.safetensors' });
 const [result] = await classifyImages(model, ['/samples/ankle_boot.png'], { topK: 10 });
-window.appResult = { backend: backend.name, models: listModels().length, result };
+window.appResult = { backend: backend.name, models: listModels().length, result, simd };
 `,
     );
     const out = await build({ entryPoints: [join(dir, 'app.js')], absWorkingDir: dir, bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
@@ -126,9 +127,11 @@ window.appResult = { backend: backend.name, models: listModels().length, result 
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(`${app.url}app.html`);
     await page.waitForFunction(() => 'appResult' in window, { timeout: 120_000 });
-    const r = await page.evaluate(() => (window as unknown as { appResult: { backend: string; models: number; result: ClassifyResult } }).appResult);
+    const r = await page.evaluate(() => (window as unknown as { appResult: { backend: string; models: number; result: ClassifyResult; simd: { active: boolean; reason: string | null } } }).appResult);
     expect(errors).toEqual([]);
     expect(r.backend).toBe('wasm');
+    // vizoo's SIMD kernels compiled in the page (asynchronously: Chromium refuses synchronous compiles over 4 KB).
+    expect(r.simd).toEqual({ active: true, reason: null });
     expect(r.models).toBeGreaterThan(80);
     expectSameAsNode(r.result);
     await page.close();

@@ -1,7 +1,7 @@
 // The WebAssembly SIMD kernels (src/kernels/simd): on a memory of their own against scalar references
 // (plain and shared memory, as tfjs's threaded build has), and in tfjs-wasm against tfjs's own kernels.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Conv2d, tf, useBackend } from '../../src/index.js';
+import { Conv2d, tf, useBackend, wasmSimdStatus } from '../../src/index.js';
 import { erf, setFusedInference } from '../../src/kernels/inference.js';
 import { DEPTHWISE_SIMD } from '../../src/kernels/depthwise_simd.js';
 import { DEPTHWISE_BIAS, DEPTHWISE_RELU, simdKernelsFor } from '../../src/kernels/simd/kernels.js';
@@ -107,6 +107,13 @@ for (const shared of [false, true]) {
 
 describe('SIMD depthwise conv in tfjs-wasm', () => {
   beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  it('the kernels are active on the wasm backend, and say why not elsewhere', async () => {
+    expect(wasmSimdStatus()).toEqual({ active: true, reason: null });
+    await useBackend('cpu');
+    expect(wasmSimdStatus()).toEqual({ active: false, reason: 'the backend is cpu, not wasm' });
     await useBackend('wasm');
   });
 

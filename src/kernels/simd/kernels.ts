@@ -7,6 +7,7 @@
  * ./assembler.ts at first use and instantiated once per heap; where WebAssembly SIMD is missing, the
  * callers keep their other paths (`simdUnavailableReason()` says why).
  */
+import { tf } from '../../tf.js';
 import { assembleModule } from './assembler.js';
 import { depthwiseFunction } from './depthwise.js';
 import { channelAffineFunction, geluFunction } from './elementwise.js';
@@ -104,4 +105,15 @@ export function simdOn(backend: unknown): SimdOnHeap | null {
   if (!memory || typeof b.getMemoryOffset !== 'function' || typeof wasm?._malloc !== 'function' || typeof wasm._free !== 'function') return null;
   const kernels = simdKernelsFor(memory);
   return kernels && { kernels, offset: (t) => b.getMemoryOffset!(t.dataId), malloc: (n) => wasm._malloc!(n) >>> 0, free: (p) => wasm._free!(p) };
+}
+
+/**
+ * Whether vizoo's WebAssembly SIMD kernels run on the current backend (tfjs-wasm with WebAssembly SIMD), and
+ * if not, why.
+ */
+export function wasmSimdStatus(): { active: boolean; reason: string | null } {
+  const name = tf.getBackend();
+  if (name !== 'wasm') return { active: false, reason: `the backend is ${name}, not wasm` };
+  const active = simdOn(tf.backend()) !== null;
+  return { active, reason: active ? null : (unavailable ?? 'the wasm backend exposes no heap') };
 }
