@@ -48,12 +48,12 @@ export interface DepthwiseSimdOptions {
 
 /**
  * x (n, h, w, c) conv a (kh, kw, c, 1) filter in the SIMD kernel, or null where it does not apply (gradient
- * being recorded, not tfjs-wasm, no WebAssembly SIMD, c not a multiple of 4, a channel multiplier, an empty output).
+ * being recorded, not tfjs-wasm, no WebAssembly SIMD, a channel multiplier, an empty output).
  */
 export function depthwiseConvSimd(x: Tensor, filter: Tensor, o: DepthwiseSimdOptions): Tensor | null {
   const [, h, w, c] = x.shape as [number, number, number, number];
   const [kh, kw, fc, multiplier] = filter.shape as [number, number, number, number];
-  if (!inferenceShortcut(DEPTHWISE_SIMD) || x.dtype !== 'float32' || c % 4 !== 0 || fc !== c || multiplier !== 1) return null;
+  if (!inferenceShortcut(DEPTHWISE_SIMD) || x.dtype !== 'float32' || fc !== c || multiplier !== 1) return null;
   if (o.bias && o.bias.size !== c) return null;
   const out = (len: number, k: number, i: 0 | 1) => Math.floor((len + 2 * o.padding[i] - o.dilation[i] * (k - 1) - 1) / o.stride[i]) + 1;
   const outSize: [number, number] = [out(h, kh, 0), out(w, kw, 1)];

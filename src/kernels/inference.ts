@@ -16,6 +16,7 @@ import { simdOn } from './simd/kernels.js';
 
 export const LAYER_NORM = 'VizooLayerNorm';
 export const GELU_ERF = 'VizooGeluErf';
+export const GELU_TANH = 'VizooGeluTanh';
 
 let enabled = true;
 
@@ -173,6 +174,23 @@ function geluLoop(xs: Float32Array, y: Float32Array, from: number): void {
   }
 }
 
+/** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): SIMD on tfjs-wasm's heap where it can, else a JS loop. */
+function geluTanhKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
+  const io = ioFor(backend);
+  const out = io.outputs([inputs.x!.shape], false);
+  const n = size(inputs.x!.shape);
+  const simd = simdOn(backend);
+  const from = simd ? n - (n % 4) : 0;
+  if (simd) simd.kernels.geluTanh(simd.offset(inputs.x!), simd.offset(out.done()[0]!), from * 4);
+  const [xs, y] = [io.read(inputs.x!), out.views[0]!];
+  const c = Math.sqrt(2 / Math.PI);
+  for (let i = from; i < n; i++) {
+    const v = xs[i]!;
+    y[i] = 0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v)));
+  }
+  return out.done()[0]!;
+}
+
 /**
  * Registers an inference-only kernel on the backends `inferenceShortcut` lets it run on (all of them, or
  * the named subset: a kernel that works on one backend's memory only).
@@ -186,6 +204,7 @@ export function registerInferenceKernel(kernelName: string, kernelFunc: unknown,
 
 registerInferenceKernel(LAYER_NORM, layerNormKernel);
 registerInferenceKernel(GELU_ERF, geluKernel);
+registerInferenceKernel(GELU_TANH, geluTanhKernel);
 
 type RunKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor;
 const run = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);
@@ -196,6 +215,11 @@ export function layerNormFused(x: Tensor, weight: Tensor | null, bias: Tensor | 
   if (weight) inputs.weight = weight;
   if (bias) inputs.bias = bias;
   return run(LAYER_NORM, inputs, { eps });
+}
+
+/** Tanh-approximated GELU in one kernel (callers check `inferenceShortcut(GELU_TANH)`). */
+export function geluTanhFused(x: Tensor): Tensor {
+  return run(GELU_TANH, { x });
 }
 
 /** Exact-erf GELU in one kernel (callers check `inferenceShortcut(GELU_ERF)`). */

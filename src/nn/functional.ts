@@ -3,7 +3,7 @@
  * PyTorch adaptive-pool bins, exact-erf GELU), built on tfjs-core.
  */
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
-import { GELU_ERF, LAYER_NORM, geluFused, inferenceShortcut, layerNormFused } from '../kernels/inference.js';
+import { GELU_ERF, GELU_TANH, LAYER_NORM, geluFused, geluTanhFused, inferenceShortcut, layerNormFused } from '../kernels/inference.js';
 import { depthwiseConvSimd } from '../kernels/depthwise_simd.js';
 
 export type Pair = [number, number];
@@ -208,6 +208,7 @@ const geluWithGrad = tf.customGrad(((x: Tensor, save: tf.GradSaveFunc) => {
 
 /** GELU, tanh approximation (nn.GELU(approximate='tanh')). */
 export function geluTanh(x: Tensor): Tensor {
+  if (x.dtype === 'float32' && inferenceShortcut(GELU_TANH)) return geluTanhFused(x);
   return tf.tidy(() => {
     const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
     return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));

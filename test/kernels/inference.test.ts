@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { BatchNorm2d, Conv2d, Linear, createModel, tf, useBackend } from '../../src/index.js';
 import * as F from '../../src/nn/functional.js';
-import { GELU_ERF, LAYER_NORM, erf, setFusedInference } from '../../src/kernels/inference.js';
+import { GELU_ERF, GELU_TANH, LAYER_NORM, erf, setFusedInference } from '../../src/kernels/inference.js';
 import { glaBidirectional, glaForward, glaReverse } from '../../src/kernels/gated_linear_attention.js';
 import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
 import { DEPTHWISE_SIMD } from '../../src/kernels/depthwise_simd.js';
@@ -77,6 +77,14 @@ for (const backend of ['wasm', 'cpu'] as const) {
       const r = bothPaths(() => F.gelu(x));
       expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
       expect(await kernelNames(() => F.gelu(x))).toEqual([GELU_ERF]);
+      x.dispose();
+    });
+
+    it('tanh GELU is one kernel and matches the composite within 1e-5, extremes included', async () => {
+      const x = tf.concat([tf.mul(tf.randomNormal([4001], 0, 1, 'float32', 16), 4), tf.tensor1d([0, 1e-6, -1e-6, 9, -9, 30, -30, 1e4, -1e4])]);
+      const r = bothPaths(() => F.geluTanh(x));
+      expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+      expect(await kernelNames(() => F.geluTanh(x))).toEqual([GELU_TANH]);
       x.dispose();
     });
 

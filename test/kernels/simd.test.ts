@@ -82,6 +82,8 @@ for (const shared of [false, true]) {
       ['7x7 dilation 3 (LKA), batch 2, no bias, ReLU', { n: 2, h: 11, w: 6, c: 36, kh: 7, kw: 7, sh: 1, sw: 1, dh: 3, dw: 3, pt: 9, pb: 9, pl: 9, pr: 9 }, false, true],
       ['13x13 stride (2, 1) on a map smaller than the kernel', { n: 1, h: 5, w: 10, c: 68, kh: 13, kw: 13, sh: 2, sw: 1, dh: 1, dw: 1, pt: 6, pb: 6, pl: 6, pr: 6 }, true, true],
       ['5x3, stride (2, 3), dilation (2, 1), uneven padding', { n: 1, h: 9, w: 17, c: 4, kh: 5, kw: 3, sh: 2, sw: 3, dh: 2, dw: 1, pt: 3, pb: 1, pl: 0, pr: 2 }, true, false],
+      ['9x9 on 2 channels (SOFT)', { n: 1, h: 8, w: 6, c: 2, kh: 9, kw: 9, sh: 1, sw: 1, dh: 1, dw: 1, pt: 4, pb: 4, pl: 4, pr: 4 }, true, true],
+      ['3x3 on 23 channels (16 + 4 + 3 singles)', { n: 2, h: 5, w: 4, c: 23, kh: 3, kw: 3, sh: 1, sw: 2, dh: 1, dw: 1, pt: 1, pb: 1, pl: 1, pr: 1 }, true, false],
     ];
     for (const [name, p, bias, relu] of cases) {
       it(`depthwise conv ${name} equals the definition within 1e-5`, () => {
@@ -133,6 +135,7 @@ describe('SIMD depthwise conv in tfjs-wasm', () => {
     ['UniRepLKNet 13x13 on a 7x5 map', 40, 13, { padding: 6 }, [2, 7, 5, 40]],
     ['stride 2 and dilation 2 together', 16, 5, { stride: 2, padding: 4, dilation: 2 }, [1, 15, 12, 16]],
     ['non-square kernel padding, no bias', 12, 3, { padding: [1, 0], stride: [1, 2], bias: false }, [1, 9, 14, 12]],
+    ['6 channels (4 + 2 singles)', 6, 3, { padding: 1 }, [1, 5, 5, 6]],
   ];
   for (const [name, c, k, o, shape] of configs) {
     it(`${name}: one kernel, equal to tfjs's within 1e-5`, async () => {
@@ -152,9 +155,9 @@ describe('SIMD depthwise conv in tfjs-wasm', () => {
     });
   }
 
-  it('channel counts that are not a multiple of 4 and recorded gradients keep tfjs kernels', async () => {
-    const conv = new Conv2d(6, 6, 3, { padding: 1, groups: 6 });
-    const x = tf.randomNormal([1, 5, 5, 6], 0, 1, 'float32', 6);
+  it('a channel multiplier and recorded gradients keep tfjs kernels', async () => {
+    const conv = new Conv2d(3, 6, 3, { padding: 1, groups: 3 }); // multiplier 2: not depthwise in vizoo's sense
+    const x = tf.randomNormal([1, 5, 5, 3], 0, 1, 'float32', 6);
     const names = (await tf.profile(() => tf.dispose(conv.forward(x)))).kernels.map((kk) => kk.name);
     expect(names).not.toContain(DEPTHWISE_SIMD);
     const conv8 = new Conv2d(8, 8, 3, { padding: 1, groups: 8 });

@@ -8,16 +8,16 @@ export const DEPTHWISE_RELU = 2;
 
 /**
  * depthwiseConv2d: NHWC x (n, h, w, c), filter (kh, kw, c) (tfjs's (kh, kw, c, 1)), y (n, oh, ow, c), with
- * strides, dilations and zero padding before (pt, pl; after is implied by oh, ow). c must be a multiple of
- * 4. Per output pixel only the taps that land inside the image are visited (no padded copy); the channels
- * go 16 at a time (four accumulators) while they last, then 4 at a time.
+ * strides, dilations and zero padding before (pt, pl; after is implied by oh, ow); any c. Per output pixel
+ * only the taps that land inside the image are visited (no padded copy); the channels go 16 at a time (four
+ * accumulators) while they last, then 4, then 1.
  */
 export function depthwiseFunction(): FunctionWriter {
   const f = new FunctionWriter('depthwiseConv2d', DEPTHWISE_PARAMS.length);
   const p = Object.fromEntries(DEPTHWISE_PARAMS.map((name, i) => [name, f.params[i]])) as Record<(typeof DEPTHWISE_PARAMS)[number], Local>;
   const i32 = () => f.local('i32');
   const [img, oy, ox, c, ky, kx, by, bx, ky0, ky1, kx0, kx1, xp, wp, yp, t] = Array.from({ length: 16 }, i32);
-  const [pix, xstep, c16end, xImg] = Array.from({ length: 4 }, i32);
+  const [pix, xstep, c16end, c4end, xImg] = Array.from({ length: 5 }, i32);
   const acc = [0, 1, 2, 3].map(() => f.local('v128'));
 
   /** first = ceil(-base / d) when base < 0 else 0; last = min(k, ceil((len - base) / d)): taps inside [0, len). */
@@ -30,12 +30,17 @@ export function depthwiseFunction(): FunctionWriter {
     f.get(t).get(k).get(t).get(k).ltS().select().set(last);
   };
 
-  const channels = (vectors: number, end: Local) => {
-    f.for(c, c, end, 16 * vectors, () => {
+  /** Channels c.. up to `end` (bytes), `vectors` four-float vectors at a time, or one float (`single`: lane 0). */
+  const channels = (vectors: number, end: Local, single = false) => {
+    const load = (offset: number) => (single ? f.loadSplat(offset) : f.load(offset));
+    f.for(c, c, end, single ? 4 : 16 * vectors, () => {
       for (let j = 0; j < vectors; j++) f.splat(0).set(acc[j]!);
       f.get(p.flags).i32(DEPTHWISE_BIAS).and32();
       f.if(() => {
-        for (let j = 0; j < vectors; j++) f.get(p.bias).get(c).add().load(16 * j).set(acc[j]!);
+        for (let j = 0; j < vectors; j++) {
+          f.get(p.bias).get(c).add();
+          load(16 * j).set(acc[j]!);
+        }
       });
       f.for(ky, ky0, ky1, 1, () => {
         // xp = image + ((by + ky dh) w + bx + kx0 dw) * pix + c; wp = w + (ky kw + kx0) * pix + c
@@ -43,7 +48,11 @@ export function depthwiseFunction(): FunctionWriter {
         f.get(pix).mul().get(xImg).add().get(c).add().set(xp);
         f.get(ky).get(p.kw).mul().get(kx0).add().get(pix).mul().get(p.w).add().get(c).add().set(wp);
         f.for(kx, kx0, kx1, 1, () => {
-          for (let j = 0; j < vectors; j++) f.get(acc[j]!).get(xp).load(16 * j).get(wp).load(16 * j).fmul().fadd().set(acc[j]!);
+          for (let j = 0; j < vectors; j++) {
+            f.get(acc[j]!).get(xp);
+            load(16 * j).get(wp);
+            load(16 * j).fmul().fadd().set(acc[j]!);
+          }
           f.inc(xp, xstep).inc(wp, pix);
         });
       });
@@ -51,13 +60,18 @@ export function depthwiseFunction(): FunctionWriter {
       f.if(() => {
         for (let j = 0; j < vectors; j++) f.get(acc[j]!).splat(0).fmax().set(acc[j]!);
       });
-      for (let j = 0; j < vectors; j++) f.get(yp).get(c).add().get(acc[j]!).store(16 * j);
+      for (let j = 0; j < vectors; j++) {
+        f.get(yp).get(c).add().get(acc[j]!);
+        if (single) f.storeLane0(16 * j);
+        else f.store(16 * j);
+      }
     });
   };
 
   f.get(p.c).i32(4).mul().set(pix);
   f.get(pix).get(p.dw).mul().set(xstep);
   f.get(pix).i32(48).sub().set(c16end);
+  f.get(pix).i32(12).sub().set(c4end);
   f.get(p.x).set(xImg);
   f.get(p.y).set(yp);
   f.for(img, 0, p.n, 1, () => {
@@ -69,7 +83,8 @@ export function depthwiseFunction(): FunctionWriter {
         tapRange(bx, p.dw, p.w_, p.kw, kx0, kx1);
         f.i32(0).set(c);
         channels(4, c16end);
-        channels(1, pix);
+        channels(1, c4end);
+        channels(1, pix, true);
         f.inc(yp, pix);
       });
     });

@@ -1,4 +1,4 @@
-/** Elementwise SIMD kernels: exact-erf GELU, a per-channel affine map (inference batch norm), and exp for softmaxes. */
+/** Elementwise SIMD kernels: exact-erf and tanh GELU, a per-channel affine map (inference batch norm), and exp for softmaxes. */
 import { FunctionWriter, type Local } from './assembler.js';
 
 /**
@@ -75,10 +75,10 @@ export function channelAffineFunction(): FunctionWriter {
 }
 
 /**
- * Appends exp of the v128 on the stack (each lane; inputs <= 0, as softmax's x - max): 2^n e^r with n =
- * round(x / ln 2), r = x - n ln 2 in two parts (Cody-Waite), e^r by its Taylor polynomial to degree 6
- * (|r| <= ln 2 / 2: relative error < 2e-7), 2^n built in the exponent bits. Below -87 the result is
- * e^-87 (~1.6e-38) instead of smaller: nothing next to a softmax's largest term, which is 1.
+ * Appends exp of the v128 local `x` (each lane, for x up to ~88; clobbers x): 2^n e^r with n = round(x / ln 2),
+ * r = x - n ln 2 in two parts (Cody-Waite), e^r by its Taylor polynomial to degree 6 (|r| <= ln 2 / 2:
+ * relative error < 2e-7), 2^n built in the exponent bits. Below -87 the result is e^-87 (~1.6e-38)
+ * instead of smaller: nothing next to a softmax's largest term, which is 1.
  */
 export function exp(f: FunctionWriter, x: Local, n: Local, r: Local): void {
   f.get(x).splat(-87).fmax().set(x);
@@ -88,4 +88,30 @@ export function exp(f: FunctionWriter, x: Local, n: Local, r: Local): void {
   f.splat(1 / 720);
   for (const c of [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]) f.get(r).fmul().splat(c).fadd();
   f.get(n).truncToI32x4().splatI32x4(127).iadd().i32(23).ishl().fmul();
+}
+
+/**
+ * geluTanh(src, dst, bytes): 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), nn.GELU(approximate='tanh'),
+ * with tanh(u) = 1 - 2 / (e^(2u) + 1) for u clamped to [-9, 9] (beyond, tanh is +-1 in float32).
+ */
+export function geluTanhFunction(): FunctionWriter {
+  const f = new FunctionWriter('geluTanh', 3);
+  const [src, dst, bytes] = f.params;
+  const i = f.local('i32');
+  const [v, u, n, r] = Array.from({ length: 4 }, () => f.local('v128'));
+  f.for(i, 0, bytes, 16, () => {
+    f.get(src).get(i).add().load().set(v);
+    // 2u = 2 sqrt(2/pi) (x + 0.044715 x^3), clamped to [-18, 18]
+    f.get(v).get(v).fmul().get(v).fmul().splat(0.044715).fmul().get(v).fadd();
+    f.splat(2 * Math.sqrt(2 / Math.PI)).fmul().splat(-18).fmax().splat(18).fmin().set(u);
+    f.get(dst).get(i).add();
+    // 0.5 x (1 + tanh) = 0.5 x (2 - 2 / (e^(2u) + 1)) = x (1 - 1 / (e^(2u) + 1))
+    f.get(v);
+    f.get(v);
+    exp(f, u, n, r);
+    f.splat(1).fadd();
+    f.fdiv().fsub();
+    f.store();
+  });
+  return f;
 }

@@ -10,7 +10,7 @@
 import { tf } from '../../tf.js';
 import { assembleModule } from './assembler.js';
 import { depthwiseFunction } from './depthwise.js';
-import { channelAffineFunction, geluFunction } from './elementwise.js';
+import { channelAffineFunction, geluFunction, geluTanhFunction } from './elementwise.js';
 import { matmulFunction, transposeFunction } from './matmul.js';
 import { neighborhoodFunction } from './neighborhood.js';
 import { glaScanFunction } from './gla.js';
@@ -19,6 +19,7 @@ export { DEPTHWISE_BIAS, DEPTHWISE_RELU } from './depthwise.js';
 
 export interface SimdKernels {
   gelu(src: number, dst: number, bytes: number): void;
+  geluTanh(src: number, dst: number, bytes: number): void;
   depthwiseConv2d(...args: number[]): void;
   matmul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number, aStride: number, bStride: number): void;
   transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
@@ -37,7 +38,7 @@ export function simdUnavailableReason(): string | null {
 
 function moduleBytes(memory: WebAssembly.Memory): { bytes: Uint8Array<ArrayBuffer>; imports: WebAssembly.Imports } {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const bytes = assembleModule([geluFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), neighborhoodFunction(), glaScanFunction()], shared);
+  const bytes = assembleModule([geluFunction(), geluTanhFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), neighborhoodFunction(), glaScanFunction()], shared);
   return { bytes, imports: { env: { memory } } };
 }
 
