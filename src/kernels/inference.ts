@@ -145,18 +145,22 @@ export function erf(x: number): number {
   return x < 0 ? -v : v;
 }
 
-/** 0.5 x (1 + erf(x / sqrt 2)) elementwise: WebAssembly SIMD on tfjs-wasm's heap where it can, else a JS loop. */
-function geluKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
-  const io = ioFor(backend);
-  const out = io.outputs([inputs.x!.shape], false);
-  const xs = io.read(inputs.x!);
-  const n = xs.length;
-  const simd = simdOn(backend);
-  // SIMD for whole groups of four floats; the JS loop for the rest (or all of it).
-  const from = simd ? n - (n % 4) : 0;
-  if (simd) simd.kernels.gelu(simd.offset(inputs.x!), simd.offset(out.done()[0]!), from * 4);
-  geluLoop(io.read(inputs.x!), out.views[0]!, from);
-  return out.done()[0]!;
+/**
+ * An elementwise float32 kernel: the SIMD function `simdName` over whole groups of four floats where it runs
+ * on tfjs-wasm's heap, `loop` (from an index on) for the rest, or for all of it elsewhere.
+ */
+function elementwiseKernel(simdName: 'gelu' | 'geluTanh', loop: (xs: Float32Array, y: Float32Array, from: number) => void) {
+  return ({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo => {
+    const io = ioFor(backend);
+    const out = io.outputs([inputs.x!.shape], false);
+    const y = out.done()[0]!;
+    const n = size(inputs.x!.shape);
+    const simd = simdOn(backend);
+    const from = simd ? n - (n % 4) : 0;
+    if (simd) simd.kernels[simdName](simd.offset(inputs.x!), simd.offset(y), from * 4);
+    loop(io.read(inputs.x!), out.views[0]!, from);
+    return y;
+  };
 }
 
 /** GELU of xs[from..] into y[from..] through the erf table (erfAbs inlined: this loop is the whole cost). */
@@ -174,21 +178,13 @@ function geluLoop(xs: Float32Array, y: Float32Array, from: number): void {
   }
 }
 
-/** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): SIMD on tfjs-wasm's heap where it can, else a JS loop. */
-function geluTanhKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
-  const io = ioFor(backend);
-  const out = io.outputs([inputs.x!.shape], false);
-  const n = size(inputs.x!.shape);
-  const simd = simdOn(backend);
-  const from = simd ? n - (n % 4) : 0;
-  if (simd) simd.kernels.geluTanh(simd.offset(inputs.x!), simd.offset(out.done()[0]!), from * 4);
-  const [xs, y] = [io.read(inputs.x!), out.views[0]!];
+/** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) of xs[from..] into y[from..]. */
+function geluTanhLoop(xs: Float32Array, y: Float32Array, from: number): void {
   const c = Math.sqrt(2 / Math.PI);
-  for (let i = from; i < n; i++) {
+  for (let i = from; i < xs.length; i++) {
     const v = xs[i]!;
     y[i] = 0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v)));
   }
-  return out.done()[0]!;
 }
 
 /**
@@ -203,8 +199,9 @@ export function registerInferenceKernel(kernelName: string, kernelFunc: unknown,
 }
 
 registerInferenceKernel(LAYER_NORM, layerNormKernel);
-registerInferenceKernel(GELU_ERF, geluKernel);
-registerInferenceKernel(GELU_TANH, geluTanhKernel);
+// 0.5 x (1 + erf(x / sqrt 2)) and the tanh form, elementwise.
+registerInferenceKernel(GELU_ERF, elementwiseKernel('gelu', geluLoop));
+registerInferenceKernel(GELU_TANH, elementwiseKernel('geluTanh', geluTanhLoop));
 
 type RunKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor;
 const run = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);
