@@ -7,9 +7,9 @@
  * what it does well or what this does not handle: the single-matrix case, broadcasts other than
  * all-or-one batch, non-float32, an empty inner dimension, and `setFusedInference(false)`.
  */
-import { tf } from '../tf.js';
 import { fusedInferenceEnabled } from './inference.js';
 import type { TensorInfo } from './js_io.js';
+import { replaceWasmKernel } from './replace_stock.js';
 import { simdOn } from './simd/kernels.js';
 
 interface WasmBackendLike {
@@ -19,21 +19,11 @@ interface WasmBackendLike {
 const product = (dims: number[]) => dims.reduce((p, v) => p * v, 1);
 const sameDims = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-let registered = false;
-
 export function registerWasmBatchMatMul(): void {
-  if (registered) return;
-  const stock = tf.getKernel('BatchMatMul', 'wasm');
-  if (!stock) return;
-  registered = true;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({
-    ...stock,
-    kernelFunc: (args) => {
-      const { a, b } = args.inputs as unknown as { a: TensorInfo; b: TensorInfo };
-      const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      return (batchMatMul(args.backend, a, b, transposeA, transposeB) ?? stock.kernelFunc(args)) as never;
-    },
+  replaceWasmKernel('BatchMatMul', (stock) => (args) => {
+    const { a, b } = args.inputs as unknown as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    return batchMatMul(args.backend, a, b, transposeA, transposeB) ?? stock(args);
   });
 }
 

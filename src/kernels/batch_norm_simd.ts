@@ -5,26 +5,16 @@
  * forward); this one is memory-bound. The stock kernel stays underneath for other shapes: statistics that
  * are not one value per channel, channel counts not a multiple of 4, non-float32, `setFusedInference(false)`.
  */
-import { tf } from '../tf.js';
 import { fusedInferenceEnabled } from './inference.js';
 import { type TensorInfo, ioFor } from './js_io.js';
+import { replaceWasmKernel } from './replace_stock.js';
 import { simdOn } from './simd/kernels.js';
 
-let registered = false;
-
 export function registerWasmBatchNorm(): void {
-  if (registered) return;
-  const stock = tf.getKernel('FusedBatchNorm', 'wasm');
-  if (!stock) return;
-  registered = true;
-  tf.unregisterKernel('FusedBatchNorm', 'wasm');
-  tf.registerKernel({
-    ...stock,
-    kernelFunc: (args) => {
-      const inputs = args.inputs as unknown as Record<string, TensorInfo | undefined>;
-      const eps = (args.attrs as unknown as { varianceEpsilon: number }).varianceEpsilon;
-      return (batchNorm(args.backend, inputs, eps) ?? stock.kernelFunc(args)) as never;
-    },
+  replaceWasmKernel('FusedBatchNorm', (stock) => (args) => {
+    const inputs = args.inputs as unknown as Record<string, TensorInfo | undefined>;
+    const eps = (args.attrs as unknown as { varianceEpsilon: number }).varianceEpsilon;
+    return batchNorm(args.backend, inputs, eps) ?? stock(args);
   });
 }
 

@@ -5,7 +5,7 @@
  * slices are contiguous runs of `inner` elements, so each is one `copyWithin` on the heap. Cases outside
  * the plain form (batch dims, other dtypes) go to the stock kernel, which stays registered underneath.
  */
-import { tf } from '../tf.js';
+import { replaceWasmKernel } from './replace_stock.js';
 
 interface TensorInfo {
   dataId: object;
@@ -21,24 +21,14 @@ interface WasmBackendLike {
 /** Below this run length the per-row call costs more than an element loop. */
 const MIN_ROW_COPY = 8;
 
-let registered = false;
-
 export function registerWasmGatherRows(): void {
-  if (registered) return;
-  const stock = tf.getKernel('GatherV2', 'wasm');
-  if (!stock) return;
-  registered = true;
-  tf.unregisterKernel('GatherV2', 'wasm');
-  tf.registerKernel({
-    ...stock,
-    kernelFunc: (args) => {
-      const { x, indices } = args.inputs as unknown as { x: TensorInfo; indices: TensorInfo };
-      const { axis: axisArg, batchDims } = args.attrs as unknown as { axis: number; batchDims: number };
-      const axis = axisArg < 0 ? axisArg + x.shape.length : axisArg;
-      const plain = batchDims === 0 && (x.dtype === 'float32' || x.dtype === 'int32') && indices.dtype === 'int32' && axis >= 0 && axis < x.shape.length;
-      if (!plain) return stock.kernelFunc(args);
-      return gatherRows(args.backend as unknown as WasmBackendLike, x, indices, axis) as never;
-    },
+  replaceWasmKernel('GatherV2', (stock) => (args) => {
+    const { x, indices } = args.inputs as unknown as { x: TensorInfo; indices: TensorInfo };
+    const { axis: axisArg, batchDims } = args.attrs as unknown as { axis: number; batchDims: number };
+    const axis = axisArg < 0 ? axisArg + x.shape.length : axisArg;
+    const plain = batchDims === 0 && (x.dtype === 'float32' || x.dtype === 'int32') && indices.dtype === 'int32' && axis >= 0 && axis < x.shape.length;
+    if (!plain) return stock(args);
+    return gatherRows(args.backend as unknown as WasmBackendLike, x, indices, axis);
   });
 }
 

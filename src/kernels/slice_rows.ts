@@ -7,50 +7,37 @@
  */
 import { tf } from '../tf.js';
 import type { TensorInfo } from './js_io.js';
+import { replaceWasmKernel } from './replace_stock.js';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-let registered = false;
+const copyable = (x: TensorInfo) => (x.dtype === 'float32' || x.dtype === 'int32') && x.shape.length > 0;
 
 export function registerWasmSliceRows(): void {
-  if (registered) return;
-  const slice = tf.getKernel('Slice', 'wasm');
-  const split = tf.getKernel('SplitV', 'wasm');
-  if (!slice || !split) return;
-  registered = true;
-  const copyable = (x: TensorInfo) => (x.dtype === 'float32' || x.dtype === 'int32') && x.shape.length > 0;
-  tf.unregisterKernel('Slice', 'wasm');
-  tf.registerKernel({
-    ...slice,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as unknown as { x: TensorInfo };
-      const { begin, size } = args.attrs as unknown as { begin: number | number[]; size?: number | number[] };
-      if (!copyable(x)) return slice.kernelFunc(args);
-      const [b, s] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo, begin, size);
-      return sliceRows(args.backend as unknown as WasmBackendLike, x, b, s) as never;
-    },
+  replaceWasmKernel('Slice', (stock) => (args) => {
+    const { x } = args.inputs as unknown as { x: TensorInfo };
+    const { begin, size } = args.attrs as unknown as { begin: number | number[]; size?: number | number[] };
+    if (!copyable(x)) return stock(args);
+    const [b, s] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo, begin, size);
+    return sliceRows(args.backend as unknown as WasmBackendLike, x, b, s);
   });
-  tf.unregisterKernel('SplitV', 'wasm');
-  tf.registerKernel({
-    ...split,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as unknown as { x: TensorInfo };
-      const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
-      if (!copyable(x)) return split.kernelFunc(args);
-      const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
-      const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
-      const begin = x.shape.map(() => 0);
-      return sizes.map((n) => {
-        const size = [...x.shape];
-        size[ax] = n;
-        const out = sliceRows(args.backend as unknown as WasmBackendLike, x, [...begin], size);
-        begin[ax]! += n;
-        return out;
-      }) as never;
-    },
+  replaceWasmKernel('SplitV', (stock) => (args) => {
+    const { x } = args.inputs as unknown as { x: TensorInfo };
+    const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+    if (!copyable(x)) return stock(args);
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
+    const begin = x.shape.map(() => 0);
+    return sizes.map((n) => {
+      const size = [...x.shape];
+      size[ax] = n;
+      const out = sliceRows(args.backend as unknown as WasmBackendLike, x, [...begin], size);
+      begin[ax]! += n;
+      return out;
+    });
   });
 }
 
