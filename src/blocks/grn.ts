@@ -6,6 +6,8 @@
 import { tf, type Tensor } from '../tf.js';
 import { Module, type Layer, type Parameter } from '../nn/module.js';
 import { zeros } from '../nn/init.js';
+import { inferenceShortcut } from '../kernels/inference.js';
+import { GRN_KERNEL, grnFused } from '../kernels/grn.js';
 
 export class GRN extends Module implements Layer {
   readonly gamma: Parameter;
@@ -21,6 +23,7 @@ export class GRN extends Module implements Layer {
   }
 
   forward(x: Tensor): Tensor {
+    if (x.rank === 4 && inferenceShortcut(GRN_KERNEL)) return grnFused(x, this.gamma.value, this.beta?.value ?? null);
     return tf.tidy(() => {
       const g = tf.sqrt(tf.sum(tf.square(x), [1, 2], true));
       const n = tf.div(g, tf.add(tf.mean(g, -1, true), 1e-6));

@@ -7,6 +7,8 @@ import { GELU_ERF, GELU_TANH, LAYER_NORM, erf, setFusedInference } from '../../s
 import { glaBidirectional, glaForward, glaReverse } from '../../src/kernels/gated_linear_attention.js';
 import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
 import { DEPTHWISE_SIMD } from '../../src/kernels/depthwise_simd.js';
+import { GRN_KERNEL } from '../../src/kernels/grn.js';
+import { GRN } from '../../src/blocks/grn.js';
 
 /** Runs `f` with the inference kernels on and off; returns both results as arrays. */
 function bothPaths(f: () => tf.Tensor): { fused: Float32Array; composite: Float32Array } {
@@ -116,6 +118,22 @@ for (const backend of ['wasm', 'cpu'] as const) {
       expect(await kernelNames(() => bn.forward(x))).toEqual(['FusedBatchNorm']);
       x.dispose();
       bn.dispose();
+    });
+
+    it('GRN is one kernel and matches the composite within 1e-5 (channels 4k and not, maps over one row block, batches)', async () => {
+      // 23x17 = 391 pixels: more than one block of the blocked sum of squares.
+      for (const [shape, useBias] of [[[2, 23, 17, 12], true], [[1, 5, 3, 6], true], [[3, 4, 9, 8], false], [[1, 1, 1, 4], true]] as const) {
+        const c = shape[3];
+        const grn = new GRN(c, useBias);
+        grn.gamma.value.assign(tf.randomNormal([1, 1, 1, c], 0, 1, 'float32', 20));
+        grn.beta?.value.assign(tf.randomNormal([1, 1, 1, c], 0, 1, 'float32', 21));
+        const x = tf.mul(tf.randomNormal([...shape], 0, 1, 'float32', 22), 3);
+        const r = bothPaths(() => grn.forward(x));
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5 * Math.max(1, ...r.composite.map(Math.abs)));
+        expect(await kernelNames(() => grn.forward(x))).toEqual([GRN_KERNEL]);
+        x.dispose();
+        grn.dispose();
+      }
     });
 
     it('the GLA scan (forward, reverse, bidirectional) is one kernel and matches the chunk form within 1e-5', async () => {

@@ -1,4 +1,7 @@
-/** Elementwise SIMD kernels: exact-erf and tanh GELU, a per-channel affine map (inference batch norm), and exp for softmaxes. */
+/**
+ * Elementwise SIMD kernels: exact-erf and tanh GELU, a per-channel affine map (inference batch norm), per-channel
+ * sums of squares (GRN), and exp for softmaxes.
+ */
 import { FunctionWriter, type Local } from './assembler.js';
 
 /**
@@ -70,6 +73,26 @@ export function channelAffineFunction(): FunctionWriter {
       f.store();
     });
     f.inc(x, rowBytes).inc(y, rowBytes);
+  });
+  return f;
+}
+
+/** channelSumSquares(x, acc, pixels, c): acc[ch] += sum over pixels of x[p, ch]^2 (last axis, c a multiple of 4). */
+export function channelSumSquaresFunction(): FunctionWriter {
+  const f = new FunctionWriter('channelSumSquares', 4);
+  const [x, acc, pixels, c] = f.params;
+  const [p, ch, rowBytes] = Array.from({ length: 3 }, () => f.local('i32'));
+  const v = f.local('v128');
+  f.get(c).i32(4).mul().set(rowBytes);
+  f.for(p, 0, pixels, 1, () => {
+    f.for(ch, 0, rowBytes, 16, () => {
+      f.get(acc).get(ch).add();
+      f.get(x).get(ch).add().load().tee(v);
+      f.get(v).fmul();
+      f.get(acc).get(ch).add().load().fadd();
+      f.store();
+    });
+    f.inc(x, rowBytes);
   });
   return f;
 }

@@ -10,7 +10,7 @@
 import { tf } from '../../tf.js';
 import { assembleModule } from './assembler.js';
 import { depthwiseFunction } from './depthwise.js';
-import { channelAffineFunction, geluFunction, geluTanhFunction } from './elementwise.js';
+import { channelAffineFunction, channelSumSquaresFunction, geluFunction, geluTanhFunction } from './elementwise.js';
 import { matmulFunction, transposeFunction } from './matmul.js';
 import { neighborhoodFunction } from './neighborhood.js';
 import { glaScanFunction } from './gla.js';
@@ -24,6 +24,7 @@ export interface SimdKernels {
   matmul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number, aStride: number, bStride: number): void;
   transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
   channelAffine(x: number, coef: number, y: number, pixels: number, c: number): void;
+  channelSumSquares(x: number, acc: number, pixels: number, c: number): void;
   neighborhoodAttention(...args: number[]): void;
   glaScan(...args: number[]): void;
 }
@@ -38,7 +39,7 @@ export function simdUnavailableReason(): string | null {
 
 function moduleBytes(memory: WebAssembly.Memory): { bytes: Uint8Array<ArrayBuffer>; imports: WebAssembly.Imports } {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const bytes = assembleModule([geluFunction(), geluTanhFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), neighborhoodFunction(), glaScanFunction()], shared);
+  const bytes = assembleModule([geluFunction(), geluTanhFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), channelSumSquaresFunction(), neighborhoodFunction(), glaScanFunction()], shared);
   return { bytes, imports: { env: { memory } } };
 }
 
