@@ -18,7 +18,7 @@ export class OverlapPatchEmbed extends Module implements Layer {
 
   /** NHWC -> NHWC at 1/stride; the output's H and W are its shape[1..2]. */
   forward(x: Tensor): Tensor {
-    return this.norm.forward(this.proj.forward(x));
+    return this.proj.forwardBatchNorm(x, this.norm);
   }
 }
 

@@ -29,7 +29,7 @@ export class BasicBlock extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      const out = this.bn2.forward(this.conv2.forward(tf.relu(this.bn1.forward(this.conv1.forward(x)))));
+      const out = this.conv2.forwardBatchNorm(this.conv1.forwardBatchNorm(x, this.bn1, 'relu'), this.bn2);
       const y = tf.add(out, this.downsample ? this.downsample.forward(x) : x);
       return this.noRelu ? y : tf.relu(y);
     });
@@ -61,9 +61,9 @@ export class Bottleneck extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      let out = tf.relu(this.bn1.forward(this.conv1.forward(x)));
-      out = tf.relu(this.bn2.forward(this.conv2.forward(out)));
-      out = this.bn3.forward(this.conv3.forward(out));
+      let out = this.conv1.forwardBatchNorm(x, this.bn1, 'relu');
+      out = this.conv2.forwardBatchNorm(out, this.bn2, 'relu');
+      out = this.conv3.forwardBatchNorm(out, this.bn3);
       const y = tf.add(out, this.downsample ? this.downsample.forward(x) : x);
       return this.noRelu ? y : tf.relu(y);
     });

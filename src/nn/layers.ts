@@ -1,6 +1,6 @@
 /** Basic layers with PyTorch semantics and state dict keys, computing in NHWC. */
-import { tf, type Tensor, type Tensor4D } from '../tf.js';
-import { Module, type Layer, type Parameter } from './module.js';
+import { tf, type Tensor, type Tensor4D, type Variable } from '../tf.js';
+import { Module, type ChainLayer, type Layer, type Parameter } from './module.js';
 import { CONV_OIHW, LINEAR, depthwiseLayout } from './layout.js';
 import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
 import * as F from './functional.js';
@@ -17,7 +17,7 @@ export interface Conv2dOptions {
 }
 
 /** torch.nn.Conv2d: weight OIHW in state dicts, HWIO (or depthwise (kh,kw,C,m)) in tfjs. */
-export class Conv2d extends Module implements Layer {
+export class Conv2d extends Module implements ChainLayer {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
   readonly inChannels: number;
@@ -51,9 +51,35 @@ export class Conv2d extends Module implements Layer {
 
   /** The conv, then `activation` if given (inside the conv kernel where it can be: see ConvOptions). */
   forward(x: Tensor, activation?: F.ConvActivation): Tensor4D {
+    return this.convolve(x, this.weight.value as unknown as Tensor4D, this.bias?.value, activation);
+  }
+
+  /**
+   * The conv, then `bn`, then `activation`: on the inference path one conv with the eval batch norm folded
+   * into its weight and bias (and the activation in its kernel), as written otherwise.
+   */
+  forwardBatchNorm(x: Tensor, bn: BatchNorm2d, activation?: F.ConvActivation): Tensor4D {
+    if (!bn.training && inferenceShortcut()) {
+      const [w, b] = bn.foldedConv(this);
+      return this.convolve(x, w as Tensor4D, b, activation);
+    }
     return tf.tidy(() => {
-      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, bias: this.bias?.value, activation };
-      const w = this.weight.value as unknown as Tensor4D;
+      const y = bn.forward(this.forward(x));
+      return (activation === 'relu' ? tf.relu(y) : activation === 'sigmoid' ? tf.sigmoid(y) : y) as Tensor4D;
+    });
+  }
+
+  /** In a Sequential: conv -> BatchNorm2d (-> ReLU) as `forwardBatchNorm`. */
+  forwardChain(x: Tensor, next: readonly Layer[]): [Tensor, number] {
+    const bn = next[0];
+    if (!(bn instanceof BatchNorm2d)) return [this.forward(x), 0];
+    const relu = next[1] instanceof ReLU;
+    return [this.forwardBatchNorm(x, bn, relu ? 'relu' : undefined), relu ? 2 : 1];
+  }
+
+  private convolve(x: Tensor, w: Tensor4D, bias: Tensor | undefined, activation: F.ConvActivation | undefined): Tensor4D {
+    return tf.tidy(() => {
+      const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, bias, activation };
       return this.depthwise ? F.depthwiseConv2d(x as Tensor4D, w, o) : F.conv2d(x as Tensor4D, w, o);
     });
   }
@@ -109,6 +135,24 @@ export class BatchNorm2d extends Module implements Layer {
     this.runningMean = this.buffer('running_mean', [numFeatures], zeros);
     this.runningVar = this.buffer('running_var', [numFeatures], ones);
     this.numBatchesTracked = this.buffer('num_batches_tracked', [], zeros, 'int64');
+  }
+
+  /**
+   * Eval batch norm folded into `conv`, which runs before it: the weight scaled per output channel by
+   * s = gamma / sqrt(var + eps) and the bias (b - mean) s + beta; cached until a parameter changes.
+   */
+  foldedConv(conv: Conv2d): [Tensor, Tensor] {
+    const own = [this.runningMean, this.runningVar, this.weight, this.bias].map((p) => p?.value);
+    const sources = [conv.weight.value, conv.bias?.value, ...own].filter((t): t is Variable => t !== undefined);
+    const [w, b] = this.derived('conv', sources, () => {
+      const [mean, variance, gamma, beta] = own;
+      const s = tf.div(gamma ?? 1, tf.sqrt(tf.add(variance!, this.eps)));
+      // The output channel is the last axis of an HWIO filter; depthwise filters are (kh, kw, C, multiplier).
+      const perOut = conv.depthwise ? [1, 1, conv.inChannels, conv.outChannels / conv.inChannels] : [1, 1, 1, conv.outChannels];
+      const shifted = tf.sub(conv.bias ? conv.bias.value : 0, mean!);
+      return [tf.mul(conv.weight.value, tf.reshape(s, perOut)), tf.add(tf.mul(shifted, s), beta ?? 0)];
+    });
+    return [w!, b!];
   }
 
   forward(x: Tensor): Tensor {

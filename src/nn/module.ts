@@ -150,6 +150,8 @@ export class Module {
   private readonly ownParams = new Map<string, Parameter>();
   private readonly ownBuffers = new Map<string, Parameter>();
   private readonly children = new Map<string, Module>();
+  /** Tensors derived from parameters for inference (see `derived`), with the data they were made from. */
+  private readonly derivedCache = new Map<string, { sources: object[]; tensors: Tensor[] }>();
 
   /** Registers a trainable parameter (PyTorch shape) and returns it. */
   protected param(name: string, shape: readonly number[], init: Init, layout: ParamLayout = PLAIN): Parameter {
@@ -323,8 +325,28 @@ export class Module {
     return this.train(false);
   }
 
-  /** Frees every variable. */
+  /**
+   * Tensors `make` computes from `sources` (parameter values), kept across calls under `name` and made again
+   * when any source holds other data: an assignment (optimizer step, state-dict load) gives a variable new
+   * data. Freed by `dispose`.
+   */
+  protected derived(name: string, sources: readonly Tensor[], make: () => Tensor[]): Tensor[] {
+    const ids = sources.map((t) => t.dataId as object);
+    const hit = this.derivedCache.get(name);
+    if (hit && hit.sources.length === ids.length && hit.sources.every((d, i) => d === ids[i])) return hit.tensors;
+    if (hit) tf.dispose(hit.tensors);
+    // Kept: a caller's tidy must not free what outlives the call.
+    const tensors = tf.tidy(make).map((t) => tf.keep(t));
+    this.derivedCache.set(name, { sources: ids, tensors });
+    return tensors;
+  }
+
+  /** Frees every variable and derived tensor. */
   dispose(): void {
+    for (const [, m] of this.namedModules()) {
+      for (const d of m.derivedCache.values()) tf.dispose(d.tensors);
+      m.derivedCache.clear();
+    }
     for (const [, p] of this.collect('', true)) p.dispose();
   }
 }
@@ -348,9 +370,29 @@ export class Sequential extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const l of this.layers) y = l.forward(y);
+    for (let i = 0; i < this.layers.length; ) {
+      const l = this.layers[i]!;
+      if (isChainLayer(l)) {
+        const [out, ran] = l.forwardChain(y, this.layers.slice(i + 1));
+        y = out;
+        i += 1 + ran;
+      } else {
+        y = l.forward(y);
+        i++;
+      }
+    }
     return y;
   }
+}
+
+/** A layer that may run some of the layers after it together with itself (a conv and its batch norm). */
+export interface ChainLayer extends Layer {
+  /** Runs this layer and the first `ran` of `next` on x, in order (as one op where it can). */
+  forwardChain(x: Tensor, next: readonly Layer[]): [Tensor, number];
+}
+
+function isChainLayer(l: Layer): l is ChainLayer {
+  return typeof (l as Partial<ChainLayer>).forwardChain === 'function';
 }
 
 /** Children named 0..n-1 without a forward of its own (torch.nn.ModuleList). */

@@ -9,6 +9,8 @@ import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
 import { DEPTHWISE_SIMD } from '../../src/kernels/depthwise_simd.js';
 import { GRN_KERNEL } from '../../src/kernels/grn.js';
 import { GRN } from '../../src/blocks/grn.js';
+import { ReLU } from '../../src/nn/layers.js';
+import { Sequential } from '../../src/nn/module.js';
 
 /** Runs `f` with the inference kernels on and off; returns both results as arrays. */
 function bothPaths(f: () => tf.Tensor): { fused: Float32Array; composite: Float32Array } {
@@ -118,6 +120,49 @@ for (const backend of ['wasm', 'cpu'] as const) {
       expect(await kernelNames(() => bn.forward(x))).toEqual(['FusedBatchNorm']);
       x.dispose();
       bn.dispose();
+    });
+
+    it('conv -> eval BatchNorm2d (-> ReLU) is one conv kernel with the batch norm folded in, refolded after an assignment', async () => {
+      const randomize = (bn: BatchNorm2d, seed: number) => {
+        const c = bn.numFeatures;
+        bn.runningMean.value.assign(tf.randomNormal([c], 0, 1, 'float32', seed));
+        bn.runningVar.value.assign(tf.add(tf.randomUniform([c], 0, 2, 'float32', seed + 1), 0.1));
+        bn.weight!.value.assign(tf.randomNormal([c], 1, 0.3, 'float32', seed + 2));
+        bn.bias!.value.assign(tf.randomNormal([c], 0, 0.3, 'float32', seed + 3));
+      };
+      const x = tf.randomNormal([2, 9, 7, 6], 0, 1, 'float32', 30);
+      const convs = [
+        new Conv2d(6, 10, 3, { padding: 1, bias: false }),
+        new Conv2d(6, 10, 3, { stride: 2, padding: 1 }),
+        new Conv2d(6, 12, 5, { padding: 2, groups: 6, bias: false }), // depthwise, multiplier 2
+        new Conv2d(6, 6, 3, { padding: 1, groups: 6 }),
+      ];
+      for (const [i, conv] of convs.entries()) {
+        for (const relu of [false, true]) {
+          const bn = new BatchNorm2d(conv.outChannels, 1e-3);
+          randomize(bn, 40 + i);
+          const seq = relu ? new Sequential(conv, bn, new ReLU()) : new Sequential(conv, bn);
+          seq.eval();
+          const r = bothPaths(() => seq.forward(x));
+          expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-4);
+          const ks = await kernelNames(() => seq.forward(x));
+          expect(ks.filter((k) => k !== 'Reshape')).toHaveLength(1);
+          // New statistics (a state-dict load assigns the variables): the fold follows them.
+          randomize(bn, 50 + i);
+          const again = bothPaths(() => seq.forward(x));
+          expect(maxDiff(again.fused, again.composite)).toBeLessThan(1e-4);
+          expect(maxDiff(again.fused, r.fused)).toBeGreaterThan(1e-2);
+          // In training mode the batch statistics are used: no fold.
+          seq.train();
+          expect((await kernelNames(() => seq.forward(x))).length).toBeGreaterThan(3);
+          const before = tf.memory().numTensors;
+          bn.dispose();
+          // weight, bias, running mean and variance, batches tracked, and the two folded tensors.
+          expect(before - tf.memory().numTensors).toBe(7);
+        }
+        conv.dispose();
+      }
+      x.dispose();
     });
 
     it('GRN is one kernel and matches the composite within 1e-5 (channels 4k and not, maps over one row block, batches)', async () => {
