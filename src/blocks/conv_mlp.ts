@@ -5,8 +5,8 @@
  * checkpoints carry.
  */
 import { tf, type Tensor } from '../tf.js';
-import { Module, type Layer, type LayerModule } from '../nn/module.js';
-import { Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
+import { Module, type ChainLayer, type Layer, type LayerModule } from '../nn/module.js';
+import { BatchNorm2d, Conv2d, Dropout, GELU, Linear } from '../nn/layers.js';
 import type { Pair } from '../nn/functional.js';
 
 export interface DWConvOptions {
@@ -22,7 +22,7 @@ export interface DWConvOptions {
  * Depthwise conv wrapped so its keys read `dwconv.weight` (official `DWConv(dim, kernel_size=3, stride=1,
  * padding=1, dilation=1, bias=True)` of VAN and BEVANet).
  */
-export class DWConv extends Module implements Layer {
+export class DWConv extends Module implements ChainLayer {
   readonly dwconv: Conv2d;
 
   constructor(dim: number, opts: DWConvOptions = {}) {
@@ -36,10 +36,15 @@ export class DWConv extends Module implements Layer {
   forward(x: Tensor): Tensor {
     return this.dwconv.forward(x);
   }
+
+  /** In a Sequential: the wrapped conv with the batch norm (and ReLU) after it, as Conv2d's. */
+  forwardChain(x: Tensor, next: readonly Layer[]): [Tensor, number] {
+    return this.dwconv.forwardChain(x, next);
+  }
 }
 
 /** 1x1 conv wrapped so its keys read `pwconv.weight` (BEVANet `PWConv(in, out=in, bias=True)`). */
-export class PWConv extends Module implements Layer {
+export class PWConv extends Module implements ChainLayer {
   readonly pwconv: Conv2d;
 
   constructor(inChannels: number, outChannels = inChannels, bias = true) {
@@ -49,6 +54,11 @@ export class PWConv extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return this.pwconv.forward(x);
+  }
+
+  /** In a Sequential: the wrapped conv with the batch norm (and ReLU) after it, as Conv2d's. */
+  forwardChain(x: Tensor, next: readonly Layer[]): [Tensor, number] {
+    return this.pwconv.forwardChain(x, next);
   }
 }
 
@@ -76,8 +86,15 @@ export class ConvMlp extends Module implements Layer {
   }
 
   forward(x: Tensor): Tensor {
+    return this.forwardAfter(null, x);
+  }
+
+  /** forward(bn(x)), with the batch norm folded into fc1 where it is a conv (see Conv2d.forwardAfter). */
+  forwardAfter(bn: BatchNorm2d | null, x: Tensor): Tensor {
     return tf.tidy(() => {
-      const h = this.drop.forward(this.act.forward(this.dwconv.forward(this.fc1.forward(x))));
+      const conv = this.fc1 instanceof PWConv ? this.fc1.pwconv : this.fc1;
+      const first = !bn ? this.fc1.forward(x) : conv instanceof Conv2d ? conv.forwardAfter(bn, x) : this.fc1.forward(bn.forward(x));
+      const h = this.drop.forward(this.act.forward(this.dwconv.forward(first)));
       return this.drop.forward(this.fc2.forward(h));
     });
   }

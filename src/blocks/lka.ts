@@ -7,6 +7,7 @@ import { tf, type Tensor } from '../tf.js';
 import { Module, type Layer, type LayerModule } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, DropPath, GELU } from '../nn/layers.js';
 import { constant } from '../nn/init.js';
+import { ConvMlp } from './conv_mlp.js';
 
 /** The official `LKA` (earlier `AttentionModule`): 5x5 DW, 7x7 DW dilation 3 (19x19 span), 1x1; 21x21 effective kernel. */
 export class LKA extends Module implements Layer {
@@ -78,10 +79,9 @@ export class LayerScaleConvBlock extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      const a = tf.mul(this.layer_scale_1.value, this.attn.forward(this.norm1.forward(x)));
-      const y = tf.add(x, this.drop_path.forward(a));
-      const m = tf.mul(this.layer_scale_2.value, this.mlp.forward(this.norm2.forward(y)));
-      return tf.add(y, this.drop_path.forward(m));
+      const y = this.drop_path.residual(x, this.attn.forward(this.norm1.forward(x)), this.layer_scale_1.value);
+      const m = this.mlp instanceof ConvMlp ? this.mlp.forwardAfter(this.norm2, y) : this.mlp.forward(this.norm2.forward(y));
+      return this.drop_path.residual(y, m, this.layer_scale_2.value);
     });
   }
 }

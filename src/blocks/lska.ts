@@ -95,7 +95,7 @@ export class CKS extends Module {
 
   forward(small: Tensor, bigH: Tensor, bigV: Tensor): Tensor {
     return tf.tidy(() => {
-      const a = tf.add(tf.add(small, bigH), bigV);
+      const a = tf.addN([small, bigH, bigV]);
       const z = this.fc_reduce.forward(tf.mean(a, [1, 2], true));
       const agg = tf.concat([tf.mean(a, -1, true), tf.max(a, -1, true)], -1);
       const q = tf.sigmoid(this.conv_squeeze.forward(agg));

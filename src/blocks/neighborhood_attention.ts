@@ -126,12 +126,8 @@ export class NATLayer extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      let a = this.attn.forward(this.norm1.forward(x));
-      if (this.gamma1) a = tf.mul(this.gamma1.value, a);
-      const y = tf.add(x, this.dropPath.forward(a));
-      let m = this.mlp.forward(this.norm2.forward(y));
-      if (this.gamma2) m = tf.mul(this.gamma2.value, m);
-      return tf.add(y, this.dropPath.forward(m));
+      const y = this.dropPath.residual(x, this.attn.forward(this.norm1.forward(x)), this.gamma1?.value);
+      return this.dropPath.residual(y, this.mlp.forward(this.norm2.forward(y)), this.gamma2?.value);
     });
   }
 }

@@ -6,7 +6,7 @@
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, Sequential, type Layer } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ReLU } from '../nn/layers.js';
-import { resizeBilinear } from '../nn/functional.js';
+import { addRelu, resizeBilinear } from '../nn/functional.js';
 
 /** conv3x3(s, no bias)-BN-ReLU-conv3x3-BN + residual, ReLU at the end unless `noRelu`. */
 export class BasicBlock extends Module implements Layer {
@@ -30,8 +30,8 @@ export class BasicBlock extends Module implements Layer {
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
       const out = this.conv2.forwardBatchNorm(this.conv1.forwardBatchNorm(x, this.bn1, 'relu'), this.bn2);
-      const y = tf.add(out, this.downsample ? this.downsample.forward(x) : x);
-      return this.noRelu ? y : tf.relu(y);
+      const shortcut = this.downsample ? this.downsample.forward(x) : x;
+      return this.noRelu ? tf.add(out, shortcut) : addRelu(out, shortcut);
     });
   }
 }
@@ -64,8 +64,8 @@ export class Bottleneck extends Module implements Layer {
       let out = this.conv1.forwardBatchNorm(x, this.bn1, 'relu');
       out = this.conv2.forwardBatchNorm(out, this.bn2, 'relu');
       out = this.conv3.forwardBatchNorm(out, this.bn3);
-      const y = tf.add(out, this.downsample ? this.downsample.forward(x) : x);
-      return this.noRelu ? y : tf.relu(y);
+      const shortcut = this.downsample ? this.downsample.forward(x) : x;
+      return this.noRelu ? tf.add(out, shortcut) : addRelu(out, shortcut);
     });
   }
 }
@@ -141,8 +141,8 @@ export class SegmentHead extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      const h = this.conv1.forward(tf.relu(this.bn1.forward(x)));
-      const out = this.conv2.forward(tf.relu(this.bn2.forward(h)));
+      const h = this.conv1.forward(this.bn1.forwardRelu(x));
+      const out = this.conv2.forward(this.bn2.forwardRelu(h));
       if (this.scaleFactor === null) return out;
       return resizeBilinear(out, [h.shape[1] * this.scaleFactor, h.shape[2] * this.scaleFactor]);
     });

@@ -9,7 +9,7 @@
 import { tf, type Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
 import { registerInferenceKernel } from './inference.js';
-import { type SimdOnHeap, simdOn } from './simd/kernels.js';
+import { f32Bits, simdOn, type SimdOnHeap } from './simd/kernels.js';
 
 export const GLA_SCAN = 'VizooGlaScan';
 
@@ -74,7 +74,7 @@ function scanSimd(simd: SimdOnHeap, inputs: Record<string, TensorInfo | undefine
   const [b, h, l, dk] = inputs.q!.shape as [number, number, number, number];
   const dv = inputs.v!.shape[3]!;
   const scale = attrs.mode === 'bid' ? attrs.scale * 0.5 : attrs.scale;
-  const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0]!;
+  const scaleBits = f32Bits(scale);
   const state = simd.malloc(4 * dk * dv);
   const decays = simd.malloc(4 * dk);
   try {

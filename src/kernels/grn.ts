@@ -8,7 +8,7 @@
 import { tf, type Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
 import { registerInferenceKernel } from './inference.js';
-import { type SimdOnHeap, simdOn } from './simd/kernels.js';
+import { f32Bits, type SimdOnHeap, simdOn } from './simd/kernels.js';
 
 export const GRN_KERNEL = 'VizooGrn';
 
@@ -57,7 +57,7 @@ function grnSimd(simd: SimdOnHeap, x: TensorInfo, y: TensorInfo, read: (t: Tenso
         coefs[k] = s[k]!;
         coefs[c + k] = b ? b[k]! : 0;
       }
-      simd.kernels.channelAffine(image, coef, simd.offset(y) + 4 * n * pixels * c, pixels, c);
+      simd.kernels.channelAffine(image, coef, simd.offset(y) + 4 * n * pixels * c, pixels, c, f32Bits(-Infinity));
     }
   } finally {
     simd.free(coef);

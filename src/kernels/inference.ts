@@ -17,6 +17,8 @@ import { simdOn } from './simd/kernels.js';
 export const LAYER_NORM = 'VizooLayerNorm';
 export const GELU_ERF = 'VizooGeluErf';
 export const GELU_TANH = 'VizooGeluTanh';
+export const ADD_RELU = 'VizooAddRelu';
+export const SCALED_ADD = 'VizooScaledAdd';
 
 let enabled = true;
 
@@ -187,6 +189,39 @@ function geluTanhLoop(xs: Float32Array, y: Float32Array, from: number): void {
   }
 }
 
+/** relu(a + b) for two maps of one shape (a residual sum and its ReLU), SIMD over groups of four where it can. */
+function addReluKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
+  const { a, b } = inputs;
+  const io = ioFor(backend);
+  const out = io.outputs([a!.shape], false);
+  const y = out.done()[0]!;
+  const n = size(a!.shape);
+  const simd = simdOn(backend);
+  const from = simd ? n - (n % 4) : 0;
+  if (simd) simd.kernels.addRelu(simd.offset(a!), simd.offset(b!), simd.offset(y), from * 4);
+  const [as, bs, ys] = [io.read(a!), io.read(b!), out.views[0]!];
+  for (let i = from; i < n; i++) ys[i] = Math.max(as[i]! + bs[i]!, 0);
+  return y;
+}
+
+/** x + scale y for two maps of one shape and one scale per channel (last axis): a layer-scaled residual. */
+function scaledAddKernel({ inputs, backend }: KernelArgs<Record<string, never>>): TensorInfo {
+  const { x, y, scale } = inputs;
+  const c = x!.shape[x!.shape.length - 1]!;
+  const pixels = size(x!.shape) / c;
+  const io = ioFor(backend);
+  const out = io.outputs([x!.shape], false);
+  const dst = out.done()[0]!;
+  const simd = c % 4 === 0 ? simdOn(backend) : null;
+  if (simd) {
+    simd.kernels.channelScaledAdd(simd.offset(x!), simd.offset(y!), simd.offset(scale!), simd.offset(dst), pixels, c);
+    return dst;
+  }
+  const [xs, ys, s, d] = [io.read(x!), io.read(y!), io.read(scale!), out.views[0]!];
+  for (let i = 0; i < xs.length; i += c) for (let k = 0; k < c; k++) d[i + k] = xs[i + k]! + s[k]! * ys[i + k]!;
+  return dst;
+}
+
 /**
  * Registers an inference-only kernel on the backends `inferenceShortcut` lets it run on (all of them, or
  * the named subset: a kernel that works on one backend's memory only).
@@ -202,6 +237,8 @@ registerInferenceKernel(LAYER_NORM, layerNormKernel);
 // 0.5 x (1 + erf(x / sqrt 2)) and the tanh form, elementwise.
 registerInferenceKernel(GELU_ERF, elementwiseKernel('gelu', geluLoop));
 registerInferenceKernel(GELU_TANH, elementwiseKernel('geluTanh', geluTanhLoop));
+registerInferenceKernel(ADD_RELU, addReluKernel);
+registerInferenceKernel(SCALED_ADD, scaledAddKernel);
 
 type RunKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor;
 const run = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);
@@ -222,6 +259,16 @@ export function geluTanhFused(x: Tensor): Tensor {
 /** Exact-erf GELU in one kernel (callers check `inferenceShortcut(GELU_ERF)`). */
 export function geluFused(x: Tensor): Tensor {
   return run(GELU_ERF, { x });
+}
+
+/** relu(a + b) in one kernel (callers check `inferenceShortcut(ADD_RELU)`; same shapes, float32). */
+export function addReluFused(a: Tensor, b: Tensor): Tensor {
+  return run(ADD_RELU, { a, b });
+}
+
+/** x + scale y in one kernel (callers check `inferenceShortcut(SCALED_ADD)`; x, y of one shape, scale C values). */
+export function scaledAddFused(x: Tensor, scale: Tensor, y: Tensor): Tensor {
+  return run(SCALED_ADD, { x, y, scale });
 }
 
 /**

@@ -6,7 +6,7 @@
 import { tf } from '../tf.js';
 import type { NeighborhoodPlan } from './neighborhood_plan.js';
 import { type Io, type TensorInfo, ioFor } from './js_io.js';
-import { type SimdOnHeap, simdOn } from './simd/kernels.js';
+import { f32Bits, simdOn, type SimdOnHeap } from './simd/kernels.js';
 
 export const NA_FORWARD = 'VizooNeighborhoodAttention';
 export const NA_BACKWARD = 'VizooNeighborhoodAttentionGrad';
@@ -104,7 +104,7 @@ function forwardSimd(simd: SimdOnHeap, io: Io, inputs: Record<string, TensorInfo
     tables.forEach((t, i) => new Int32Array(heap, ptrs[i]!, t.length).set(t));
     const at = (t: TensorInfo) => simd.offset(t);
     const rpb = inputs.rpb ? at(inputs.rpb) : 0;
-    const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0]!;
+    const scaleBits = f32Bits(scale);
     simd.kernels.neighborhoodAttention(at(inputs.q!), at(inputs.k!), at(inputs.v!), rpb, ptrs[0]!, ptrs[1] ?? 0, at(y), w, b, nt, heads, d, plan.numSlots, plan.rpbSize, scaleBits);
   } finally {
     for (const p of [...ptrs, w]) simd.free(p);

@@ -11,7 +11,7 @@ import { Module, Sequential, type Layer, type LayerModule, type Parameter } from
 import { BatchNorm2d, Conv2d, Identity, Lambda, LayerNorm, Linear, ReLU } from '../nn/layers.js';
 import { constant } from '../nn/init.js';
 import { fanOutConvInit } from '../nn/init_schemes.js';
-import { adaptiveAvgPool2d, avgPool2d, resizeBilinear } from '../nn/functional.js';
+import { adaptiveAvgPool2d, addRelu, addScaled, avgPool2d, resizeBilinear } from '../nn/functional.js';
 import { LayerScaleConvBlock, SpatialAttention } from '../blocks/lka.js';
 import { ConvMlp, PWConv, pwProjection } from '../blocks/conv_mlp.js';
 import { LSKA, SDLSKA } from '../blocks/lska.js';
@@ -100,7 +100,7 @@ export class DLKPPM extends Module implements Layer {
       const size: [number, number] = [x.shape[1]!, x.shape[2]!];
       const up = (t: Tensor) => resizeBilinear(t as Tensor4D, size);
       const x0 = this.scale0.forward(x);
-      const lska = tf.add(x0, tf.mul(this.layer_scale_lska.value, this.lska.forward(this.bn.forward(x0))));
+      const lska = addScaled(x0, this.layer_scale_lska.value, this.lska.forward(this.bn.forward(x0)));
       const x1 = this.process1.forward(tf.add(up(this.scale1.forward(x)), x0));
       const x2 = this.process2.forward(tf.add(up(this.scale2.forward(x)), x1));
       const x3 = this.process_lska.forward(tf.add(lska, x2));
@@ -475,8 +475,7 @@ export class BEVANetCls extends BEVANetBase {
   forwardFeatures(x: Tensor): Tensor {
     return tf.tidy(() => {
       const { xs, xds } = this.backbone(x);
-      const s5 = tf.add(this.semantic5(xs), this.layer5_down.forward(xds));
-      return this.last_layer.forward(tf.relu(s5));
+      return this.last_layer.forward(addRelu(this.semantic5(xs), this.layer5_down.forward(xds)));
     });
   }
 

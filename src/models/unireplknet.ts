@@ -70,8 +70,7 @@ export class UniRepLKNetBlock extends Module implements Layer, Reparameterizable
     return tf.tidy(() => {
       let y = this.se.forward(this.norm.forward(this.dwconv.forward(x)));
       y = this.pwconv2.forward(this.act.forward(this.pwconv1.forward(y)));
-      if (this.gamma) y = tf.mul(this.gamma.value, y);
-      return tf.add(x, this.drop_path.forward(y));
+      return this.drop_path.residual(x, y, this.gamma?.value);
     });
   }
 

@@ -64,9 +64,8 @@ export class GLABlock extends Module {
   /** Tokens (B, L, C) of an (h, w) grid. */
   forward(x: Tensor, hw: [number, number]): Tensor {
     return tf.tidy(() => {
-      const scaled = (t: Tensor, g: Parameter | null) => this.drop_path.forward(g ? tf.mul(t, g.value) : t);
-      const r = tf.add(x, scaled(this.attn.forwardTokens(this.attn_norm.forward(x), hw), this.gamma1));
-      return tf.add(r, scaled(this.mlp.forward(this.mlp_norm.forward(r)), this.gamma2));
+      const r = this.drop_path.residual(x, this.attn.forwardTokens(this.attn_norm.forward(x), hw), this.gamma1?.value);
+      return this.drop_path.residual(r, this.mlp.forward(this.mlp_norm.forward(r)), this.gamma2?.value);
     });
   }
 }

@@ -3,7 +3,7 @@
  * PyTorch adaptive-pool bins, exact-erf GELU), built on tfjs-core.
  */
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
-import { GELU_ERF, GELU_TANH, LAYER_NORM, geluFused, geluTanhFused, inferenceShortcut, layerNormFused } from '../kernels/inference.js';
+import { ADD_RELU, GELU_ERF, GELU_TANH, LAYER_NORM, SCALED_ADD, addReluFused, geluFused, geluTanhFused, inferenceShortcut, layerNormFused, scaledAddFused } from '../kernels/inference.js';
 import { depthwiseConvSimd } from '../kernels/depthwise_simd.js';
 
 export type Pair = [number, number];
@@ -215,6 +215,26 @@ export function geluTanh(x: Tensor): Tensor {
   });
 }
 
+/** relu(a + b): a residual sum and its ReLU (one kernel on the inference path when the shapes match). */
+export function addRelu(a: Tensor, b: Tensor): Tensor {
+  if (sameFloatShapes(a, b) && inferenceShortcut(ADD_RELU)) return addReluFused(a, b);
+  return tf.tidy(() => tf.relu(tf.add(a, b)));
+}
+
+/**
+ * x + scale * y with `scale` one value per channel (last axis, any shape of C values): a layer-scaled
+ * residual, one kernel on the inference path when x and y have one shape.
+ */
+export function addScaled(x: Tensor, scale: Tensor, y: Tensor): Tensor {
+  const c = x.shape[x.shape.length - 1];
+  if (x.rank > 0 && scale.size === c && sameFloatShapes(x, y) && scale.dtype === 'float32' && inferenceShortcut(SCALED_ADD)) return scaledAddFused(x, scale, y);
+  return tf.tidy(() => tf.add(x, tf.mul(scale, y)));
+}
+
+function sameFloatShapes(a: Tensor, b: Tensor): boolean {
+  return a.dtype === 'float32' && b.dtype === 'float32' && a.rank === b.rank && a.shape.every((d, i) => d === b.shape[i]);
+}
+
 /** LayerNorm over the last axis (biased variance, as PyTorch). */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
   if (x.dtype === 'float32' && inferenceShortcut(LAYER_NORM)) return layerNormFused(x, weight, bias, eps);
@@ -255,10 +275,12 @@ export function avgPool2d(x: Tensor4D, kernel: number | Pair, opts: PoolOptions 
   return tf.tidy(() => {
     const pads = poolPadding(x, k, s, p, opts.ceilMode ?? false);
     if (pads.every(([a, b]) => a === 0 && b === 0)) return tf.avgPool(x, k, s, 'valid');
+    const [, [, extraH], [, extraW]] = pads;
+    // Every window lies within input + padding: each divides by the whole kernel, as a plain pool of the padded map.
+    if (includePad && extraH === p[0] && extraW === p[1]) return tf.avgPool(tf.pad(x, pads), k, s, 'valid');
     const sum = tf.mul(tf.avgPool(tf.pad(x, pads), k, s, 'valid'), k[0] * k[1]);
     // Divisor per window: PyTorch counts the window clipped to input + padding (ceil-mode overhang never
     // counts), or only the real input cells when count_include_pad is false.
-    const [, [, extraH], [, extraW]] = pads;
     const counted = includePad
       ? tf.pad(tf.ones([1, x.shape[1] + 2 * p[0], x.shape[2] + 2 * p[1], 1]), [[0, 0], [0, extraH - p[0]], [0, extraW - p[1]], [0, 0]])
       : tf.pad(tf.ones([1, x.shape[1], x.shape[2], 1]), pads);

@@ -1,5 +1,5 @@
 /** Basic layers with PyTorch semantics and state dict keys, computing in NHWC. */
-import { tf, type Tensor, type Tensor4D, type Variable } from '../tf.js';
+import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, type ChainLayer, type Layer, type Parameter } from './module.js';
 import { CONV_OIHW, LINEAR, depthwiseLayout } from './layout.js';
 import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
@@ -7,6 +7,7 @@ import * as F from './functional.js';
 import { globalRng } from './random.js';
 import { isReplaying } from './checkpoint.js';
 import { batchNormFused, inferenceShortcut, linearFused } from '../kernels/inference.js';
+import { BATCH_NORM_RELU, batchNormReluFused } from '../kernels/batch_norm_simd.js';
 
 export interface Conv2dOptions {
   stride?: number | F.Pair;
@@ -69,6 +70,19 @@ export class Conv2d extends Module implements ChainLayer {
     });
   }
 
+  /**
+   * `bn`, then the conv: on the inference path one conv with the eval batch norm folded into its weight and
+   * bias where that is exact (no zero padding, which would pad the normalized map; no channel groups).
+   */
+  forwardAfter(bn: BatchNorm2d, x: Tensor): Tensor4D {
+    const unpadded = this.padding[0] === 0 && this.padding[1] === 0;
+    if (!bn.training && unpadded && this.groups === 1 && inferenceShortcut()) {
+      const [w, b] = bn.foldedNextConv(this);
+      return this.convolve(x, w as Tensor4D, b, undefined);
+    }
+    return this.forward(bn.forward(x));
+  }
+
   /** In a Sequential: conv -> BatchNorm2d (-> ReLU) as `forwardBatchNorm`. */
   forwardChain(x: Tensor, next: readonly Layer[]): [Tensor, number] {
     const bn = next[0];
@@ -116,7 +130,7 @@ export class Linear extends Module implements Layer {
  * torch.nn.BatchNorm2d over the channel (last) axis. Training uses batch statistics and updates the
  * running ones (unbiased variance, momentum as PyTorch); eval uses the running statistics.
  */
-export class BatchNorm2d extends Module implements Layer {
+export class BatchNorm2d extends Module implements ChainLayer {
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
   readonly runningMean: Parameter;
@@ -142,15 +156,51 @@ export class BatchNorm2d extends Module implements Layer {
    * s = gamma / sqrt(var + eps) and the bias (b - mean) s + beta; cached until a parameter changes.
    */
   foldedConv(conv: Conv2d): [Tensor, Tensor] {
-    const own = [this.runningMean, this.runningVar, this.weight, this.bias].map((p) => p?.value);
-    const sources = [conv.weight.value, conv.bias?.value, ...own].filter((t): t is Variable => t !== undefined);
-    const [w, b] = this.derived('conv', sources, () => {
-      const [mean, variance, gamma, beta] = own;
-      const s = tf.div(gamma ?? 1, tf.sqrt(tf.add(variance!, this.eps)));
+    const { scale, shift, sources } = this.affine();
+    const [w, b] = this.derived('conv', [conv.weight.value, ...(conv.bias ? [conv.bias.value] : []), ...sources], () => {
+      const s = scale();
       // The output channel is the last axis of an HWIO filter; depthwise filters are (kh, kw, C, multiplier).
       const perOut = conv.depthwise ? [1, 1, conv.inChannels, conv.outChannels / conv.inChannels] : [1, 1, 1, conv.outChannels];
-      const shifted = tf.sub(conv.bias ? conv.bias.value : 0, mean!);
-      return [tf.mul(conv.weight.value, tf.reshape(s, perOut)), tf.add(tf.mul(shifted, s), beta ?? 0)];
+      const b = conv.bias ? tf.add(tf.mul(conv.bias.value, s), shift()) : shift();
+      return [tf.mul(conv.weight.value, tf.reshape(s, perOut)), b];
+    });
+    return [w!, b!];
+  }
+
+  /** Eval batch norm as y = x scale + shift per channel (ops to run inside a `derived` maker) and the tensors they read. */
+  private affine(): { scale: () => Tensor; shift: () => Tensor; sources: Tensor[] } {
+    const [mean, variance] = [this.runningMean.value, this.runningVar.value];
+    const [gamma, beta] = [this.weight?.value, this.bias?.value];
+    const scale = () => tf.div(gamma ?? 1, tf.sqrt(tf.add(variance, this.eps)));
+    const shift = () => tf.sub(beta ?? 0, tf.mul(mean, scale()));
+    return { scale, shift, sources: [mean, variance, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])] };
+  }
+
+  /** relu(this(x)): one kernel on the inference path (pre-activation BN -> ReLU -> conv units). */
+  forwardRelu(x: Tensor): Tensor {
+    if (!this.training && x.rank === 4 && x.dtype === 'float32' && inferenceShortcut(BATCH_NORM_RELU)) {
+      return batchNormReluFused(x, this.runningMean.value, this.runningVar.value, this.weight?.value ?? null, this.bias?.value ?? null, this.eps);
+    }
+    return tf.tidy(() => tf.relu(this.forward(x)));
+  }
+
+  /** In a Sequential: BatchNorm2d -> ReLU as `forwardRelu`. */
+  forwardChain(x: Tensor, next: readonly Layer[]): [Tensor, number] {
+    return next[0] instanceof ReLU ? [this.forwardRelu(x), 1] : [this.forward(x), 0];
+  }
+
+  /**
+   * Eval batch norm folded into `conv`, which runs after it (groups 1, no padding): the weight scaled per
+   * input channel by s, the bias plus the filter applied to the shift t = beta - mean s; cached until a
+   * parameter changes.
+   */
+  foldedNextConv(conv: Conv2d): [Tensor, Tensor] {
+    const { scale, shift, sources } = this.affine();
+    const [w, b] = this.derived('next conv', [conv.weight.value, ...(conv.bias ? [conv.bias.value] : []), ...sources], () => {
+      const perIn = [1, 1, conv.inChannels, 1];
+      const w = conv.weight.value;
+      const through = tf.sum(tf.mul(w, tf.reshape(shift(), perIn)), [0, 1, 2]);
+      return [tf.mul(w, tf.reshape(scale(), perIn)), conv.bias ? tf.add(conv.bias.value, through) : through];
     });
     return [w!, b!];
   }
@@ -287,6 +337,12 @@ export function dropPathSchedule(total: number, rate: number): number[] {
 export class DropPath extends Module implements Layer {
   constructor(readonly p = 0) {
     super();
+  }
+
+  /** x + drop_path(scale * y): the residual of a (layer-scaled) branch, one kernel on the inference path. */
+  residual(x: Tensor, y: Tensor, scale?: Tensor | null): Tensor {
+    if (this.training && this.p > 0) return tf.tidy(() => tf.add(x, this.forward(scale ? tf.mul(scale, y) : y)));
+    return scale ? F.addScaled(x, scale, y) : tf.add(x, y);
   }
 
   forward(x: Tensor): Tensor {

@@ -3,7 +3,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { BatchNorm2d, Conv2d, Linear, createModel, tf, useBackend } from '../../src/index.js';
 import * as F from '../../src/nn/functional.js';
-import { GELU_ERF, GELU_TANH, LAYER_NORM, erf, setFusedInference } from '../../src/kernels/inference.js';
+import { ADD_RELU, GELU_ERF, GELU_TANH, LAYER_NORM, SCALED_ADD, erf, setFusedInference } from '../../src/kernels/inference.js';
+import { BATCH_NORM_RELU } from '../../src/kernels/batch_norm_simd.js';
 import { glaBidirectional, glaForward, glaReverse } from '../../src/kernels/gated_linear_attention.js';
 import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
 import { DEPTHWISE_SIMD } from '../../src/kernels/depthwise_simd.js';
@@ -163,6 +164,62 @@ for (const backend of ['wasm', 'cpu'] as const) {
         conv.dispose();
       }
       x.dispose();
+    });
+
+    it('eval BatchNorm2d -> unpadded conv folds the batch norm into the conv; padded convs keep it', async () => {
+      const bn = new BatchNorm2d(6, 1e-3);
+      bn.eval();
+      bn.runningMean.value.assign(tf.randomNormal([6], 0, 1, 'float32', 60));
+      bn.runningVar.value.assign(tf.add(tf.randomUniform([6], 0, 2, 'float32', 61), 0.1));
+      bn.weight!.value.assign(tf.randomNormal([6], 1, 0.3, 'float32', 62));
+      bn.bias!.value.assign(tf.randomNormal([6], 0, 0.3, 'float32', 63));
+      const x = tf.randomNormal([2, 9, 7, 6], 0, 1, 'float32', 64);
+      const cases: [Conv2d, boolean][] = [
+        [new Conv2d(6, 10, 1), true],
+        [new Conv2d(6, 10, 3, { stride: 2, bias: false }), true],
+        [new Conv2d(6, 10, 3, { padding: 1 }), false], // the zero padding would be normalized too
+        [new Conv2d(6, 6, 1, { groups: 3 }), false],
+      ];
+      for (const [conv, folded] of cases) {
+        const r = bothPaths(() => conv.forwardAfter(bn, x));
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-4);
+        const ks = (await kernelNames(() => conv.forwardAfter(bn, x))).filter((k) => k !== 'Reshape');
+        if (folded) expect(ks).toHaveLength(1);
+        else expect(ks[0]).toBe('FusedBatchNorm');
+        conv.dispose();
+      }
+      tf.dispose([x]);
+      bn.dispose();
+    });
+
+    it('residual add + ReLU, layer-scaled residual and BatchNorm -> ReLU are one kernel each and match the composite', async () => {
+      // 5*7*9 = 315 channels-last values with 9 channels: a SIMD body and a scalar tail / the JS path; 8 channels: all SIMD.
+      for (const c of [9, 8]) {
+        const shape = [1, 5, 7, c];
+        const [a, b] = [tf.randomNormal(shape, 0, 1, 'float32', 70), tf.randomNormal(shape, 0, 1, 'float32', 71)];
+        const scale = tf.randomNormal([c], 0, 1, 'float32', 72);
+        for (const [f, kernel] of [
+          [() => F.addRelu(a, b), ADD_RELU],
+          [() => F.addScaled(a, scale, b), SCALED_ADD],
+        ] as const) {
+          const r = bothPaths(f);
+          expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-6);
+          expect(await kernelNames(f)).toEqual([kernel]);
+        }
+        const bn = new BatchNorm2d(c, 1e-3);
+        bn.eval();
+        bn.runningMean.value.assign(tf.randomNormal([c], 0, 1, 'float32', 73));
+        bn.runningVar.value.assign(tf.add(tf.randomUniform([c], 0, 2, 'float32', 74), 0.1));
+        bn.weight!.value.assign(tf.randomNormal([c], 1, 0.3, 'float32', 75));
+        const seq = new Sequential(bn, new ReLU());
+        seq.eval();
+        const r = bothPaths(() => seq.forward(a));
+        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+        expect(r.fused.some((v) => v === 0) && r.fused.some((v) => v > 0)).toBe(true);
+        expect(await kernelNames(() => seq.forward(a))).toEqual([BATCH_NORM_RELU]);
+        tf.dispose([a, b, scale]);
+        seq.dispose();
+      }
     });
 
     it('GRN is one kernel and matches the composite within 1e-5 (channels 4k and not, maps over one row block, batches)', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Conv2d, tf, useBackend, wasmSimdStatus } from '../../src/index.js';
 import { erf, setFusedInference } from '../../src/kernels/inference.js';
 import { DEPTHWISE_SIMD } from '../../src/kernels/depthwise_simd.js';
-import { DEPTHWISE_BIAS, DEPTHWISE_RELU, simdKernelsFor } from '../../src/kernels/simd/kernels.js';
+import { DEPTHWISE_BIAS, DEPTHWISE_RELU, f32Bits, simdKernelsFor } from '../../src/kernels/simd/kernels.js';
 
 const rand = (n: number, seed: number) => {
   let s = seed;
@@ -75,6 +75,37 @@ for (const shared of [false, true]) {
       expect(y[4]).toBe(12);
       expect(Math.abs(y[8]!)).toBe(0);
       expect(y[7]).toBe(1e4);
+    });
+
+    it('per-channel kernels (affine with and without a ReLU floor, scaled residual, sums of squares) and add-ReLU equal their definitions', () => {
+      top = 0;
+      const [pixels, c] = [37, 12];
+      const n = pixels * c;
+      const [x, y, s] = [rand(n, 4), rand(n, 5), rand(2 * c, 6)];
+      const [px, py, ps] = [put(x), put(y), put(s)];
+      const out = put(new Float32Array(n).fill(NaN));
+      const read = () => new Float32Array(memory.buffer, out, n);
+      const expectEach = (f: (i: number, k: number) => number) => {
+        const got = read();
+        for (let i = 0; i < n; i++) expect(Math.abs(got[i]! - f(i, i % c))).toBeLessThan(1e-6);
+      };
+      for (const floor of [-Infinity, 0]) {
+        kernels.channelAffine(px, ps, out, pixels, c, f32Bits(floor));
+        expectEach((i, k) => Math.max(x[i]! * s[k]! + s[c + k]!, floor));
+      }
+      kernels.channelScaledAdd(px, py, ps, out, pixels, c);
+      expectEach((i, k) => x[i]! + s[k]! * y[i]!);
+      kernels.addRelu(px, py, out, n * 4);
+      expectEach((i) => Math.max(x[i]! + y[i]!, 0));
+      // Accumulates onto what is there.
+      const acc = put(new Float32Array(c).fill(1));
+      kernels.channelSumSquares(px, acc, pixels, c);
+      const sums = new Float32Array(memory.buffer, acc, c);
+      for (let k = 0; k < c; k++) {
+        let ref = 1;
+        for (let p = 0; p < pixels; p++) ref += x[p * c + k]! ** 2;
+        expect(Math.abs(sums[k]! - ref)).toBeLessThan(1e-5 * ref);
+      }
     });
 
     const cases: [string, Conv, boolean, boolean][] = [

@@ -57,11 +57,16 @@ export function geluFunction(): FunctionWriter {
   return f;
 }
 
-/** channelAffine(x, coef, y, pixels, c): y = x scale + shift per channel (last axis, c a multiple of 4); coef = [scale (c), shift (c)]. */
+/**
+ * channelAffine(x, coef, y, pixels, c, floorBits): y = max(x scale + shift, floor) per channel (last axis, c a
+ * multiple of 4); coef = [scale (c), shift (c)]; floor a float32's bits (-Infinity: none, 0: ReLU).
+ */
 export function channelAffineFunction(): FunctionWriter {
-  const f = new FunctionWriter('channelAffine', 5);
-  const [x, coef, y, pixels, c] = f.params;
+  const f = new FunctionWriter('channelAffine', 6);
+  const [x, coef, y, pixels, c, floorBits] = f.params;
   const [p, ch, rowBytes, shiftAt] = Array.from({ length: 4 }, () => f.local('i32'));
+  const floor = f.local('v128');
+  f.get(floorBits).reinterpretF32().splatF32().set(floor);
   f.get(c).i32(4).mul().set(rowBytes);
   f.get(coef).get(rowBytes).add().set(shiftAt);
   f.for(p, 0, pixels, 1, () => {
@@ -70,9 +75,45 @@ export function channelAffineFunction(): FunctionWriter {
       f.get(x).get(ch).add().load();
       f.get(coef).get(ch).add().load().fmul();
       f.get(shiftAt).get(ch).add().load().fadd();
+      f.get(floor).fmax();
       f.store();
     });
     f.inc(x, rowBytes).inc(y, rowBytes);
+  });
+  return f;
+}
+
+/** channelScaledAdd(x, y, s, dst, pixels, c): dst = x + s y with s per channel (last axis, c a multiple of 4): a layer-scaled residual. */
+export function channelScaledAddFunction(): FunctionWriter {
+  const f = new FunctionWriter('channelScaledAdd', 6);
+  const [x, y, scale, dst, pixels, c] = f.params;
+  const [p, ch, rowBytes] = Array.from({ length: 3 }, () => f.local('i32'));
+  f.get(c).i32(4).mul().set(rowBytes);
+  f.for(p, 0, pixels, 1, () => {
+    f.for(ch, 0, rowBytes, 16, () => {
+      f.get(dst).get(ch).add();
+      f.get(x).get(ch).add().load();
+      f.get(y).get(ch).add().load();
+      f.get(scale).get(ch).add().load().fmul();
+      f.fadd();
+      f.store();
+    });
+    f.inc(x, rowBytes).inc(y, rowBytes).inc(dst, rowBytes);
+  });
+  return f;
+}
+
+/** addRelu(a, b, dst, bytes): dst = max(a + b, 0) over `bytes` (a multiple of 16) of float32: a residual sum and its ReLU. */
+export function addReluFunction(): FunctionWriter {
+  const f = new FunctionWriter('addRelu', 4);
+  const [a, b, dst, bytes] = f.params;
+  const i = f.local('i32');
+  f.for(i, 0, bytes, 16, () => {
+    f.get(dst).get(i).add();
+    f.get(a).get(i).add().load();
+    f.get(b).get(i).add().load();
+    f.fadd().splat(0).fmax();
+    f.store();
   });
   return f;
 }

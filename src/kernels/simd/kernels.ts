@@ -10,7 +10,7 @@
 import { tf } from '../../tf.js';
 import { assembleModule } from './assembler.js';
 import { depthwiseFunction } from './depthwise.js';
-import { channelAffineFunction, channelSumSquaresFunction, geluFunction, geluTanhFunction } from './elementwise.js';
+import { addReluFunction, channelAffineFunction, channelScaledAddFunction, channelSumSquaresFunction, geluFunction, geluTanhFunction } from './elementwise.js';
 import { matmulFunction, transposeFunction } from './matmul.js';
 import { neighborhoodFunction } from './neighborhood.js';
 import { glaScanFunction } from './gla.js';
@@ -23,10 +23,17 @@ export interface SimdKernels {
   depthwiseConv2d(...args: number[]): void;
   matmul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number, aStride: number, bStride: number): void;
   transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
-  channelAffine(x: number, coef: number, y: number, pixels: number, c: number): void;
+  channelAffine(x: number, coef: number, y: number, pixels: number, c: number, floorBits: number): void;
+  channelScaledAdd(x: number, y: number, scale: number, dst: number, pixels: number, c: number): void;
+  addRelu(a: number, b: number, dst: number, bytes: number): void;
   channelSumSquares(x: number, acc: number, pixels: number, c: number): void;
   neighborhoodAttention(...args: number[]): void;
   glaScan(...args: number[]): void;
+}
+
+/** A float32's bits as an i32, for the kernels' float parameters (WebAssembly calls from JS pass i32s here). */
+export function f32Bits(x: number): number {
+  return new Int32Array(new Float32Array([x]).buffer)[0]!;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
@@ -39,7 +46,7 @@ export function simdUnavailableReason(): string | null {
 
 function moduleBytes(memory: WebAssembly.Memory): { bytes: Uint8Array<ArrayBuffer>; imports: WebAssembly.Imports } {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const bytes = assembleModule([geluFunction(), geluTanhFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), channelSumSquaresFunction(), neighborhoodFunction(), glaScanFunction()], shared);
+  const bytes = assembleModule([geluFunction(), geluTanhFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), channelScaledAddFunction(), addReluFunction(), channelSumSquaresFunction(), neighborhoodFunction(), glaScanFunction()], shared);
   return { bytes, imports: { env: { memory } } };
 }
 
