@@ -10,7 +10,7 @@ import { Module, type Layer } from '../nn/module.js';
 import { DropPath, LayerNorm, Linear } from '../nn/layers.js';
 import * as F from '../nn/functional.js';
 import { DWConvMlp } from './conv_mlp.js';
-import { softmaxAttention, splitHeads } from './attention.js';
+import { softmaxAttention } from './attention.js';
 
 export interface HiLoOptions {
   numHeads?: number;
@@ -63,51 +63,60 @@ export class HiLo extends Module implements Layer {
     }
   }
 
-  /** Attention inside non-overlapping ws x ws windows; x (B, H, W, C) with H, W multiples of ws. */
-  private hifi(x: Tensor4D): Tensor4D {
-    const [B, H, W] = x.shape;
+  /**
+   * Attention inside non-overlapping ws x ws windows. tokens (1, B*H*W, C) in row-major (b, y, x) order of
+   * a (B, H, W) map whose sides are multiples of ws; returns (1, B*H*W, hDim) in the same order.
+   */
+  private hifi(tokens: Tensor, B: number, H: number, W: number): Tensor {
     const ws = this.ws;
     const [hg, wg] = [H / ws, W / ws];
     const heads = this.hHeads;
     const d = this.headDim;
-    const qkv = this.h_qkv!.forward(x);
-    // (B, H, W, h*d) -> (B*hg*wg, heads, ws*ws, d): window-major, then in-window row-major positions.
-    const windows = (t: Tensor) => {
-      const a = tf.transpose(tf.reshape(t, [B * hg, ws, wg, ws * heads * d]), [0, 2, 1, 3]);
-      return tf.transpose(tf.reshape(a, [B * hg * wg, ws * ws, heads, d]), [0, 2, 1, 3]);
-    };
-    const [q, k, v] = tf.split(qkv, 3, 3).map(windows) as [Tensor, Tensor, Tensor];
+    const qkv = this.h_qkv!.forward(tokens);
+    // (B*hg, ws, wg, ws, [3, heads, d]) -> windows (B*hg*wg, ws*ws, 3*heads, d) -> (windows, 3*heads, ws*ws, d),
+    // then q, k, v are thirds of axis 1; rank 4 throughout (tfjs-wasm's transposes above rank 4 are slow).
+    const rows = tf.transpose(tf.reshape(qkv, [B * hg, ws, wg, ws * 3 * this.hDim]), [0, 2, 1, 3]);
+    const windows = tf.transpose(tf.reshape(rows, [B * hg * wg, ws * ws, 3 * heads, d]), [0, 2, 1, 3]);
+    const [q, k, v] = tf.split(windows, 3, 1) as [Tensor, Tensor, Tensor];
     const o = softmaxAttention(q, k, v, this.scale);
     const merged = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B * hg, wg, ws, ws * this.hDim]);
-    const y = tf.reshape(tf.transpose(merged, [0, 2, 1, 3]), [B, H, W, this.hDim]);
-    return this.h_proj!.forward(y) as Tensor4D;
+    return this.h_proj!.forward(tf.reshape(tf.transpose(merged, [0, 2, 1, 3]), [1, B * H * W, this.hDim]));
   }
 
-  /** Every token attends to the ws x ws average-pooled map; x (B, H, W, C) with H, W multiples of ws. */
-  private lofi(x: Tensor4D): Tensor4D {
-    const [B, H, W] = x.shape;
-    const q = splitHeads(tf.reshape(this.l_q!.forward(x), [B, H * W, this.lDim]), this.lHeads);
-    const src = this.ws > 1 ? F.avgPool2d(x, this.ws) : x;
-    const kv = tf.reshape(this.l_kv!.forward(src), [B, -1, 2 * this.lDim]);
-    const [k, v] = tf.split(kv, 2, 2).map((t) => splitHeads(t, this.lHeads)) as [Tensor, Tensor];
+  /**
+   * Every token attends to the ws x ws average-pooled map. x (B, H, W, C) with H, W multiples of ws, and
+   * its tokens (1, B*H*W, C); returns (1, B*H*W, lDim).
+   */
+  private lofi(x: Tensor4D, tokens: Tensor): Tensor {
+    const [B, H, W, C] = x.shape;
+    const heads = this.lHeads;
+    const d = this.headDim;
+    const q = tf.transpose(tf.reshape(this.l_q!.forward(tokens), [B, H * W, heads, d]), [0, 2, 1, 3]);
+    const src = this.ws > 1 ? tf.reshape(F.avgPool2d(x, this.ws), [1, -1, C]) : tokens;
+    // (B, N, [2, heads, d]) -> (B, 2*heads, N, d): k and v are the halves of axis 1.
+    const kv = tf.transpose(tf.reshape(this.l_kv!.forward(src), [B, -1, 2 * heads, d]), [0, 2, 1, 3]);
+    const [k, v] = tf.split(kv, 2, 1) as [Tensor, Tensor];
     const o = softmaxAttention(q, k, v, this.scale);
-    return this.l_proj!.forward(tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B, H, W, this.lDim])) as Tensor4D;
+    return this.l_proj!.forward(tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [1, B * H * W, this.lDim]));
   }
 
   /**
    * x (B, H, W, C) -> (B, H, W, C), channels [Hi-Fi | Lo-Fi]. Sizes that ws does not divide are zero-padded
    * at the bottom and right and cropped afterwards (the official detection/segmentation HiLo); padded
-   * tokens are not masked, so they act as keys and values and enter the pooled averages as zeros.
+   * tokens are not masked, so they act as keys and values and enter the pooled averages as zeros. The
+   * branches work on tokens (1, B*H*W, C), where the projections need no reshapes of their own.
    */
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
       const [, H, W] = x.shape as number[];
       const xp = F.padToMultiple(x, this.ws, this.ws) as Tensor4D;
-      const crop = (t: Tensor4D) => (xp !== x ? tf.slice(t, [0, 0, 0, 0], [-1, H!, W!, -1]) : t);
+      const [B, Hp, Wp, C] = xp.shape;
+      const tokens = tf.reshape(xp, [1, B * Hp * Wp, C]);
       const outs: Tensor[] = [];
-      if (this.hHeads > 0) outs.push(crop(this.hifi(xp)));
-      if (this.lHeads > 0) outs.push(crop(this.lofi(xp)));
-      return outs.length === 1 ? outs[0]! : tf.concat(outs, 3);
+      if (this.hHeads > 0) outs.push(this.hifi(tokens, B, Hp, Wp));
+      if (this.lHeads > 0) outs.push(this.lofi(xp, tokens));
+      const y = tf.reshape(outs.length === 1 ? outs[0]! : tf.concat(outs, 2), [B, Hp, Wp, C]);
+      return xp !== x ? tf.slice(y, [0, 0, 0, 0], [-1, H!, W!, -1]) : y;
     });
   }
 }

@@ -10,9 +10,14 @@
  * - a sample with y or x outside (-1, H) / (-1, W) is 0; otherwise bilinear interpolation of the 4 integer
  *   neighbours, where a neighbour outside the image contributes 0 (weights are not renormalised);
  * - out = bias + sum over taps and input channels of weight * sample (* mask).
+ *
+ * Inference on cpu and wasm builds the sampled columns in one kernel (./deform_columns.ts) and multiplies
+ * them by the weight in one more.
  */
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { type Pair, pair } from '../nn/functional.js';
+import { inferenceShortcut, linearFused } from './inference.js';
+import { DEFORM_COLUMNS, deformColumns } from './deform_columns.js';
 
 export interface DeformConv2dOptions {
   stride?: number | Pair;
@@ -65,6 +70,13 @@ export function deformConv2d(x: Tensor4D, offset: Tensor4D, weight: Tensor4D, bi
   if (opts.mask && opts.mask.shape.some((d, i) => d !== [B, Ho, Wo, dg * K][i])) {
     throw new Error(`deformConv2d: mask shape [${opts.mask.shape}] should be [${[B, Ho, Wo, dg * K]}]`);
   }
+  const mask = opts.mask ?? null;
+  if (inferenceShortcut(DEFORM_COLUMNS) && [x, offset, mask ?? x].every((t) => t.dtype === 'float32')) {
+    return tf.tidy(() => {
+      const cols = deformColumns(x, offset, mask, { kh, kw, sh, sw, ph, pw, dh, dw, dg });
+      return tf.reshape(linearFused(cols, tf.reshape(weight, [1, K * C, O]), bias), [B, Ho, Wo, O]);
+    });
+  }
   // Flat gather indices are computed in float32: keep them exact.
   if (B * H * W * dg >= 2 ** 24) throw new Error('deformConv2d: input too large for one gather (B*H*W*deformGroups >= 2^24)');
   const Cg = C / dg;
@@ -96,7 +108,7 @@ export function deformConv2d(x: Tensor4D, offset: Tensor4D, weight: Tensor4D, bi
     // these tensors lie on the path from the offsets to the output.
     const between = (v: Tensor, lo: number, hi: number) => tf.mul(tf.step(tf.sub(v, lo)), tf.step(tf.sub(hi, v)));
     let inside = tf.mul(between(py, -1, H), between(px, -1, W));
-    if (opts.mask) inside = tf.mul(inside, tf.transpose(tf.reshape(opts.mask, [B, P, dg, K]), [0, 1, 3, 2]));
+    if (mask) inside = tf.mul(inside, tf.transpose(tf.reshape(mask, [B, P, dg, K]), [0, 1, 3, 2]));
     const y0 = tf.floor(py);
     const x0 = tf.floor(px);
     const ly = tf.sub(py, y0);

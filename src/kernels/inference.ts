@@ -273,15 +273,16 @@ export function scaledAddFused(x: Tensor, scale: Tensor, y: Tensor): Tensor {
 
 /**
  * x @ w + bias for x of any rank >= 2 as one _FusedMatMul kernel on operands (1, M, K) and (1, K, N),
- * skipping the three reshapes tf.fused.matMul adds around it; (1, M, K) inputs need no reshape of their own. Callers check `inferenceShortcut()` (stock kernels; the gradient is tf.fused.matMul's).
+ * skipping the three reshapes tf.fused.matMul adds around it; (1, M, K) inputs and (1, K, N) weights need
+ * no reshape of their own. w is (K, N) or (1, K, N). Callers check `inferenceShortcut()` (stock kernels;
+ * the gradient is tf.fused.matMul's).
  */
 export function linearFused(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
-  const k = w.shape[0]!;
-  const n = w.shape[1]!;
+  const [k, n] = w.shape.slice(-2) as [number, number];
   // wasm's matmul does not broadcast a batch of 1 in b over a's batch: only (1, M, K) inputs go as they are.
   const three = x.rank === 3 && x.shape[0] === 1;
   const a = three ? x : tf.reshape(x, [1, -1, k]);
-  const b = tf.reshape(w, [1, k, n]);
+  const b = w.rank === 3 ? w : tf.reshape(w, [1, k, n]);
   const inputs: Record<string, Tensor> = { a, b };
   if (bias) inputs.bias = bias;
   const y = run('_FusedMatMul', inputs, { transposeA: false, transposeB: false, activation: 'linear' });
