@@ -9,6 +9,16 @@ export function splitHeads(x: Tensor, heads: number): Tensor {
   return tf.transpose(tf.reshape(x, [b, n, heads, c / heads]), [0, 2, 1, 3]);
 }
 
+/**
+ * (B, N, parts*h*d) with channels ordered (part, head, d), as a fused qkv / kv projection gives them ->
+ * `parts` tensors (B, h, N, d): one reshape, one rank-4 transpose and one split instead of a split and
+ * a reshape and transpose per part.
+ */
+export function splitPartsHeads(x: Tensor, parts: number, heads: number): Tensor[] {
+  const [b, n, c] = x.shape as [number, number, number];
+  return tf.split(tf.transpose(tf.reshape(x, [b, n, parts * heads, c / (parts * heads)]), [0, 2, 1, 3]), parts, 1);
+}
+
 /** (B, h, N, d) -> (B, N, h*d). */
 export function mergeHeads(x: Tensor): Tensor {
   const [b, h, n, d] = x.shape as [number, number, number, number];
@@ -48,7 +58,7 @@ export class Attention extends Module implements Layer {
   /** x (B, N, C) -> (B, N, C). */
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      const [q, k, v] = tf.split(this.qkv.forward(x), 3, 2).map((t) => splitHeads(t, this.numHeads)) as [Tensor, Tensor, Tensor];
+      const [q, k, v] = splitPartsHeads(this.qkv.forward(x), 3, this.numHeads) as [Tensor, Tensor, Tensor];
       const a = this.attn_drop.forward(tf.softmax(tf.mul(tf.matMul(q, k, false, true), this.scale)));
       return this.proj_drop.forward(this.proj.forward(mergeHeads(tf.matMul(a, v))));
     });
@@ -151,7 +161,7 @@ export class SpatialReductionAttention extends Module {
         const m = this.sr.forward(tf.reshape(x, [b, H, W, c]));
         src = this.norm!.forward(tf.reshape(m, [b, -1, c]));
       }
-      const [k, v] = tf.split(this.kv.forward(src), 2, 2).map((t) => splitHeads(t, this.numHeads)) as [Tensor, Tensor];
+      const [k, v] = splitPartsHeads(this.kv.forward(src), 2, this.numHeads) as [Tensor, Tensor];
       const a = this.attn_drop.forward(tf.softmax(tf.mul(tf.matMul(q, k, false, true), this.scale)));
       return this.proj_drop.forward(this.proj.forward(mergeHeads(tf.matMul(a, v))));
     });

@@ -15,8 +15,10 @@ import { tf, type Tensor } from '../tf.js';
 import { Module, type Parameter } from '../nn/module.js';
 import { Dropout, Linear } from '../nn/layers.js';
 import { normal, uniform } from '../nn/init.js';
-import { ViTBlock, mergeHeads, splitHeads } from './attention.js';
+import { ViTBlock, mergeHeads, splitPartsHeads } from './attention.js';
 import { sinCos } from '../kernels/sincos.js';
+import { inferenceShortcut } from '../kernels/inference.js';
+import { FOURIER_FEATURES, fourierFeatures } from '../kernels/fourier_features.js';
 
 /**
  * Euclidean projection of every row (last axis) onto the probability simplex (Condat; the paper's
@@ -88,8 +90,27 @@ export class FourierKArAtOperator extends Module {
       if (h !== this.numHeads || N !== this.numTokens || N2 !== N) {
         throw new Error(`KArAt operator for ${this.numHeads} heads x ${this.numTokens} tokens got scores [${scores.shape}] (the token count is fixed by the weights)`);
       }
-      // cos(m a), sin(m a) for m = 1..G from one accurate sin/cos by the angle-addition recurrences
-      // c_{m+1} = 2 c_1 c_m - c_{m-1}, s_{m+1} = 2 c_1 s_m - s_{m-1} (c_0 = 1, s_0 = 0).
+      const permute = () => [tf.reshape(tf.transpose(this.coeff.value, [1, 0, 4, 3, 2]), [h, 2 * G * N, r])];
+      // Inference reuses the permuted coefficients until they change.
+      const [c] = inferenceShortcut() ? this.derived('coefficients', [this.coeff.value], permute) : permute();
+      const phi = tf.matMul(this.rowFeatures(scores), c!);
+      const s = tf.matMul(phi, this.proj_weight.value, false, true);
+      const out = tf.transpose(tf.reshape(s, [h, B, N, N]), [1, 0, 2, 3]);
+      return this.l1Proj ? simplexProjection(out) : out;
+    });
+  }
+
+  /**
+   * Row features per head (h, B*N, 2*G*N) ordered (cos|sin, m, q): cos(m a), sin(m a) for m = 1..G of every
+   * score a. The coefficients are permuted to match, (2, h, r, q, m) -> (h, cos|sin, m, q, r).
+   */
+  private rowFeatures(scores: Tensor): Tensor {
+    const G = this.gridSize;
+    if (scores.dtype === 'float32' && inferenceShortcut(FOURIER_FEATURES)) return fourierFeatures(scores, G);
+    return tf.tidy(() => {
+      const [B, h, N] = scores.shape as [number, number, number, number];
+      // From one accurate sin/cos by the angle-addition recurrences c_{m+1} = 2 c_1 c_m - c_{m-1},
+      // s_{m+1} = 2 c_1 s_m - s_{m-1} (c_0 = 1, s_0 = 0).
       const flat = tf.reshape(scores, [-1, 1]);
       const [s1, c1] = sinCos(flat);
       const cs = [c1];
@@ -99,16 +120,9 @@ export class FourierKArAtOperator extends Module {
         cs.push(m === 1 ? tf.sub(tf.mul(twoC1, c1), 1) : tf.sub(tf.mul(twoC1, cs[m - 1]!), cs[m - 2]!));
         ss.push(m === 1 ? tf.mul(twoC1, s1) : tf.sub(tf.mul(twoC1, ss[m - 1]!), ss[m - 2]!));
       }
-      // Row features per head (h, B*N, 2*G*N) ordered (cos|sin, m, q); the coefficients are permuted to
-      // match, (2, h, r, q, m) -> (h, cos|sin, m, q, r). Stacking whole maps is one contiguous copy per map:
-      // tfjs-wasm concatenates along inner axes element by element.
+      // Stacking whole maps is one contiguous copy per map: tfjs-wasm concatenates along inner axes element by element.
       const maps = tf.concat([...cs, ...ss].map((t) => tf.reshape(t, [1, B, h, N, N])), 0);
-      const perHead = tf.reshape(tf.transpose(maps, [2, 1, 3, 0, 4]), [h, B * N, 2 * G * N]);
-      const c = tf.reshape(tf.transpose(this.coeff.value, [1, 0, 4, 3, 2]), [h, 2 * G * N, r]);
-      const phi = tf.matMul(perHead, c);
-      const s = tf.matMul(phi, this.proj_weight.value, false, true);
-      const out = tf.transpose(tf.reshape(s, [h, B, N, N]), [1, 0, 2, 3]);
-      return this.l1Proj ? simplexProjection(out) : out;
+      return tf.reshape(tf.transpose(maps, [2, 1, 3, 0, 4]), [h, B * N, 2 * G * N]);
     });
   }
 }
@@ -151,7 +165,7 @@ export class KArAtAttention extends Module {
   /** x (B, N, C) -> (B, N, C). */
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      const [q, k, v] = tf.split(this.qkv.forward(x), 3, 2).map((t) => splitHeads(t, this.numHeads)) as [Tensor, Tensor, Tensor];
+      const [q, k, v] = splitPartsHeads(this.qkv.forward(x), 3, this.numHeads) as [Tensor, Tensor, Tensor];
       const scores = tf.matMul(tf.mul(q, this.scale), k, false, true);
       const a = this.attn_drop.forward(this.operator.forward(scores));
       return this.proj_drop.forward(this.proj.forward(mergeHeads(tf.matMul(a, v))));

@@ -2,6 +2,7 @@
 // at sizes the fixtures do not cover; universal sharing; the projection's gradient.
 import { describe, expect, it } from 'vitest';
 import { tf, useBackend } from '../../src/index.js';
+import { setFusedInference } from '../../src/kernels/inference.js';
 import { FourierKArAtOperator, simplexProjection } from '../../src/blocks/karat.js';
 import { VisionTransformerKArAt } from '../../src/models/karat.js';
 import { maxAbs, maxAbsDiff, weightsOf } from '../helpers/naive.js';
@@ -48,13 +49,16 @@ async function naiveOperator(op: FourierKArAtOperator, a: Float64Array, B: numbe
 }
 
 describe('FourierKArAtOperator', () => {
-  for (const l1Proj of [false, true]) {
-    it(`matches Eq. 2 with W${l1Proj ? ' and the simplex projection' : ''}: 2 heads, 7 tokens, r 3, G 4, batch 2`, async () => {
+  // Fused: the row features in one inference kernel (and the permuted coefficients kept); composite: tfjs ops.
+  for (const [l1Proj, fused] of [[false, true], [true, true], [false, false], [true, false]] as const) {
+    it(`matches Eq. 2 with W${l1Proj ? ' and the simplex projection' : ''}: 2 heads, 7 tokens, r 3, G 4, batch 2 (${fused ? 'fused' : 'composite'})`, async () => {
       const op = new FourierKArAtOperator(2, 7, { rank: 3, gridSize: 4, l1Proj }).initialize(5);
       if (l1Proj) op.proj_weight.assignTf(tf.mul(op.proj_weight.value, 0.05));
       // Scores up to ~20 in magnitude, as trained attention logits can be.
       const a = tf.randomNormal([2, 2, 7, 7], 0, 6, 'float32', 6);
+      setFusedInference(fused);
       const ours = op.forward(a);
+      setFusedInference(true);
       const ref = await naiveOperator(op, Float64Array.from(a.dataSync()), 2);
       expect(maxAbsDiff(ours.dataSync(), ref)).toBeLessThan(2e-5 * Math.max(1, maxAbs(ref)));
       if (l1Proj) {
