@@ -13,7 +13,7 @@ import { Dropout, DropPath, dropPathSchedule, Identity, LayerNorm, Linear } from
 import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { stopGradient } from '../nn/functional.js';
-import { Mlp } from '../blocks/attention.js';
+import { Mlp, splitPartsHeads } from '../blocks/attention.js';
 import { type Size2, ViTPatchEmbed } from '../blocks/patch_embed.js';
 import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
@@ -49,8 +49,7 @@ export class EETAttention extends Module {
     return tf.tidy(() => {
       const [b, n, c] = x.shape as [number, number, number];
       const h = this.numHeads;
-      const qkv = tf.transpose(tf.reshape(this.qkv.forward(x), [b, n, 3, h, c / h]), [2, 0, 3, 1, 4]);
-      const [q, k, v] = tf.unstack(qkv, 0) as [Tensor, Tensor, Tensor];
+      const [q, k, v] = splitPartsHeads(this.qkv.forward(x), 3, h) as [Tensor, Tensor, Tensor];
       const attn = tf.softmax(tf.mul(tf.matMul(q, k, false, true), this.scale));
       const heads = tf.matMul(this.attnDrop.forward(attn), v); // (B, h, N, hd)
       const out = this.projDrop.forward(this.proj.forward(tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), [b, n, c])));

@@ -116,7 +116,11 @@ export class Linear extends Module implements Layer {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      if (x.rank >= 2 && inferenceShortcut()) return linearFused(x, this.weight.value, this.bias?.value ?? null);
+      if (x.rank >= 2 && inferenceShortcut()) {
+        // The (1, in, out) view the matmul kernel takes, kept (it shares the weight's data).
+        const [w] = this.derived('batched weight', [this.weight.value], () => [tf.reshape(this.weight.value, [1, this.inFeatures, this.outFeatures])]);
+        return linearFused(x, w!, this.bias?.value ?? null);
+      }
       const lead = x.shape.slice(0, -1);
       const a = tf.reshape(x, [-1, this.inFeatures]);
       // The bias in the matmul kernel (tfjs's fused matmul gradient handles it too).

@@ -316,8 +316,10 @@ export class Module {
     return this;
   }
 
+  /** Training mode drops the derived tensors: the parameters are about to change, and they hold memory. */
   train(mode = true): this {
     for (const [, m] of this.namedModules()) m.training = mode;
+    if (mode) this.releaseDerived();
     return this;
   }
 
@@ -341,12 +343,16 @@ export class Module {
     return tensors;
   }
 
-  /** Frees every variable and derived tensor. */
-  dispose(): void {
+  private releaseDerived(): void {
     for (const [, m] of this.namedModules()) {
       for (const d of m.derivedCache.values()) tf.dispose(d.tensors);
       m.derivedCache.clear();
     }
+  }
+
+  /** Frees every variable and derived tensor. */
+  dispose(): void {
+    this.releaseDerived();
     for (const [, p] of this.collect('', true)) p.dispose();
   }
 }
