@@ -204,24 +204,25 @@ registerInferenceKernel(GELU_ERF, elementwiseKernel('gelu', geluLoop));
 registerInferenceKernel(GELU_TANH, elementwiseKernel('geluTanh', geluTanhLoop));
 
 type RunKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor;
-const run = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);
+/** Runs a kernel by name on the current backend (no gradient of its own). */
+export const runKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);
 
 /** LayerNorm over the last axis in one kernel (callers check `inferenceShortcut(LAYER_NORM)`). */
 export function layerNormFused(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
   const inputs: Record<string, Tensor> = { x };
   if (weight) inputs.weight = weight;
   if (bias) inputs.bias = bias;
-  return run(LAYER_NORM, inputs, { eps });
+  return runKernel(LAYER_NORM, inputs, { eps });
 }
 
 /** Tanh-approximated GELU in one kernel (callers check `inferenceShortcut(GELU_TANH)`). */
 export function geluTanhFused(x: Tensor): Tensor {
-  return run(GELU_TANH, { x });
+  return runKernel(GELU_TANH, { x });
 }
 
 /** Exact-erf GELU in one kernel (callers check `inferenceShortcut(GELU_ERF)`). */
 export function geluFused(x: Tensor): Tensor {
-  return run(GELU_ERF, { x });
+  return runKernel(GELU_ERF, { x });
 }
 
 /**
@@ -237,7 +238,7 @@ export function linearFused(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
   const b = tf.reshape(w, [1, k, n]);
   const inputs: Record<string, Tensor> = { a, b };
   if (bias) inputs.bias = bias;
-  const y = run('_FusedMatMul', inputs, { transposeA: false, transposeB: false, activation: 'linear' });
+  const y = runKernel('_FusedMatMul', inputs, { transposeA: false, transposeB: false, activation: 'linear' });
   if (three) return y;
   return tf.reshape(y, [...x.shape.slice(0, -1), n]);
 }
@@ -250,5 +251,5 @@ export function batchNormFused(x: Tensor, mean: Tensor, variance: Tensor, scale:
   const inputs: Record<string, Tensor> = { x, mean, variance };
   if (scale) inputs.scale = scale;
   if (offset) inputs.offset = offset;
-  return run('FusedBatchNorm', inputs, { varianceEpsilon: eps });
+  return runKernel('FusedBatchNorm', inputs, { varianceEpsilon: eps });
 }
