@@ -12,6 +12,8 @@ import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import { Module, Sequential, type Layer } from '../nn/module.js';
 import { Conv2d, Dropout, GELU, LayerNorm, Linear } from '../nn/layers.js';
 import { mergeHeads, splitHeads } from './attention.js';
+import { inferenceShortcut } from '../kernels/inference.js';
+import { NEWTON_STEPS, NORM_HALVING, newtonSteps, normHalvingFused } from '../kernels/newton_inverse.js';
 
 /** exp(-||a_i - b_j||^2 / 2) over the last axis, as ||a||^2 + ||b||^2 - 2 a.b (the official torch path). */
 export function gaussianKernel(a: Tensor, b: Tensor): Tensor {
@@ -32,6 +34,7 @@ function eyeLike(m: Tensor): Tensor {
  * `newton_inv` of SOFT/kernel/inverse.py on (..., m, m): alpha = 0.9 * 2 / (max row sum)^2 per matrix,
  * P = K + 0.01 I, V0 = alpha P, `iters` steps of V <- 2V - V P V, i.e. ~(K + 0.01 I)^-1. The gradient is
  * the official one, -V^T dY V^T (V treated as the exact inverse); the iterations are not differentiated.
+ * In inference the steps are one kernel (kernels/newton_inverse.ts).
  */
 export function newtonInverse(mat: Tensor, iters = 20): Tensor {
   const op = tf.customGrad(((m: Tensor, save: tf.GradSaveFunc) => {
@@ -40,6 +43,7 @@ export function newtonInverse(mat: Tensor, iters = 20): Tensor {
       const alpha = tf.expandDims(tf.expandDims(tf.div(1.8, tf.square(rowMax)), -1), -1);
       const p = tf.add(m, tf.mul(eyeLike(m), 0.01));
       let x = tf.mul(alpha, p);
+      if (inferenceShortcut(NEWTON_STEPS)) return newtonSteps(x, p, iters);
       for (let i = 0; i < iters; i++) {
         const next = tf.sub(tf.mul(x, 2), tf.matMul(tf.matMul(x, p), x));
         x.dispose();
@@ -59,9 +63,10 @@ export function newtonInverse(mat: Tensor, iters = 20): Tensor {
 /**
  * How many times SOFT-Norm halves alpha: the official loop halves while pnorm(alpha) > 1.01, at most 10
  * times, with pnorm(a) = max over the whole batch of column sums of |I - P (a P)|. Evaluated for all 10
- * candidates at once without reading back (no host sync); piecewise constant, hence a zero gradient.
+ * candidates at once without reading back (no host sync); piecewise constant, hence a zero gradient. In
+ * inference, one kernel (kernels/newton_inverse.ts) tries them in order.
  */
-const normHalvingFactor = tf.customGrad(((alpha0: Tensor, p: Tensor) => {
+export const normHalvingFactor = tf.customGrad(((alpha0: Tensor, p: Tensor) => {
   const factor = tf.tidy(() => {
     const eye = eyeLike(p);
     const pp = tf.matMul(p, p);
@@ -81,14 +86,17 @@ const normHalvingFactor = tf.customGrad(((alpha0: Tensor, p: Tensor) => {
  * SOFT-Norm's `newton_inv` followed by the symmetric normalisation D^-1/2 V D^-1/2 with D = row sums of K.
  * alpha = 2 / (max row sum over the whole batch)^2, halved as `normHalvingFactor`; P = K (no ridge);
  * `iters` Newton steps; all differentiated by autodiff as the official plain PyTorch code is. alpha is
- * batch-global, so the images of a batch are coupled, as officially.
+ * batch-global, so the images of a batch are coupled, as officially. In inference the halving test and the
+ * steps are a kernel each.
  */
 export function newtonInverseNormalized(mat: Tensor, iters = 20): Tensor {
   return tf.tidy(() => {
     const alpha0 = tf.div(2, tf.square(tf.max(tf.sum(mat, -1))));
-    const alpha = tf.mul(alpha0, normHalvingFactor(alpha0, mat));
+    const factor = inferenceShortcut(NORM_HALVING) ? normHalvingFused(alpha0, mat) : normHalvingFactor(alpha0, mat);
+    const alpha = tf.mul(alpha0, factor);
     let v = tf.mul(alpha, mat);
-    for (let i = 0; i < iters; i++) v = tf.sub(tf.mul(v, 2), tf.matMul(tf.matMul(v, mat), v));
+    if (inferenceShortcut(NEWTON_STEPS)) v = newtonSteps(v, mat, iters);
+    else for (let i = 0; i < iters; i++) v = tf.sub(tf.mul(v, 2), tf.matMul(tf.matMul(v, mat), v));
     const d = tf.rsqrt(tf.sum(mat, -1, true));
     const dT = tf.reshape(d, [...d.shape.slice(0, -2), 1, d.shape[d.shape.length - 2]!]);
     return tf.mul(tf.mul(d, v), dT);

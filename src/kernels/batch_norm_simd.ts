@@ -8,8 +8,8 @@
  * - `VizooBatchNormRelu`, the same with the ReLU after it in the same pass (pre-activation BN -> ReLU -> conv
  *   units), an inference kernel on cpu (JS) and wasm (SIMD where it can, JS otherwise).
  */
-import { tf, type Tensor } from '../tf.js';
-import { fusedInferenceEnabled, registerInferenceKernel } from './inference.js';
+import type { Tensor } from '../tf.js';
+import { fusedInferenceEnabled, registerInferenceKernel, runKernel } from './inference.js';
 import { type Io, type TensorInfo, ioFor } from './js_io.js';
 import { replaceWasmKernel } from './replace_stock.js';
 import { f32Bits, simdOn } from './simd/kernels.js';
@@ -87,5 +87,5 @@ export function batchNormReluFused(x: Tensor, mean: Tensor, variance: Tensor, sc
   const inputs: Record<string, Tensor> = { x, mean, variance };
   if (scale) inputs.scale = scale;
   if (offset) inputs.offset = offset;
-  return (tf.engine().runKernel as unknown as (n: string, i: Record<string, Tensor>, a: object) => Tensor)(BATCH_NORM_RELU, inputs, { eps });
+  return runKernel(BATCH_NORM_RELU, inputs, { eps });
 }

@@ -5,9 +5,9 @@
  * once. Semantics are deform_conv2d.ts's (its header); coordinates and weights are computed in double
  * precision. No gradient: while autograd records, and on other backends, the composite runs.
  */
-import { tf, type Tensor } from '../tf.js';
+import type { Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
-import { registerInferenceKernel } from './inference.js';
+import { registerInferenceKernel, runKernel } from './inference.js';
 
 export const DEFORM_COLUMNS = 'VizooDeformColumns';
 
@@ -124,5 +124,5 @@ registerInferenceKernel(DEFORM_COLUMNS, columnsKernel);
 export function deformColumns(x: Tensor, offset: Tensor, mask: Tensor | null, geometry: DeformGeometry): Tensor {
   const inputs: Record<string, Tensor> = { x, offset };
   if (mask) inputs.mask = mask;
-  return (tf.engine().runKernel as unknown as (n: string, i: Record<string, Tensor>, a: DeformGeometry) => Tensor)(DEFORM_COLUMNS, inputs, geometry);
+  return runKernel(DEFORM_COLUMNS, inputs, { ...geometry });
 }

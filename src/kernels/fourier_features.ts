@@ -5,9 +5,9 @@
  * angle-addition recurrences per frequency, reshapes, a stack and a transpose); here one sin and one cos per
  * score in double, the same recurrences in double, each value written once in the output's order.
  */
-import { tf, type Tensor } from '../tf.js';
+import type { Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
-import { registerInferenceKernel } from './inference.js';
+import { registerInferenceKernel, runKernel } from './inference.js';
 
 export const FOURIER_FEATURES = 'VizooFourierFeatures';
 
@@ -52,5 +52,5 @@ registerInferenceKernel(FOURIER_FEATURES, fourierFeaturesKernel);
 
 /** The row features of scores (B, h, N, N) for frequencies 1..gridSize (callers check `inferenceShortcut(FOURIER_FEATURES)`). */
 export function fourierFeatures(scores: Tensor, gridSize: number): Tensor {
-  return (tf.engine().runKernel as unknown as (n: string, i: Record<string, Tensor>, a: object) => Tensor)(FOURIER_FEATURES, { scores }, { gridSize });
+  return runKernel(FOURIER_FEATURES, { scores }, { gridSize });
 }

@@ -6,9 +6,9 @@
  * L * dk * dv per direction, small next to the projections around it. No gradient: while autograd
  * records, and on other backends, the chunk form runs.
  */
-import { tf, type Tensor } from '../tf.js';
+import type { Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
-import { registerInferenceKernel } from './inference.js';
+import { registerInferenceKernel, runKernel } from './inference.js';
 import { f32Bits, simdOn, type SimdOnHeap } from './simd/kernels.js';
 
 export const GLA_SCAN = 'VizooGlaScan';
@@ -96,5 +96,5 @@ registerInferenceKernel(GLA_SCAN, scanKernel);
 export function glaScanJs(mode: GlaJsMode, scale: number, q: Tensor, k: Tensor, v: Tensor, gf: Tensor, gb?: Tensor): Tensor {
   const inputs: Record<string, Tensor> = { q, k, v, gf };
   if (gb) inputs.gb = gb;
-  return (tf.engine().runKernel as unknown as (n: string, i: Record<string, Tensor>, a: Attrs) => Tensor)(GLA_SCAN, inputs, { mode, scale });
+  return runKernel(GLA_SCAN, inputs, { mode, scale });
 }

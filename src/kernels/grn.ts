@@ -5,9 +5,9 @@
  * the C channels. The composite is ten kernels (Square, Sum, Sqrt, Mean, Add, RealDiv, Mul, Add, Mul, Add).
  * On tfjs-wasm both passes are WebAssembly SIMD over the heap (./simd) when C is a multiple of 4.
  */
-import { tf, type Tensor } from '../tf.js';
+import type { Tensor } from '../tf.js';
 import { type TensorInfo, ioFor } from './js_io.js';
-import { registerInferenceKernel } from './inference.js';
+import { registerInferenceKernel, runKernel } from './inference.js';
 import { f32Bits, type SimdOnHeap, simdOn } from './simd/kernels.js';
 
 export const GRN_KERNEL = 'VizooGrn';
@@ -85,5 +85,5 @@ registerInferenceKernel(GRN_KERNEL, grnKernel);
 export function grnFused(x: Tensor, gamma: Tensor, beta: Tensor | null): Tensor {
   const inputs: Record<string, Tensor> = { x, gamma };
   if (beta) inputs.beta = beta;
-  return (tf.engine().runKernel as unknown as (n: string, i: Record<string, Tensor>) => Tensor)(GRN_KERNEL, inputs);
+  return runKernel(GRN_KERNEL, inputs);
 }

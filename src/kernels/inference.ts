@@ -241,34 +241,35 @@ registerInferenceKernel(ADD_RELU, addReluKernel);
 registerInferenceKernel(SCALED_ADD, scaledAddKernel);
 
 type RunKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>) => Tensor;
-const run = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);
+/** Runs a kernel by name on the current backend (no gradient of its own). */
+export const runKernel = (name: string, inputs: Record<string, Tensor>, attrs?: Record<string, unknown>): Tensor => (tf.engine().runKernel as unknown as RunKernel)(name, inputs, attrs);
 
 /** LayerNorm over the last axis in one kernel (callers check `inferenceShortcut(LAYER_NORM)`). */
 export function layerNormFused(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
   const inputs: Record<string, Tensor> = { x };
   if (weight) inputs.weight = weight;
   if (bias) inputs.bias = bias;
-  return run(LAYER_NORM, inputs, { eps });
+  return runKernel(LAYER_NORM, inputs, { eps });
 }
 
 /** Tanh-approximated GELU in one kernel (callers check `inferenceShortcut(GELU_TANH)`). */
 export function geluTanhFused(x: Tensor): Tensor {
-  return run(GELU_TANH, { x });
+  return runKernel(GELU_TANH, { x });
 }
 
 /** Exact-erf GELU in one kernel (callers check `inferenceShortcut(GELU_ERF)`). */
 export function geluFused(x: Tensor): Tensor {
-  return run(GELU_ERF, { x });
+  return runKernel(GELU_ERF, { x });
 }
 
 /** relu(a + b) in one kernel (callers check `inferenceShortcut(ADD_RELU)`; same shapes, float32). */
 export function addReluFused(a: Tensor, b: Tensor): Tensor {
-  return run(ADD_RELU, { a, b });
+  return runKernel(ADD_RELU, { a, b });
 }
 
 /** x + scale y in one kernel (callers check `inferenceShortcut(SCALED_ADD)`; x, y of one shape, scale C values). */
 export function scaledAddFused(x: Tensor, scale: Tensor, y: Tensor): Tensor {
-  return run(SCALED_ADD, { x, y, scale });
+  return runKernel(SCALED_ADD, { x, y, scale });
 }
 
 /**
@@ -285,7 +286,7 @@ export function linearFused(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
   const b = w.rank === 3 ? w : tf.reshape(w, [1, k, n]);
   const inputs: Record<string, Tensor> = { a, b };
   if (bias) inputs.bias = bias;
-  const y = run('_FusedMatMul', inputs, { transposeA: false, transposeB: false, activation: 'linear' });
+  const y = runKernel('_FusedMatMul', inputs, { transposeA: false, transposeB: false, activation: 'linear' });
   if (three) return y;
   return tf.reshape(y, [...x.shape.slice(0, -1), n]);
 }
@@ -298,5 +299,5 @@ export function batchNormFused(x: Tensor, mean: Tensor, variance: Tensor, scale:
   const inputs: Record<string, Tensor> = { x, mean, variance };
   if (scale) inputs.scale = scale;
   if (offset) inputs.offset = offset;
-  return run('FusedBatchNorm', inputs, { varianceEpsilon: eps });
+  return runKernel('FusedBatchNorm', inputs, { varianceEpsilon: eps });
 }

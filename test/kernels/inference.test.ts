@@ -13,33 +13,7 @@ import { GRN } from '../../src/blocks/grn.js';
 import { ReLU } from '../../src/nn/layers.js';
 import { Sequential } from '../../src/nn/module.js';
 
-/** Runs `f` with the inference kernels on and off; returns both results as arrays. */
-function bothPaths(f: () => tf.Tensor): { fused: Float32Array; composite: Float32Array } {
-  try {
-    setFusedInference(false);
-    const c = f();
-    setFusedInference(true);
-    const y = f();
-    const out = { fused: y.dataSync() as Float32Array, composite: c.dataSync() as Float32Array };
-    tf.dispose([c, y]);
-    return out;
-  } finally {
-    setFusedInference(true);
-  }
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-/** Kernel names one call of `f` dispatches (custom-gradient scopes excluded). */
-async function kernelNames(f: () => tf.Tensor): Promise<string[]> {
-  const info = await tf.profile(() => tf.dispose(f()));
-  return info.kernels.map((k) => k.name).filter((n) => !n.endsWith('__op'));
-}
+import { bothPaths, kernelNames, maxDiff } from '../helpers/fused.js';
 
 describe('erf', () => {
   it('matches reference values to 1e-10', () => {
