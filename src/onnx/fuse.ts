@@ -3,7 +3,8 @@
  * duplicate nodes merged, the erf GELU in PyTorch's exported form (onnxruntime fuses it into Gelu),
  * LayerNormalization (opset 17) for mean/variance normalizations over one axis, 1-D Conv biases, a
  * BatchNormalization folded into the padding-free Conv it feeds (exact: y = x*s + t commutes with a conv
- * that never sees padding), Gemm with the weight's PyTorch (out, in) layout (transB) for linear layers on
+ * that never sees padding), per-channel layer scales folded into the Conv before them (and VAN's layer-scaled
+ * attention shortcut x + c (Conv + BN(x)) into one batch norm of x), Gemm with the weight's PyTorch (out, in) layout (transB) for linear layers on
  * rows, GlobalAveragePool for spatial means and ReduceL2 / ReduceSumSquare for sums of squares. Folded parameters are computed by constant nodes over the
  * original initializers (runtimes fold them at load), so the file still holds the state dict by its keys.
  */
@@ -264,6 +265,85 @@ function foldBatchNormIntoConv(g: GraphBuilder, ix: Index): boolean {
   return false;
 }
 
+/** A Conv with a constant weight whose only consumer is `user`, or null. */
+function constConvInto(ix: Index, name: string, user: GNode): GNode | null {
+  const conv = ix.producer.get(name);
+  if (conv?.op !== 'Conv' || ix.sole(name) !== user || !ix.isConst(conv.inputs[1]!) || (conv.inputs[2] && !ix.isConst(conv.inputs[2]))) return null;
+  return typeof ix.shape(conv.inputs[1]!)?.[0] === 'number' ? conv : null;
+}
+
+const outChannels = (ix: Index, conv: GNode) => ix.shape(conv.inputs[1]!)![0] as number;
+
+/** Scales a Conv's output channels by the 1-D constant `c` through its weight and bias (nodes go to `pre`). */
+function scaleConv(g: GraphBuilder, ix: Index, conv: GNode, c: string, pre: GNode[]): void {
+  const weight = pending(g, pre, 'Mul', [conv.inputs[1]!, pending(g, pre, 'Reshape', [c, g.ints([outChannels(ix, conv), 1, 1, 1])])]);
+  conv.inputs = [conv.inputs[0]!, weight, ...(conv.inputs[2] ? [pending(g, pre, 'Mul', [conv.inputs[2], c])] : [])];
+}
+
+/**
+ * Mul of a Conv's result by a per-output-channel constant (a layer scale) -> the Conv with its weight and
+ * bias scaled: the residual Add after it then fuses into the conv in onnxruntime instead of running the Mul.
+ */
+function scaleIntoConv(g: GraphBuilder, ix: Index): boolean {
+  for (const mul of g.nodes) {
+    if (mul.op !== 'Mul') continue;
+    for (const y of mul.inputs) {
+      const conv = constConvInto(ix, y, mul);
+      if (!conv) continue;
+      const pre: GNode[] = [];
+      const c = perAxis(g, ix, pre, other(mul, y), 4, 1, outChannels(ix, conv));
+      if (!c) continue;
+      scaleConv(g, ix, conv, c, pre);
+      absorb(g, conv, mul, pre);
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * VAN's layer-scaled attention residual x + c * (Conv(z) + BN(x)) (the attention's shortcut is its
+ * normalized input) -> Conv'(z) + BN''(x): the layer scale goes into the Conv, and x + c BN(x) is one batch
+ * norm of x with scale sqrt(var + eps) + c gamma and offset mean + c beta. The first BN then feeds only the
+ * attention's 1x1 conv, which it folds into (foldBatchNormIntoConv): one elementwise pass per block instead
+ * of two.
+ */
+function layerScaledShortcut(g: GraphBuilder, ix: Index): boolean {
+  for (const out of g.nodes) {
+    if (out.op !== 'Add') continue;
+    for (const m of out.inputs) {
+      const mul = ix.producer.get(m);
+      const x = other(out, m);
+      if (mul?.op !== 'Mul' || ix.sole(m) !== out) continue;
+      const a = mul.inputs.map((i) => ix.producer.get(i)).find((n) => n?.op === 'Add' && ix.sole(n.outputs[0]!) === mul);
+      if (!a) continue;
+      const bnOut = a.inputs.find((i) => ix.producer.get(i)?.op === 'BatchNormalization');
+      const bn = bnOut && ix.producer.get(bnOut)!;
+      if (!bn || bn.inputs[0] !== x || bn.outputs.length !== 1 || !bn.inputs.slice(1).every((i) => ix.isConst(i))) continue;
+      const conv = constConvInto(ix, other(a, bnOut), a);
+      if (!conv) continue;
+      // Constants (before the conv, which takes the scaled weight) and the new batch norm (before the sum).
+      const consts: GNode[] = [];
+      const c = perAxis(g, ix, consts, other(mul, a.outputs[0]!), 4, 1, outChannels(ix, conv));
+      if (!c) continue;
+      scaleConv(g, ix, conv, c, consts);
+      const [, gamma, beta, mean, variance] = bn.inputs as [string, string, string, string, string];
+      const eps = (bn.attrs.epsilon as { f: number } | undefined)?.f ?? 1e-5;
+      const op = (o: string, inputs: string[]) => pending(g, consts, o, inputs);
+      const scale = op('Add', [op('Sqrt', [op('Add', [variance, g.scalarFloat(eps)])]), op('Mul', [c, gamma])]);
+      const offset = op('Add', [mean, op('Mul', [c, beta])]);
+      const shortcut = g.fresh('batchnormalization');
+      out.inputs = [conv.outputs[0]!, shortcut];
+      g.nodes.splice(g.nodes.indexOf(mul), 1);
+      g.nodes.splice(g.nodes.indexOf(a), 1);
+      g.nodes.splice(g.nodes.indexOf(out), 0, { op: 'BatchNormalization', inputs: [x, scale, offset, mean, variance], outputs: [shortcut], attrs: { epsilon: F(eps) } });
+      g.nodes.splice(g.nodes.indexOf(conv), 0, ...consts);
+      return true;
+    }
+  }
+  return false;
+}
+
 /** MatMul of rows by a constant matrix plus a 1-D constant bias -> Gemm (transB when the matrix is a transposed weight). */
 function gemm(g: GraphBuilder, ix: Index): boolean {
   for (const mm of g.nodes) {
@@ -322,7 +402,7 @@ function sumOfSquares(g: GraphBuilder, ix: Index): boolean {
   return false;
 }
 
-const PASSES = [canonicalGelu, layerNorm, convBias, foldBatchNormIntoConv, gemm, globalPool, sumOfSquares];
+const PASSES = [canonicalGelu, layerNorm, convBias, layerScaledShortcut, scaleIntoConv, foldBatchNormIntoConv, gemm, globalPool, sumOfSquares];
 
 /** Runs the pattern passes to a fixed point. */
 export function fuse(g: GraphBuilder): void {

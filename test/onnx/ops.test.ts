@@ -170,7 +170,7 @@ describe('graph', () => {
     expect(await compare(m)).toBeLessThanOrEqual(1e-5);
   });
 
-  it('a VAN exports as NCHW in the forms runtimes fuse: transposes only around channel LayerNorms, BatchNormalization, the erf GELU, MLP BatchNorms folded', async () => {
+  it('a VAN exports as NCHW in the forms runtimes fuse: transposes only around channel LayerNorms, BatchNormalization, the erf GELU, BatchNorms and layer scales folded', async () => {
     const m = createModel('van_fmnist', { seed: 4 }).eval() as ReturnType<typeof createModel> & { stages: unknown[][] };
     const r = await exportOnnx(m, { dynamicBatch: true });
     const g = decodeModel(r.bytes).graph!;
@@ -186,9 +186,16 @@ describe('graph', () => {
       const users = g.node!.filter((n) => n.input!.includes(t.output![0]!));
       expect(producer.get(t.input![0]!)?.opType === 'LayerNormalization' || users.every((u) => u.opType === 'LayerNormalization')).toBe(true);
     }
-    // Kept: each block's norm1 (it feeds a conv and the shortcut) and each patch embed's norm (after a conv:
-    // the runtime's Conv+BatchNormalization fusion); norm2 feeds only mlp.fc1, a 1x1 conv, and is folded into it.
+    // norm1 and norm2 are folded into the 1x1 convs they feed (attn.proj_1, mlp.fc1); the layer scales into
+    // attn.proj_2 and mlp.fc2; x + ls1 * (attention + norm1(x)) sums the scaled proj_2 with one batch norm of
+    // x. Left: that batch norm per block (feeding the Add) and each patch embed's norm (after a conv: the
+    // runtime's Conv+BatchNormalization fusion).
     expect(count('BatchNormalization')).toBe(blocks + stages);
+    const usersOf = (name: string) => g.node!.filter((n) => n.input!.includes(name));
+    const shortcuts = g.node!.filter((n) => n.opType === 'BatchNormalization' && usersOf(n.output![0]!).every((u) => u.opType === 'Add'));
+    expect(shortcuts).toHaveLength(blocks);
+    const scaledConv = (n: (typeof g.node)[number]) => n.input!.some((i) => producer.get(i)?.opType === 'Conv') && n.input!.some((i) => constant.has(i));
+    expect(g.node!.filter((n) => n.opType === 'Mul' && scaledConv(n))).toHaveLength(0);
     for (const erf of g.node!.filter((n) => n.opType === 'Erf')) expect(producer.get(erf.input![0]!)?.opType).toBe('Div');
     expect(count('Erf')).toBe(2 * blocks);
     const x = patternInput(2 * 28 * 28, 9);
