@@ -1,5 +1,5 @@
 /** Basic layers with PyTorch semantics and state dict keys, computing in NHWC. */
-import { tf, type Tensor, type Tensor4D } from '../tf.js';
+import { tf, type Tensor, type Tensor4D, type Variable } from '../tf.js';
 import { Module, type ChainLayer, type Layer, type Parameter } from './module.js';
 import { CONV_OIHW, LINEAR, depthwiseLayout } from './layout.js';
 import { ones, torchDefaultBias, torchDefaultWeight, zeros } from './init.js';
@@ -160,24 +160,41 @@ export class BatchNorm2d extends Module implements ChainLayer {
    * s = gamma / sqrt(var + eps) and the bias (b - mean) s + beta; cached until a parameter changes.
    */
   foldedConv(conv: Conv2d): [Tensor, Tensor] {
-    const { scale, shift, sources } = this.affine();
-    const [w, b] = this.derived('conv', [conv.weight.value, ...(conv.bias ? [conv.bias.value] : []), ...sources], () => {
+    return this.fold('conv', conv, (scale, shift) => {
       const s = scale();
       // The output channel is the last axis of an HWIO filter; depthwise filters are (kh, kw, C, multiplier).
       const perOut = conv.depthwise ? [1, 1, conv.inChannels, conv.outChannels / conv.inChannels] : [1, 1, 1, conv.outChannels];
       const b = conv.bias ? tf.add(tf.mul(conv.bias.value, s), shift()) : shift();
       return [tf.mul(conv.weight.value, tf.reshape(s, perOut)), b];
     });
-    return [w!, b!];
   }
 
-  /** Eval batch norm as y = x scale + shift per channel (ops to run inside a `derived` maker) and the tensors they read. */
-  private affine(): { scale: () => Tensor; shift: () => Tensor; sources: Tensor[] } {
+  /**
+   * Eval batch norm folded into `conv`, which runs after it (groups 1, no padding): the weight scaled per
+   * input channel by s, the bias plus the filter applied to the shift t = beta - mean s; cached until a
+   * parameter changes.
+   */
+  foldedNextConv(conv: Conv2d): [Tensor, Tensor] {
+    return this.fold('next conv', conv, (scale, shift) => {
+      const perIn = [1, 1, conv.inChannels, 1];
+      const w = conv.weight.value;
+      const through = tf.sum(tf.mul(w, tf.reshape(shift(), perIn)), [0, 1, 2]);
+      return [tf.mul(w, tf.reshape(scale(), perIn)), conv.bias ? tf.add(conv.bias.value, through) : through];
+    });
+  }
+
+  /**
+   * A conv's weight and bias with this batch norm (y = x scale + shift per channel) folded in by `make`, kept
+   * as derived tensors of the conv's and this module's parameters.
+   */
+  private fold(name: string, conv: Conv2d, make: (scale: () => Tensor, shift: () => Tensor) => Tensor[]): [Tensor, Tensor] {
     const [mean, variance] = [this.runningMean.value, this.runningVar.value];
     const [gamma, beta] = [this.weight?.value, this.bias?.value];
     const scale = () => tf.div(gamma ?? 1, tf.sqrt(tf.add(variance, this.eps)));
     const shift = () => tf.sub(beta ?? 0, tf.mul(mean, scale()));
-    return { scale, shift, sources: [mean, variance, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])] };
+    const sources = [conv.weight.value, conv.bias?.value, mean, variance, gamma, beta].filter((t): t is Variable => t !== undefined);
+    const [w, b] = this.derived(name, sources, () => make(scale, shift));
+    return [w!, b!];
   }
 
   /** relu(this(x)): one kernel on the inference path (pre-activation BN -> ReLU -> conv units). */
@@ -191,22 +208,6 @@ export class BatchNorm2d extends Module implements ChainLayer {
   /** In a Sequential: BatchNorm2d -> ReLU as `forwardRelu`. */
   forwardChain(x: Tensor, next: readonly Layer[]): [Tensor, number] {
     return next[0] instanceof ReLU ? [this.forwardRelu(x), 1] : [this.forward(x), 0];
-  }
-
-  /**
-   * Eval batch norm folded into `conv`, which runs after it (groups 1, no padding): the weight scaled per
-   * input channel by s, the bias plus the filter applied to the shift t = beta - mean s; cached until a
-   * parameter changes.
-   */
-  foldedNextConv(conv: Conv2d): [Tensor, Tensor] {
-    const { scale, shift, sources } = this.affine();
-    const [w, b] = this.derived('next conv', [conv.weight.value, ...(conv.bias ? [conv.bias.value] : []), ...sources], () => {
-      const perIn = [1, 1, conv.inChannels, 1];
-      const w = conv.weight.value;
-      const through = tf.sum(tf.mul(w, tf.reshape(shift(), perIn)), [0, 1, 2]);
-      return [tf.mul(w, tf.reshape(scale(), perIn)), conv.bias ? tf.add(conv.bias.value, through) : through];
-    });
-    return [w!, b!];
   }
 
   forward(x: Tensor): Tensor {
