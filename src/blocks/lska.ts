@@ -9,6 +9,8 @@ import { tf, type Tensor } from '../tf.js';
 import { Module, Sequential, type Layer } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ReLU } from '../nn/layers.js';
 import { DWConv, PWConv } from './conv_mlp.js';
+import { inferenceShortcut } from '../kernels/inference.js';
+import { KERNEL_SELECTION, kernelSelection } from '../kernels/kernel_selection.js';
 
 /**
  * Per nominal kernel size K: the small kernel k0, the dilated strip length k1 and its dilation d
@@ -98,10 +100,12 @@ export class CKS extends Module {
       const a = tf.addN([small, bigH, bigV]);
       const z = this.fc_reduce.forward(tf.mean(a, [1, 2], true));
       const agg = tf.concat([tf.mean(a, -1, true), tf.max(a, -1, true)], -1);
-      const q = tf.sigmoid(this.conv_squeeze.forward(agg));
-      const [qs, qh, qv] = tf.split(q, 3, -1);
-      const branch = (x: Tensor, mlp: Sequential, qb: Tensor) => tf.mul(tf.mul(x, tf.sigmoid(mlp.forward(z))), qb);
-      return tf.addN([branch(small, this.fc_expand_small, qs!), branch(bigH, this.fc_expand_big_h, qh!), branch(bigV, this.fc_expand_big_v, qv!)]);
+      const q = this.conv_squeeze.forward(agg, 'sigmoid');
+      const maps = [small, bigH, bigV];
+      const logits = [this.fc_expand_small, this.fc_expand_big_h, this.fc_expand_big_v].map((mlp) => mlp.forward(z));
+      if (inferenceShortcut(KERNEL_SELECTION) && [...maps, ...logits, q].every((t) => t.dtype === 'float32')) return kernelSelection(maps, logits, q);
+      const qs = tf.split(q, 3, -1);
+      return tf.addN(maps.map((x, b) => tf.mul(tf.mul(x, tf.sigmoid(logits[b]!)), qs[b]!)));
     });
   }
 }

@@ -14,6 +14,8 @@ import { truncNormal } from '../nn/init.js';
 import { vitInit } from '../nn/init_schemes.js';
 import { stopGradient } from '../nn/functional.js';
 import { Mlp, splitPartsHeads } from '../blocks/attention.js';
+import { inferenceShortcut } from '../kernels/inference.js';
+import { TOKEN_SCORE, tokenScore } from '../kernels/token_score.js';
 import { type Size2, ViTPatchEmbed } from '../blocks/patch_embed.js';
 import { Backbone, type FeatureInfo, type InputSizeSupport, type PositionEmbedding } from './backbone.js';
 import { type ModelOptions, type PretrainedConfig, imageSize, imagenetConfig, registerModel, stageDepths } from './registry.js';
@@ -54,6 +56,7 @@ export class EETAttention extends Module {
       const heads = tf.matMul(this.attnDrop.forward(attn), v); // (B, h, N, hd)
       const out = this.projDrop.forward(this.proj.forward(tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), [b, n, c])));
       // score[b, n] = sum_h A[b, h, 0, n] * r[b, h, n] / (sum_h r[b, h, n] + 1e-8), r = ||head output of token n||.
+      if (heads.dtype === 'float32' && inferenceShortcut(TOKEN_SCORE)) return { out, score: tokenScore(attn, heads) };
       const clsAttn = tf.reshape(tf.slice(attn, [0, 0, 0, 1], [b, h, 1, n - 1]), [b, h, n - 1]);
       const r = tf.sqrt(tf.sum(tf.square(tf.slice(heads, [0, 0, 1, 0], [b, h, n - 1, c / h])), -1));
       const rNorm = tf.div(r, tf.add(tf.sum(r, 1, true), 1e-8));

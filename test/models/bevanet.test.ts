@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { tf, type Tensor4D } from '../../src/tf.js';
 import { F } from '../../src/nn/index.js';
 import { DWConv } from '../../src/blocks/conv_mlp.js';
-import { LSKA, SDLSKA } from '../../src/blocks/lska.js';
+import { CKS, LSKA, SDLSKA } from '../../src/blocks/lska.js';
+import { setFusedInference } from '../../src/kernels/inference.js';
+import { KERNEL_SELECTION } from '../../src/kernels/kernel_selection.js';
 import { BasicBlock, Bottleneck, makeLayer } from '../../src/blocks/pidnet.js';
 import { BEVANetCls, BEVANetSeg, DLKPPM } from '../../src/models/bevanet.js';
 import {
@@ -116,6 +118,25 @@ describe('LSKA / SDLSKA', () => {
       expect(m.forward(tf.randomNormal([2, 5, 7, 8])).shape).toEqual([2, 5, 7, 8]);
     }
     expect(() => new SDLSKA(8, 41)).toThrow(/kernel_size 41/);
+  });
+
+  it('CKS: the kernel selection is one kernel at inference and equals the composite (batch 2, odd map, 6 channels)', async () => {
+    const m = new CKS(6).initialize(3).eval();
+    const [s, h, v] = [11, 12, 13].map((seed) => tf.randomNormal([2, 5, 7, 6], 0, 1, 'float32', seed));
+    const run = (fused: boolean) => {
+      setFusedInference(fused);
+      const y = m.forward(s!, h!, v!);
+      setFusedInference(true);
+      return y;
+    };
+    const [f, c] = [run(true), run(false)];
+    expect(tf.max(tf.abs(tf.sub(f, c))).dataSync()[0]).toBeLessThan(1e-6);
+    expect(tf.max(tf.abs(c)).dataSync()[0]).toBeGreaterThan(1e-2);
+    const info = await tf.profile(() => tf.dispose(m.forward(s!, h!, v!)));
+    expect(info.kernels.filter((k) => k.name === KERNEL_SELECTION)).toHaveLength(1);
+    expect(info.kernels.filter((k) => k.name === 'Sigmoid')).toHaveLength(0);
+    tf.dispose([s!, h!, v!, f, c]);
+    m.dispose();
   });
 });
 

@@ -8,7 +8,9 @@ import { toFloat32 } from '../../src/hub/host_tensor.js';
 import { createModel } from '../../src/models/index.js';
 import { NAT, type NatConfig } from '../../src/models/nat.js';
 import { DiNATs } from '../../src/models/dinat_s.js';
-import { EETViT, EET_STUDENT_PRUNING, pruneTokens } from '../../src/models/eet.js';
+import { EETAttention, EETViT, EET_STUDENT_PRUNING, pruneTokens } from '../../src/models/eet.js';
+import { setFusedInference } from '../../src/kernels/inference.js';
+import { TOKEN_SCORE } from '../../src/kernels/token_score.js';
 import { NATLayer } from '../../src/blocks/neighborhood_attention.js';
 import { setNeighborhoodAttentionImpl } from '../../src/kernels/neighborhood_attention.js';
 import { PARITY } from '../paths.js';
@@ -114,6 +116,25 @@ describe('NAT family', () => {
 });
 
 describe('EET', () => {
+  it('the token score is one kernel at inference and equals the composite (batch 2, 3 heads, 9 tokens)', async () => {
+    const attn = new EETAttention(12, 3, true).initialize(7).eval();
+    const x = tf.randomNormal([2, 9, 12], 0, 1, 'float32', 8);
+    const run = (fused: boolean) => {
+      setFusedInference(fused);
+      const { out, score } = attn.forward(x);
+      setFusedInference(true);
+      out.dispose();
+      return score;
+    };
+    const [f, c] = [run(true), run(false)];
+    expect(f.shape).toEqual([2, 8]);
+    expect(maxAbs(f, c)).toBeLessThan(1e-6);
+    const info = await tf.profile(() => tf.dispose(Object.values(attn.forward(x))));
+    expect(info.kernels.filter((k) => k.name === TOKEN_SCORE)).toHaveLength(1);
+    tf.dispose([x, f, c]);
+    attn.dispose();
+  });
+
   it('reproduces the official stage scores, original patch ids and sign codes (fixture debug tensors)', () => {
     const f = fixture('eet_tiny_model');
     const m = new EETViT({ imgSize: 80, patchSize: 8, embedDim: 32, depth: 10, numHeads: 2, numClasses: 10, hashBits: 16, pruning: EET_STUDENT_PRUNING });
