@@ -341,7 +341,9 @@ function matmul(ctx: MapContext): Held {
   const sharedB = rankB === 2 || b.t.every((s) => s.slice(0, -2).every((d) => d === 1));
   const [k, n] = b.t[0]!.slice(-2) as [number, number];
   const aLast = a.t[0]!.length - 1;
-  const rowsOfMap = sharedB && g.isConstant(b.name) && a.o[0]!.length === 4 && !isPlain(a) && axisInO(a, aLast) === 1 && a.o.every((s) => s[1] === k);
+  // A map of one pixel (a pooled classifier input) is a plain matrix: a Gemm, not a 1x1 Conv with reorders around it.
+  const onePixel = a.o.every((s) => s[2] === 1 && s[3] === 1);
+  const rowsOfMap = sharedB && g.isConstant(b.name) && a.o[0]!.length === 4 && !isPlain(a) && axisInO(a, aLast) === 1 && a.o.every((s) => s[1] === k) && !onePixel;
   if (rowsOfMap) {
     // The MatMul form needs the channels as the last axis of transpose(O, perm).
     if (!entersGelu(ctx) || a.perm[3] !== 1) {
