@@ -10,7 +10,7 @@
  */
 import type { Tensor } from '../tf.js';
 import { fusedInferenceEnabled, registerInferenceKernel, runKernel } from './inference.js';
-import { type Io, type TensorInfo, ioFor } from './js_io.js';
+import { type Io, type KernelArgs, type TensorInfo, ioFor } from './js_io.js';
 import { replaceWasmKernel } from './replace_stock.js';
 import { f32Bits, simdOn } from './simd/kernels.js';
 
@@ -66,7 +66,7 @@ function batchNormSimd(backend: unknown, inputs: Inputs, eps: number, relu: bool
   return y;
 }
 
-function batchNormReluKernel({ inputs, backend, attrs }: { inputs: Inputs; backend: unknown; attrs: { eps: number } }): TensorInfo {
+function batchNormReluKernel({ inputs, backend, attrs }: KernelArgs<{ eps: number }>): TensorInfo {
   const viaSimd = batchNormSimd(backend, inputs, attrs.eps, true);
   if (viaSimd) return viaSimd;
   const x = inputs.x!;

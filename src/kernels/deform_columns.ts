@@ -6,7 +6,7 @@
  * precision. No gradient: while autograd records, and on other backends, the composite runs.
  */
 import type { Tensor } from '../tf.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { registerInferenceKernel, runKernel } from './inference.js';
 
 export const DEFORM_COLUMNS = 'VizooDeformColumns';
@@ -46,7 +46,7 @@ function blend(
   for (let c = 0; c < n; c++) cols[dst + c] = w00 * xs[p00 + c]! + w01 * xs[p01 + c]! + w10 * xs[p10 + c]! + w11 * xs[p11 + c]!;
 }
 
-function columnsKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs: DeformGeometry }): TensorInfo {
+function columnsKernel({ inputs, backend, attrs }: KernelArgs<DeformGeometry>): TensorInfo {
   const { kh, kw, sh, sw, ph, pw, dh, dw, dg } = attrs;
   const [B, H, W, C] = inputs.x!.shape as [number, number, number, number];
   const [, Ho, Wo] = inputs.offset!.shape as [number, number, number, number];

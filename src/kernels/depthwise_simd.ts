@@ -8,7 +8,7 @@
  */
 import { tf, type Tensor } from '../tf.js';
 import { registerInferenceKernel, inferenceShortcut } from './inference.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { DEPTHWISE_BIAS, DEPTHWISE_RELU, simdOn } from './simd/kernels.js';
 
 export const DEPTHWISE_SIMD = 'VizooDepthwiseConv2dSimd';
@@ -22,7 +22,7 @@ interface DepthwiseAttrs {
   relu: boolean;
 }
 
-function depthwiseKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs: DepthwiseAttrs }): TensorInfo {
+function depthwiseKernel({ inputs, backend, attrs }: KernelArgs<DepthwiseAttrs>): TensorInfo {
   const { x, filter, bias } = inputs;
   const simd = simdOn(backend)!;
   const [n, h, w, c] = x!.shape as [number, number, number, number];

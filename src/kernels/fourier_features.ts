@@ -6,12 +6,12 @@
  * score in double, the same recurrences in double, each value written once in the output's order.
  */
 import type { Tensor } from '../tf.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { registerInferenceKernel, runKernel } from './inference.js';
 
 export const FOURIER_FEATURES = 'VizooFourierFeatures';
 
-function fourierFeaturesKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs: { gridSize: number } }): TensorInfo {
+function fourierFeaturesKernel({ inputs, backend, attrs }: KernelArgs<{ gridSize: number }>): TensorInfo {
   const [B, h, N] = inputs.scores!.shape as [number, number, number, number];
   const G = attrs.gridSize;
   const io = ioFor(backend);

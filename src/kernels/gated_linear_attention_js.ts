@@ -7,7 +7,7 @@
  * records, and on other backends, the chunk form runs.
  */
 import type { Tensor } from '../tf.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { registerInferenceKernel, runKernel } from './inference.js';
 import { f32Bits, simdOn, type SimdOnHeap } from './simd/kernels.js';
 
@@ -20,7 +20,7 @@ interface Attrs {
   scale: number;
 }
 
-function scanKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs: Attrs }): TensorInfo {
+function scanKernel({ inputs, backend, attrs }: KernelArgs<Attrs>): TensorInfo {
   const [b, h, l, dk] = inputs.q!.shape as [number, number, number, number];
   const dv = inputs.v!.shape[3]!;
   const io = ioFor(backend);

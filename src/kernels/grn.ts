@@ -6,7 +6,7 @@
  * On tfjs-wasm both passes are WebAssembly SIMD over the heap (./simd) when C is a multiple of 4.
  */
 import type { Tensor } from '../tf.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { registerInferenceKernel, runKernel } from './inference.js';
 import { f32Bits, type SimdOnHeap, simdOn } from './simd/kernels.js';
 
@@ -64,7 +64,7 @@ function grnSimd(simd: SimdOnHeap, x: TensorInfo, y: TensorInfo, read: (t: Tenso
   }
 }
 
-function grnKernel({ inputs, backend }: { inputs: Record<string, TensorInfo | undefined>; backend: unknown }): TensorInfo {
+function grnKernel({ inputs, backend }: KernelArgs): TensorInfo {
   const { x, gamma, beta } = inputs;
   const [images, h, w, c] = x!.shape as [number, number, number, number];
   const io = ioFor(backend);

@@ -11,7 +11,7 @@
  * all of them off (tests and the bench compare both paths in one process).
  */
 import { tf, type Tensor } from '../tf.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { simdOn } from './simd/kernels.js';
 
 export const LAYER_NORM = 'VizooLayerNorm';
@@ -43,12 +43,6 @@ export function inferenceShortcut(kernel?: string): boolean {
   const backend = tf.getBackend();
   if (!INFERENCE_BACKENDS.has(backend)) return false;
   return kernel === undefined || tf.getKernel(kernel, backend) !== undefined;
-}
-
-interface KernelArgs<A> {
-  inputs: Record<string, TensorInfo | undefined>;
-  backend: unknown;
-  attrs: A;
 }
 
 function size(shape: number[]): number {

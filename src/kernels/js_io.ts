@@ -18,6 +18,13 @@ interface WasmBackend {
   typedArrayFromHeap(t: TensorInfo): Float32Array;
 }
 
+/** What tfjs hands a kernel function: its inputs by name, the backend, and the attributes. */
+export interface KernelArgs<A = Record<string, never>> {
+  inputs: Record<string, TensorInfo | undefined>;
+  backend: unknown;
+  attrs: A;
+}
+
 export type Io = {
   read(t: TensorInfo): Float32Array;
   /**

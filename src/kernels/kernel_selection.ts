@@ -5,12 +5,12 @@
  * composite is three sigmoids, two products per branch, a split and a sum (11 kernels per block).
  */
 import type { Tensor } from '../tf.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { registerInferenceKernel, runKernel } from './inference.js';
 
 export const KERNEL_SELECTION = 'VizooKernelSelection';
 
-function kernelSelectionKernel({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo | undefined>; backend: unknown; attrs: { branches: number } }): TensorInfo {
+function kernelSelectionKernel({ inputs, backend, attrs }: KernelArgs<{ branches: number }>): TensorInfo {
   const k = attrs.branches;
   const [B, H, W, C] = inputs.a0!.shape as [number, number, number, number];
   const io = ioFor(backend);

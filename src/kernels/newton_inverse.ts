@@ -5,7 +5,7 @@
  * op. Both kernels here are values only: while autograd records, and on other backends, the composites run.
  */
 import { type Tensor } from '../tf.js';
-import { type Io, type TensorInfo, ioFor } from './js_io.js';
+import { type Io, ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { registerInferenceKernel, runKernel } from './inference.js';
 import { type SimdOnHeap, simdOn } from './simd/kernels.js';
 
@@ -15,12 +15,6 @@ export const NORM_HALVING = 'VizooNormHalving';
 /** SOFT-Norm's halving loop: at most this many halvings, stopping once pnorm <= the float32 tolerance. */
 const MAX_HALVINGS = 10;
 const PNORM_TOLERANCE = Math.fround(1.01);
-
-interface KernelArgs<A> {
-  inputs: Record<string, TensorInfo | undefined>;
-  backend: unknown;
-  attrs: A;
-}
 
 /** (matrices, m) of a (..., m, m) shape. */
 function squareBatch(shape: number[]): [number, number] {

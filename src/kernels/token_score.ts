@@ -5,12 +5,12 @@
  * slices, square, sum, sqrt, sum, add, divide, multiply, sum); this reads each head output once, in double.
  */
 import type { Tensor } from '../tf.js';
-import { type TensorInfo, ioFor } from './js_io.js';
+import { ioFor, type KernelArgs, type TensorInfo } from './js_io.js';
 import { registerInferenceKernel, runKernel } from './inference.js';
 
 export const TOKEN_SCORE = 'VizooTokenScore';
 
-function tokenScoreKernel({ inputs, backend }: { inputs: Record<string, TensorInfo | undefined>; backend: unknown }): TensorInfo {
+function tokenScoreKernel({ inputs, backend }: KernelArgs): TensorInfo {
   const [B, h, N, d] = inputs.heads!.shape as [number, number, number, number];
   const io = ioFor(backend);
   const out = io.outputs([[B, N - 1]], false);

@@ -18,7 +18,7 @@ export function bothPaths(f: () => tf.Tensor): { fused: Float32Array; composite:
   }
 }
 
-export function maxDiff(a: Float32Array, b: Float32Array): number {
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
@@ -29,4 +29,20 @@ export function maxDiff(a: Float32Array, b: Float32Array): number {
 export async function kernelNames(f: () => tf.Tensor): Promise<string[]> {
   const info = await tf.profile(() => tf.dispose(f()));
   return info.kernels.map((k) => k.name).filter((n) => !n.endsWith('__op'));
+}
+
+/**
+ * A model's forward of `x` with the inference kernels on or off: its output, and the kernels a second forward
+ * dispatches (the first converts parameter layouts and makes derived tensors).
+ */
+export async function forwardRun(m: { forward(x: tf.Tensor): unknown }, x: tf.Tensor, fused: boolean): Promise<{ out: Float32Array; kernels: string[] }> {
+  setFusedInference(fused);
+  try {
+    const y = m.forward(x) as tf.Tensor;
+    const out = (await y.data()) as Float32Array;
+    y.dispose();
+    return { out, kernels: await kernelNames(() => m.forward(x) as tf.Tensor) };
+  } finally {
+    setFusedInference(true);
+  }
 }

@@ -8,6 +8,7 @@ import { deformConv2d } from '../../src/kernels/deform_conv2d.js';
 import { DEFORM_COLUMNS } from '../../src/kernels/deform_columns.js';
 import { setFusedInference } from '../../src/kernels/inference.js';
 import { Rng } from '../../src/nn/rng.js';
+import { forwardRun, kernelNames, maxDiff } from '../helpers/fused.js';
 
 interface Cfg {
   B: number;
@@ -139,18 +140,6 @@ function run(cfg: Cfg, t: ReturnType<typeof ours>, fused: boolean): Float32Array
   }
 }
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-/** Kernel names one call of `f` dispatches (custom-gradient scopes excluded). */
-async function kernelNames(f: () => tf.Tensor): Promise<string[]> {
-  const info = await tf.profile(() => tf.dispose(f()));
-  return info.kernels.map((k) => k.name).filter((n) => !n.endsWith('__op'));
-}
 
 for (const backend of ['wasm', 'cpu'] as const) {
   describe(`deformConv2d on ${backend}`, () => {
@@ -216,20 +205,9 @@ describe('litv2_s with the deformable columns kernel (wasm)', () => {
     // Random offsets: the released DTM offset convs start at zero, which would sample only the grid.
     for (const [key, p] of m.namedParameters()) if (key.includes('conv_offset')) tf.tidy(() => p.assignTf(tf.randomNormal(p.value.shape, 0, 0.05, 'float32', 2)));
     const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 15);
-    const forward = async (fused: boolean) => {
-      setFusedInference(fused);
-      try {
-        const y = m.forward(x);
-        const out = y.dataSync() as Float32Array;
-        y.dispose();
-        return { out, kernels: (await kernelNames(() => m.forward(x))).length };
-      } finally {
-        setFusedInference(true);
-      }
-    };
-    const composite = await forward(false);
-    const fused = await forward(true);
-    expect(fused.kernels).toBeLessThanOrEqual(composite.kernels / 2);
+    const composite = await forwardRun(m, x, false);
+    const fused = await forwardRun(m, x, true);
+    expect(fused.kernels.length).toBeLessThanOrEqual(composite.kernels.length / 2);
     expect(maxDiff(fused.out, composite.out)).toBeLessThan(1e-4);
     x.dispose();
     m.dispose();

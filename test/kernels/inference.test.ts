@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { BatchNorm2d, Conv2d, Linear, createModel, tf, useBackend } from '../../src/index.js';
 import * as F from '../../src/nn/functional.js';
-import { ADD_RELU, GELU_ERF, GELU_TANH, LAYER_NORM, SCALED_ADD, erf, setFusedInference } from '../../src/kernels/inference.js';
+import { ADD_RELU, GELU_ERF, GELU_TANH, LAYER_NORM, SCALED_ADD, erf } from '../../src/kernels/inference.js';
 import { BATCH_NORM_RELU } from '../../src/kernels/batch_norm_simd.js';
 import { glaBidirectional, glaForward, glaReverse } from '../../src/kernels/gated_linear_attention.js';
 import { GLA_SCAN } from '../../src/kernels/gated_linear_attention_js.js';
@@ -13,7 +13,16 @@ import { GRN } from '../../src/blocks/grn.js';
 import { ReLU } from '../../src/nn/layers.js';
 import { Sequential } from '../../src/nn/module.js';
 
-import { bothPaths, kernelNames, maxDiff } from '../helpers/fused.js';
+import { bothPaths, forwardRun, kernelNames, maxDiff } from '../helpers/fused.js';
+
+/** Random running statistics and affine parameters (bias too unless `bias` is false), from seeds seed..seed+3. */
+function randomize(bn: BatchNorm2d, seed: number, bias = true): void {
+  const c = bn.numFeatures;
+  bn.runningMean.value.assign(tf.randomNormal([c], 0, 1, 'float32', seed));
+  bn.runningVar.value.assign(tf.add(tf.randomUniform([c], 0, 2, 'float32', seed + 1), 0.1));
+  bn.weight!.value.assign(tf.randomNormal([c], 1, 0.3, 'float32', seed + 2));
+  if (bias) bn.bias!.value.assign(tf.randomNormal([c], 0, 0.3, 'float32', seed + 3));
+}
 
 describe('erf', () => {
   it('matches reference values to 1e-10', () => {
@@ -86,10 +95,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     it('eval BatchNorm2d is the FusedBatchNorm kernel alone and matches tf.batchNorm', async () => {
       const bn = new BatchNorm2d(8, 1e-3);
       bn.eval();
-      bn.runningMean.value.assign(tf.randomNormal([8], 0, 1, 'float32', 8));
-      bn.runningVar.value.assign(tf.add(tf.randomUniform([8], 0, 2, 'float32', 9), 0.1));
-      bn.weight!.value.assign(tf.randomNormal([8], 1, 0.3, 'float32', 10));
-      bn.bias!.value.assign(tf.randomNormal([8], 0, 0.3, 'float32', 11));
+      randomize(bn, 8);
       const x = tf.randomNormal([2, 4, 5, 8], 0, 2, 'float32', 12);
       const r = bothPaths(() => bn.forward(x));
       expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
@@ -99,13 +105,6 @@ for (const backend of ['wasm', 'cpu'] as const) {
     });
 
     it('conv -> eval BatchNorm2d (-> ReLU) is one conv kernel with the batch norm folded in, refolded after an assignment', async () => {
-      const randomize = (bn: BatchNorm2d, seed: number) => {
-        const c = bn.numFeatures;
-        bn.runningMean.value.assign(tf.randomNormal([c], 0, 1, 'float32', seed));
-        bn.runningVar.value.assign(tf.add(tf.randomUniform([c], 0, 2, 'float32', seed + 1), 0.1));
-        bn.weight!.value.assign(tf.randomNormal([c], 1, 0.3, 'float32', seed + 2));
-        bn.bias!.value.assign(tf.randomNormal([c], 0, 0.3, 'float32', seed + 3));
-      };
       const x = tf.randomNormal([2, 9, 7, 6], 0, 1, 'float32', 30);
       const convs = [
         new Conv2d(6, 10, 3, { padding: 1, bias: false }),
@@ -148,10 +147,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     it('eval BatchNorm2d -> unpadded conv folds the batch norm into the conv; padded convs keep it', async () => {
       const bn = new BatchNorm2d(6, 1e-3);
       bn.eval();
-      bn.runningMean.value.assign(tf.randomNormal([6], 0, 1, 'float32', 60));
-      bn.runningVar.value.assign(tf.add(tf.randomUniform([6], 0, 2, 'float32', 61), 0.1));
-      bn.weight!.value.assign(tf.randomNormal([6], 1, 0.3, 'float32', 62));
-      bn.bias!.value.assign(tf.randomNormal([6], 0, 0.3, 'float32', 63));
+      randomize(bn, 60);
       const x = tf.randomNormal([2, 9, 7, 6], 0, 1, 'float32', 64);
       const cases: [Conv2d, boolean][] = [
         [new Conv2d(6, 10, 1), true],
@@ -187,9 +183,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
         }
         const bn = new BatchNorm2d(c, 1e-3);
         bn.eval();
-        bn.runningMean.value.assign(tf.randomNormal([c], 0, 1, 'float32', 73));
-        bn.runningVar.value.assign(tf.add(tf.randomUniform([c], 0, 2, 'float32', 74), 0.1));
-        bn.weight!.value.assign(tf.randomNormal([c], 1, 0.3, 'float32', 75));
+        randomize(bn, 73, false);
         const seq = new Sequential(bn, new ReLU());
         seq.eval();
         const r = bothPaths(() => seq.forward(a));
@@ -276,20 +270,10 @@ for (const backend of ['wasm', 'cpu'] as const) {
       it(`${name}: fewer kernels per forward than the composite path, same output within 1e-5`, async () => {
         const m = createModel(name, { seed: 1 }).eval();
         const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 15);
-        const count = async (on: boolean) => {
-          setFusedInference(on);
-          try {
-            tf.dispose(m.forward(x)); // parameter layouts are converted on the first forward
-            return (await kernelNames(() => m.forward(x) as tf.Tensor)).length;
-          } finally {
-            setFusedInference(true);
-          }
-        };
-        const composite = await count(false);
-        const fused = await count(true);
-        expect(fused).toBeLessThan(composite * 0.75);
-        const r = bothPaths(() => m.forward(x) as tf.Tensor);
-        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+        const composite = await forwardRun(m, x, false);
+        const fused = await forwardRun(m, x, true);
+        expect(fused.kernels.length).toBeLessThan(composite.kernels.length * 0.75);
+        expect(maxDiff(fused.out, composite.out)).toBeLessThan(1e-5);
         x.dispose();
         m.dispose();
       });

@@ -2,10 +2,9 @@
 // paths as with tfjs's own ops (`setFusedInference(false)`), with the same output: the count `npm run bench`
 // prints per family, checked here at sizes small enough for CI. Counts do not depend on the size, except where
 // the composite's work grows with the sequence (ViG's chunked scan: its default size).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel, tf, useBackend } from '../../src/index.js';
-import { setFusedInference } from '../../src/kernels/inference.js';
-import { kernelNames, maxDiff } from '../helpers/fused.js';
+import { forwardRun, maxDiff } from '../helpers/fused.js';
 
 /** Model and input [H, W] (null: the default input, where the weights fix the token count or the count depends on it). */
 const FAMILIES: [string, [number, number] | null][] = [
@@ -26,25 +25,19 @@ describe('kernels per inference forward, fused against composite (wasm)', () => 
   beforeAll(async () => {
     await useBackend('wasm');
   });
-  afterAll(() => setFusedInference(true));
 
   for (const [name, size] of FAMILIES) {
     it(`${name}: at most half the kernels (Reshape counted or not), same output within 1e-4`, async () => {
       const m = createModel(name, { seed: 1 }).eval();
       const [, h, w] = m.pretrainedCfg.inputSize;
       const x = tf.randomNormal([1, ...(size ?? [h, w]), 3], 0, 1, 'float32', 3);
+      // Reshape moves no data (and dispatches nothing on any tfjs backend): counted both with and without it.
       const run = async (fused: boolean) => {
-        setFusedInference(fused);
-        const y = m.forward(x) as tf.Tensor; // the first forward converts parameter layouts and makes derived tensors
-        const out = (await y.data()) as Float32Array;
-        y.dispose();
-        const names = await kernelNames(() => m.forward(x) as tf.Tensor);
-        // Reshape moves no data (and dispatches nothing on any tfjs backend): counted both with and without it.
-        return { out, kernels: names.length, moving: names.filter((k) => k !== 'Reshape').length };
+        const { out, kernels } = await forwardRun(m, x, fused);
+        return { out, kernels: kernels.length, moving: kernels.filter((k) => k !== 'Reshape').length };
       };
       const composite = await run(false);
       const fused = await run(true);
-      setFusedInference(true);
       expect(fused.kernels).toBeLessThanOrEqual(composite.kernels / 2);
       expect(fused.moving).toBeLessThanOrEqual(composite.moving / 2);
       const scale = Math.max(1, ...composite.out.map(Math.abs));

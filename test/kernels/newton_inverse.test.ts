@@ -2,10 +2,9 @@
 // composites they replace, on wasm and cpu, and the kernels a SOFT forward runs with and without them.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createModel, tf, useBackend } from '../../src/index.js';
-import { setFusedInference } from '../../src/kernels/inference.js';
 import { NEWTON_STEPS, NORM_HALVING, newtonSteps, normHalvingFused } from '../../src/kernels/newton_inverse.js';
 import { newtonInverse, newtonInverseNormalized, normHalvingFactor } from '../../src/blocks/soft_attention.js';
-import { bothPaths, kernelNames, maxDiff } from '../helpers/fused.js';
+import { bothPaths, forwardRun, kernelNames, maxDiff } from '../helpers/fused.js';
 
 /** Gaussian kernel matrices exp(-||a_i - a_j||^2 / 2) of random points: symmetric positive, as SOFT's K2. */
 function gaussianMatrices(shape: number[], seed: number): tf.Tensor {
@@ -97,23 +96,14 @@ for (const backend of ['wasm', 'cpu'] as const) {
         const m = createModel(name, { seed: 1 }).eval();
         // 64px: 2x2 landmarks per head in each SOFT stage (the kernel tests above take odd sizes).
         const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 15);
-        const names = async (on: boolean) => {
-          setFusedInference(on);
-          try {
-            tf.dispose(m.forward(x));
-            return await kernelNames(() => m.forward(x) as tf.Tensor);
-          } finally {
-            setFusedInference(true);
-          }
-        };
-        const composite = await names(false);
-        const fused = await names(true);
+        const compositeRun = await forwardRun(m, x, false);
+        const fusedRun = await forwardRun(m, x, true);
+        const [composite, fused] = [compositeRun.kernels, fusedRun.kernels];
         expect(fused.length).toBeLessThanOrEqual(composite.length / 2);
         // One of each per SOFT block (depths 1, 2, 3).
         expect(fused.filter((n) => n === NEWTON_STEPS).length).toBe(6);
         expect(fused.filter((n) => n === NORM_HALVING).length).toBe(name === 'soft_norm_tiny' ? 6 : 0);
-        const r = bothPaths(() => m.forward(x) as tf.Tensor);
-        expect(maxDiff(r.fused, r.composite)).toBeLessThan(1e-5);
+        expect(maxDiff(fusedRun.out, compositeRun.out)).toBeLessThan(1e-5);
         x.dispose();
         m.dispose();
       });

@@ -194,7 +194,7 @@ describe('graph', () => {
     const usersOf = (name: string) => g.node!.filter((n) => n.input!.includes(name));
     const shortcuts = g.node!.filter((n) => n.opType === 'BatchNormalization' && usersOf(n.output![0]!).every((u) => u.opType === 'Add'));
     expect(shortcuts).toHaveLength(blocks);
-    const scaledConv = (n: (typeof g.node)[number]) => n.input!.some((i) => producer.get(i)?.opType === 'Conv') && n.input!.some((i) => constant.has(i));
+    const scaledConv = (n: NonNullable<typeof g.node>[number]) => n.input!.some((i) => producer.get(i)?.opType === 'Conv') && n.input!.some((i) => constant.has(i));
     expect(g.node!.filter((n) => n.opType === 'Mul' && scaledConv(n))).toHaveLength(0);
     for (const erf of g.node!.filter((n) => n.opType === 'Erf')) expect(producer.get(erf.input![0]!)?.opType).toBe('Div');
     expect(count('Erf')).toBe(2 * blocks);
