@@ -210,7 +210,7 @@ describe('graph', () => {
     expect(decodeModel(plain.bytes).graph!.node!.filter((n) => n.opType === 'LayerNormalization')).toHaveLength(0);
   });
 
-  it('a map MLP exports as the official permute + Linear where onnxruntime fuses bias + GELU, as a 1x1 Conv where a conv follows; GRN sums squares with ReduceSum', async () => {
+  it('a map MLP exports as the official permute + Linear where onnxruntime fuses bias + GELU, as a 1x1 Conv where a conv follows; GRN sums squares with a MatMul by ones', async () => {
     // conv -> fc1 -> GELU -> GRN -> fc2 (a UniRepLKNet / ConvNeXt-v2 MLP), then fc3 -> depthwise conv (a ConvFFN).
     class MapMlp extends Module {
       readonly conv = this.add('conv', new Conv2d(4, 8, 3, { padding: 1 }));
@@ -249,9 +249,35 @@ describe('graph', () => {
     const kernel = (n: (typeof convs)[number]) => n.attribute!.find((a) => a.name === 'kernel_shape')?.ints?.map(Number).join('x');
     expect(convs.map(kernel).sort()).toEqual(['1x1', '3x3', '3x3']);
     expect(g.node!.filter((n) => n.opType === 'Gemm')).toHaveLength(1);
-    // GRN's sum over H and W of the NHWC map: no ReduceL2 (slow over non-innermost axes in onnxruntime).
-    expect(g.node!.filter((n) => n.opType === 'ReduceL2' || n.opType === 'ReduceSumSquare')).toHaveLength(0);
-    expect(g.node!.filter((n) => n.opType === 'ReduceSum')).toHaveLength(1);
+    // GRN's sum over H and W of the NHWC map: no reduction (onnxruntime's are slow over non-innermost axes) but a
+    // row of ones (1, H*W) times the squares viewed (N, H*W, C).
+    expect(g.node!.filter((n) => n.opType!.startsWith('Reduce') && n.opType !== 'ReduceMean')).toHaveLength(0);
+    const ones = g.node!.filter((n) => n.opType === 'MatMul' && producer.get(n.input![0]!)?.opType === 'ConstantOfShape');
+    expect(ones).toHaveLength(1);
+    const view = producer.get(ones[0]!.input![1]!)!;
+    expect(view.opType).toBe('Reshape');
+    const square = producer.get(view.input![0]!)!;
+    expect([square.opType, square.input![0] === square.input![1]]).toEqual(['Mul', true]);
+    const dims = g.initializer!.find((t) => t.name === view.input![1])!;
+    expect(Array.from(new BigInt64Array(new Uint8Array(dims.rawData!).slice().buffer), Number)).toEqual([-1, 64, 16]);
+  });
+
+  it('sums of squares: ReduceL2 over innermost axes, a MatMul by a row of ones over middle ones (with or without keepdims)', async () => {
+    // The exported graph is NCHW: the sum over W is innermost, the sums over C (batch before, H*W after) and
+    // over H (batch and C before, W after) are middle ones.
+    const m = new Fn((x) => {
+      const sq = tf.mul(x, x);
+      const overW = tf.sqrt(tf.sum(sq, 2, true)); // (B, 8, 1, 4)
+      const overC = tf.sqrt(tf.sum(sq, 3, true)); // (B, 8, 8, 1)
+      const overH = tf.reshape(tf.sum(sq, 1), [-1, 1, 8, 4]);
+      return tf.add(tf.add(overW, overC), tf.mul(overH, 0.5));
+    });
+    expect(await compare(m)).toBeLessThanOrEqual(1e-5);
+    const g = decodeModel((await exportOnnx(m, { inputSize: [8, 8], inChans: 4, dynamicBatch: true })).bytes).graph!;
+    const producer = new Map(g.node!.flatMap((n) => n.output!.map((o) => [o, n] as const)));
+    expect(g.node!.filter((n) => n.opType === 'ReduceL2')).toHaveLength(1);
+    expect(g.node!.filter((n) => n.opType === 'ReduceSum')).toHaveLength(0);
+    expect(g.node!.filter((n) => n.opType === 'MatMul' && producer.get(n.input![0]!)?.opType === 'ConstantOfShape')).toHaveLength(2);
   });
 
   it('a kernel without a mapping is an error naming it; an op with a composite fallback exports', async () => {
