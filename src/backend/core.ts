@@ -6,7 +6,7 @@ import { tf } from '../tf.js';
 import { registerDilationAwareConvGradients, registerWasmConvBackpropKernels } from '../kernels/conv_backprop.js';
 import { registerWasmSegmentSum } from '../kernels/segment_sum.js';
 import { registerWasmGatherRows } from '../kernels/gather_rows.js';
-import { registerWasmBatchMatMul } from '../kernels/batch_matmul_simd.js';
+import { registerWasmMatMul } from '../kernels/matmul_simd.js';
 import { registerWasmBatchNorm } from '../kernels/batch_norm_simd.js';
 import { registerWasmSliceRows } from '../kernels/slice_rows.js';
 import { prepareSimdKernels } from '../kernels/simd/kernels.js';
@@ -70,7 +70,7 @@ export async function activateRegistered(info: BackendInfo, howTo: string, regis
     registerWasmConvBackpropKernels();
     registerWasmSegmentSum();
     registerWasmGatherRows();
-    registerWasmBatchMatMul();
+    registerWasmMatMul();
     registerWasmBatchNorm();
     registerWasmSliceRows();
     await prepareSimdKernels(tf.backend());

@@ -59,6 +59,7 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
     }
     case 'wasm': {
       if (!(await importOptional('@tensorflow/tfjs-backend-wasm', 'wasm'))) throw new BackendUnavailableError(name, HOW_TO.wasm);
+      await requestRelaxedSimd();
       const start = () => withoutEmscriptenHandlers(() => activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients));
       // The thread count is fixed when the module starts: only the first start can ask for threads.
       const threads = requestedWasmThreads();
@@ -69,6 +70,17 @@ async function activate(name: BackendName, allowSoftwareGpu: boolean): Promise<B
       break;
   }
   return activateRegistered({ name, tfName, device }, HOW_TO[name], registerTfjsGradients);
+}
+
+/**
+ * VIZOO_WASM_RELAXED_SIMD=1: turns on V8's relaxed SIMD before vizoo's SIMD kernels are compiled, so that
+ * their multiply-adds are fused (Node 20 has it behind --experimental-wasm-relaxed-simd; Node 22 and
+ * browsers have it on, and the kernels use it there without this).
+ */
+async function requestRelaxedSimd(): Promise<void> {
+  if (process.env.VIZOO_WASM_RELAXED_SIMD !== '1') return;
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 }
 
 /**

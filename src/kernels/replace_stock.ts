@@ -1,7 +1,7 @@
 /**
  * Replacing one of tfjs-wasm's own kernels with vizoo's: the replacement gets the stock kernel function and
  * hands it the cases it does not cover, so the stock kernel stays underneath (gather_rows.ts, slice_rows.ts,
- * batch_matmul_simd.ts, batch_norm_simd.ts).
+ * matmul_simd.ts, batch_norm_simd.ts).
  */
 import { tf } from '../tf.js';
 

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Conv2d, tf, useBackend, wasmSimdStatus } from '../../src/index.js';
 import { erf, setFusedInference } from '../../src/kernels/inference.js';
 import { DEPTHWISE_SIMD } from '../../src/kernels/depthwise_simd.js';
-import { DEPTHWISE_BIAS, DEPTHWISE_RELU, f32Bits, simdKernelsFor } from '../../src/kernels/simd/kernels.js';
+import { DEPTHWISE_BIAS, DEPTHWISE_RELU, MATMUL_BIAS, MATMUL_COLUMNS_FIRST, MATMUL_RELU, f32Bits, simdKernelsFor } from '../../src/kernels/simd/kernels.js';
+import { wasmSimdMatMulCount } from '../../src/kernels/matmul_simd.js';
 
 const rand = (n: number, seed: number) => {
   let s = seed;
@@ -59,7 +60,7 @@ for (const shared of [false, true]) {
 
     it('GELU is within 2e-6 of the exact erf form, 0 in the far negative tail and x in the far positive one', () => {
       top = 0;
-      const n = 4096;
+      const n = 4108; // 1027 vectors: 256 iterations of four, then three one at a time
       const x = Float32Array.from({ length: n }, (_, i) => (i / n - 0.5) * 30);
       x.set([0, -0, 1e-30, -12, 12, 3.92, -3.93 * Math.SQRT2, 1e4, -1e4], 0);
       const src = put(x);
@@ -105,6 +106,31 @@ for (const shared of [false, true]) {
         let ref = 1;
         for (let p = 0; p < pixels; p++) ref += x[p * c + k]! ** 2;
         expect(Math.abs(sums[k]! - ref)).toBeLessThan(1e-5 * ref);
+      }
+    });
+
+    it('matmul with a bias row and a ReLU, in both loop orders, equals the definition (tails of 1-3 rows, 4 and 1-3 columns)', () => {
+      for (const [batch, m, k, n] of [[1, 7, 5, 15], [2, 9, 3, 8], [1, 1, 17, 1], [1, 4, 1, 29]] as const) {
+        top = 0;
+        const [a, b, bias] = [rand(batch * m * k, 7), rand(batch * k * n, 8), rand(n, 9)];
+        const [pa, pb, pbias] = [put(a), put(b), put(bias)];
+        const pc = put(new Float32Array(batch * m * n));
+        for (const order of [0, MATMUL_COLUMNS_FIRST]) {
+          for (const [withBias, relu] of [[false, false], [true, false], [true, true], [false, true]] as const) {
+            new Float32Array(memory.buffer, pc, batch * m * n).fill(NaN);
+            const flags = order | (withBias ? MATMUL_BIAS : 0) | (relu ? MATMUL_RELU : 0);
+            kernels.matmul(pa, pb, pc, batch, m, k, n, m * k * 4, k * n * 4, withBias ? pbias : 0, flags);
+            const c = new Float32Array(memory.buffer, pc, batch * m * n);
+            for (let t = 0; t < batch; t++)
+              for (let i = 0; i < m; i++)
+                for (let j = 0; j < n; j++) {
+                  let ref = withBias ? bias[j]! : 0;
+                  for (let q = 0; q < k; q++) ref += a[(t * m + i) * k + q]! * b[(t * k + q) * n + j]!;
+                  if (relu) ref = Math.max(ref, 0);
+                  expect(Math.abs(c[(t * m + i) * n + j]! - ref)).toBeLessThan(1e-5);
+                }
+          }
+        }
       }
     });
 
@@ -205,7 +231,7 @@ afterAll(async () => {
   await useBackend('wasm');
 });
 
-describe('stock kernels replaced on wasm (BatchMatMul, FusedBatchNorm) against the kernels they wrap', () => {
+describe('stock kernels replaced on wasm (matrix products, 1x1 convs, FusedBatchNorm) against the kernels they wrap', () => {
   beforeAll(async () => {
     await useBackend('wasm');
   });
@@ -244,6 +270,36 @@ describe('stock kernels replaced on wasm (BatchMatMul, FusedBatchNorm) against t
       expect(r.diff).toBeLessThan(1e-5);
       tf.dispose([a, b]);
     }
+  });
+
+  it('1x1 convs and single products (bias, ReLU) run in the SIMD matmul and equal the stock XNNPACK kernels within 1e-5', () => {
+    const before = wasmSimdMatMulCount();
+    let expected = 0;
+    const x = tf.randomNormal([2, 5, 7, 13], 0, 1, 'float32', 11);
+    const w = tf.randomNormal([1, 1, 13, 21], 0, 1, 'float32', 12);
+    const bias = tf.randomNormal([21], 0, 1, 'float32', 13);
+    for (const activation of ['linear', 'relu'] as const) {
+      for (const b of [bias, undefined]) {
+        expect(compare(() => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'same', bias: b, activation })).diff).toBeLessThan(1e-5);
+        expected++;
+      }
+    }
+    expect(compare(() => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid')).diff).toBeLessThan(1e-5);
+    expected++;
+    // Left to the stock kernel: a stride, padding, other activations, a 3x3 filter.
+    const w3 = tf.randomNormal([3, 3, 13, 4], 0, 1, 'float32', 14);
+    expect(compare(() => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'valid')).shape).toEqual([2, 3, 4, 21]);
+    expect(compare(() => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 1)).shape).toEqual([2, 7, 9, 21]);
+    expect(compare(() => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: 'valid', bias, activation: 'sigmoid' })).diff).toBeLessThan(1e-5);
+    expect(compare(() => tf.conv2d(x as tf.Tensor4D, w3 as tf.Tensor4D, 1, 'same')).diff).toBeLessThan(1e-4);
+    // A Linear: (rows, in) @ (in, out) + bias, then ReLU; and a single product with b transposed.
+    const a = tf.randomNormal([37, 13], 0, 1, 'float32', 15);
+    const wt = tf.randomNormal([21, 13], 0, 1, 'float32', 16);
+    expect(compare(() => tf.fused.matMul({ a, b: tf.reshape(w, [13, 21]), bias, activation: 'relu' })).diff).toBeLessThan(1e-5);
+    expect(compare(() => tf.matMul(a, wt, false, true)).shape).toEqual([37, 21]);
+    expected += 2;
+    expect(wasmSimdMatMulCount() - before).toBe(expected);
+    tf.dispose([x, w, bias, w3, a, wt]);
   });
 
   it('eval batch norm equals the stock kernel within 1e-5, with and without affine parameters', () => {

@@ -46,9 +46,14 @@ export class FunctionWriter {
   private readonly locals: Local[] = [];
   private readonly code: number[] = [];
 
+  /**
+   * `fma`: write multiply-adds as relaxed SIMD's f32x4.relaxed_madd (one fused instruction where the CPU has
+   * FMA) instead of a multiply and an add; only for engines that validate it (`relaxedSimdSupported`).
+   */
   constructor(
     readonly name: string,
     paramCount: number,
+    readonly opts: { fma?: boolean } = {},
   ) {
     for (let i = 0; i < paramCount; i++) this.params.push({ index: i, type: 'i32' });
   }
@@ -211,6 +216,22 @@ export class FunctionWriter {
   fmul(): this {
     return this.simd(0xe6);
   }
+  /** Pushes a * b + c (f32x4; each callback pushes its operand): one relaxed_madd with `fma`, else a multiply and an add. */
+  fma(a: () => void, b: () => void, c: () => void): this {
+    a();
+    b();
+    if (this.opts.fma) {
+      c();
+      return this.simd(0x105);
+    }
+    this.fmul();
+    c();
+    return this.fadd();
+  }
+  /** acc = a * b + acc (f32x4). */
+  mulAdd(acc: Local, a: () => void, b: () => void): this {
+    return this.fma(a, b, () => this.get(acc)).set(acc);
+  }
   fdiv(): this {
     return this.simd(0xe7);
   }
@@ -300,4 +321,20 @@ export function assembleModule(functions: FunctionWriter[], shared: boolean): Ui
     ...section(10, vec(functions.map((f) => f.encode()))),
   ];
   return new Uint8Array(bytes);
+}
+
+let relaxed: boolean | undefined;
+
+/**
+ * Whether this engine accepts relaxed SIMD (browsers since 2023, Node 22; Node 20 with
+ * --experimental-wasm-relaxed-simd): a one-function module using f32x4.relaxed_madd must validate.
+ */
+export function relaxedSimdSupported(): boolean {
+  if (relaxed === undefined) {
+    const probe = new FunctionWriter('probe', 0, { fma: true });
+    const v = probe.local('v128');
+    probe.mulAdd(v, () => probe.get(v), () => probe.get(v));
+    relaxed = typeof WebAssembly !== 'undefined' && WebAssembly.validate(assembleModule([probe], false));
+  }
+  return relaxed;
 }

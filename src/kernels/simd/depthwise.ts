@@ -12,8 +12,8 @@ export const DEPTHWISE_RELU = 2;
  * only the taps that land inside the image are visited (no padded copy); the channels go 16 at a time (four
  * accumulators) while they last, then 4, then 1.
  */
-export function depthwiseFunction(): FunctionWriter {
-  const f = new FunctionWriter('depthwiseConv2d', DEPTHWISE_PARAMS.length);
+export function depthwiseFunction(fma = false): FunctionWriter {
+  const f = new FunctionWriter('depthwiseConv2d', DEPTHWISE_PARAMS.length, { fma });
   const p = Object.fromEntries(DEPTHWISE_PARAMS.map((name, i) => [name, f.params[i]])) as Record<(typeof DEPTHWISE_PARAMS)[number], Local>;
   const i32 = () => f.local('i32');
   const [img, oy, ox, c, ky, kx, by, bx, ky0, ky1, kx0, kx1, xp, wp, yp, t] = Array.from({ length: 16 }, i32);
@@ -33,6 +33,11 @@ export function depthwiseFunction(): FunctionWriter {
   /** Channels c.. up to `end` (bytes), `vectors` four-float vectors at a time, or one float (`single`: lane 0). */
   const channels = (vectors: number, end: Local, single = false) => {
     const load = (offset: number) => (single ? f.loadSplat(offset) : f.load(offset));
+    /** Pushes the vector (or broadcast float) at pointer + offset. */
+    const at = (pointer: Local, offset: number) => {
+      f.get(pointer);
+      load(offset);
+    };
     f.for(c, c, end, single ? 4 : 16 * vectors, () => {
       for (let j = 0; j < vectors; j++) f.splat(0).set(acc[j]!);
       f.get(p.flags).i32(DEPTHWISE_BIAS).and32();
@@ -49,9 +54,7 @@ export function depthwiseFunction(): FunctionWriter {
         f.get(ky).get(p.kw).mul().get(kx0).add().get(pix).mul().get(p.w).add().get(c).add().set(wp);
         f.for(kx, kx0, kx1, 1, () => {
           for (let j = 0; j < vectors; j++) {
-            f.get(acc[j]!).get(xp);
-            load(16 * j).get(wp);
-            load(16 * j).fmul().fadd().set(acc[j]!);
+            f.mulAdd(acc[j]!, () => at(xp, 16 * j), () => at(wp, 16 * j));
           }
           f.inc(xp, xstep).inc(wp, pix);
         });

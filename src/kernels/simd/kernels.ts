@@ -8,7 +8,7 @@
  * callers keep their other paths (`simdUnavailableReason()` says why).
  */
 import { tf } from '../../tf.js';
-import { assembleModule } from './assembler.js';
+import { assembleModule, relaxedSimdSupported } from './assembler.js';
 import { depthwiseFunction } from './depthwise.js';
 import { addReluFunction, channelAffineFunction, channelScaledAddFunction, channelSumSquaresFunction, geluFunction, geluTanhFunction } from './elementwise.js';
 import { matmulFunction, transposeFunction } from './matmul.js';
@@ -16,12 +16,13 @@ import { neighborhoodFunction } from './neighborhood.js';
 import { glaScanFunction } from './gla.js';
 
 export { DEPTHWISE_BIAS, DEPTHWISE_RELU } from './depthwise.js';
+export { MATMUL_BIAS, MATMUL_COLUMNS_FIRST, MATMUL_RELU, matmulOrder } from './matmul.js';
 
 export interface SimdKernels {
   gelu(src: number, dst: number, bytes: number): void;
   geluTanh(src: number, dst: number, bytes: number): void;
   depthwiseConv2d(...args: number[]): void;
-  matmul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number, aStride: number, bStride: number): void;
+  matmul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number, aStride: number, bStride: number, bias: number, flags: number): void;
   transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
   channelAffine(x: number, coef: number, y: number, pixels: number, c: number, floorBits: number): void;
   channelScaledAdd(x: number, y: number, scale: number, dst: number, pixels: number, c: number): void;
@@ -46,7 +47,8 @@ export function simdUnavailableReason(): string | null {
 
 function moduleBytes(memory: WebAssembly.Memory): { bytes: Uint8Array<ArrayBuffer>; imports: WebAssembly.Imports } {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const bytes = assembleModule([geluFunction(), geluTanhFunction(), depthwiseFunction(), matmulFunction(), transposeFunction(), channelAffineFunction(), channelScaledAddFunction(), addReluFunction(), channelSumSquaresFunction(), neighborhoodFunction(), glaScanFunction()], shared);
+  const fma = relaxedSimdSupported();
+  const bytes = assembleModule([geluFunction(fma), geluTanhFunction(), depthwiseFunction(fma), matmulFunction(fma), transposeFunction(), channelAffineFunction(), channelScaledAddFunction(), addReluFunction(), channelSumSquaresFunction(), neighborhoodFunction(), glaScanFunction()], shared);
   return { bytes, imports: { env: { memory } } };
 }
 
