@@ -1,21 +1,23 @@
 /**
  * Matrix products on wasm through the SIMD matmul of ./simd/matmul.ts, registered over tfjs-wasm's kernels:
  * - BatchMatMul: tfjs-wasm runs every batched or transposed product (attention's per-head q k^T and attn v,
- *   KArAt's per-head features) in a scalar loop at ~2 GFLOP/s; the SIMD kernel runs them at 35-45.
+ *   KArAt's per-head features) in a scalar loop at ~2 GFLOP/s; the SIMD kernel runs them at 17-45 by shape.
  * - A single product (Linear layers, _FusedMatMul with its bias and ReLU) and 1x1 stride-1 convolutions
  *   (Conv2D, FusedConv2D: an NHWC map is a (pixels x in) matrix, tfjs's (1, 1, in, out) filter an (in x out)
  *   one): tfjs-wasm hands these to XNNPACK, at 25-34 GFLOP/s on the convnets' shapes here, the SIMD kernel
- *   1.1-1.6x faster (bias and ReLU added in registers), 1.4-2x with relaxed SIMD's fused multiply-add.
+ *   1.1-1.6x faster (bias and ReLU added in registers), 1.4-2x with relaxed SIMD's fused multiply-add;
+ *   whole forwards take 0.86-0.92x the time. Under four rows XNNPACK's single-row kernels stay.
  * Transposed operands are transposed into heap scratch first (a copy, O(size), against the product's
  * O(size x inner)). The stock kernels stay underneath for what this does not handle: broadcasts other than
- * all-or-one batch, non-float32, an empty inner dimension, other activations, padded, strided or dilated
- * convs, a multi-threaded tfjs-wasm (XNNPACK then uses every thread) and `setFusedInference(false)`.
+ * all-or-one batch, non-float32, an empty inner dimension, fewer than four rows in a single product, other
+ * activations, padded, strided or dilated convs, a multi-threaded tfjs-wasm (XNNPACK then uses every thread)
+ * and `setFusedInference(false)`.
  */
 import type { tf } from '../tf.js';
 import { fusedInferenceEnabled } from './inference.js';
 import type { TensorInfo } from './js_io.js';
 import { replaceWasmKernel } from './replace_stock.js';
-import { MATMUL_BIAS, MATMUL_RELU, matmulOrder, simdOn } from './simd/kernels.js';
+import { MATMUL_BIAS, MATMUL_COLUMNS_FIRST, MATMUL_RELU, type SimdOnHeap, matmulOrder, simdOn } from './simd/kernels.js';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: string): TensorInfo;
@@ -29,14 +31,14 @@ interface Epilogue {
 }
 
 const product = (dims: number[]) => dims.reduce((p, v) => p * v, 1);
+const sameDims = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const allOnes = (v: unknown) => v === undefined || v === 1 || (Array.isArray(v) && v.every((x) => x === 1));
 
 let products = 0;
 /** How many products the SIMD kernel has run in this process (tests check which path a model takes). */
 export function wasmSimdMatMulCount(): number {
   return products;
 }
-const sameDims = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
-const allOnes = (v: unknown) => v === undefined || v === 1 || (Array.isArray(v) && v.every((x) => x === 1));
 
 export function registerWasmMatMul(): void {
   replaceWasmKernel('BatchMatMul', (stock) => (args) => {
@@ -67,8 +69,17 @@ function epilogueOf(bias: TensorInfo | undefined, activation: string, prelu: Ten
   return { bias, relu: activation === 'relu' };
 }
 
-function flagsOf(epilogue: Epilogue, m: number, n: number): number {
-  return (epilogue.bias ? MATMUL_BIAS : 0) | (epilogue.relu ? MATMUL_RELU : 0) | matmulOrder(m, n);
+/** One call of the kernel with the epilogue's flags, the loop order for m and n and the scratch it needs. */
+function run(simd: SimdOnHeap, a: number, b: number, out: TensorInfo, batch: number, m: number, k: number, n: number, aStride: number, bStride: number, epilogue: Epilogue): void {
+  const order = matmulOrder(m, n);
+  const flags = (epilogue.bias ? MATMUL_BIAS : 0) | (epilogue.relu ? MATMUL_RELU : 0) | order;
+  const scratch = order === MATMUL_COLUMNS_FIRST ? simd.malloc(k * 32) : 0;
+  try {
+    products++;
+    simd.kernels.matmul(a, b, simd.offset(out), batch, m, k, n, aStride, bStride, epilogue.bias ? simd.offset(epilogue.bias) : 0, flags, scratch);
+  } finally {
+    if (scratch) simd.free(scratch);
+  }
 }
 
 /** No padding, stride or dilation anywhere: 'valid', 'same' (a 1x1 filter at stride 1), 0 or explicit zeros. */
@@ -87,17 +98,17 @@ function pointwiseConv(backend: unknown, x: TensorInfo, filter: TensorInfo, attr
 
 /** A single (pixels or rows x k) @ (k x n) product with its epilogue, on the SIMD kernel; null for stock. */
 function product2d(backend: unknown, a: TensorInfo, b: TensorInfo, m: number, k: number, n: number, shape: number[], epilogue: Epilogue): TensorInfo | null {
-  if (!fusedInferenceEnabled() || a.dtype !== 'float32' || b.dtype !== 'float32' || k === 0 || xnnpackThreaded(backend)) return null;
+  // Under four rows (a pooled classifier input) XNNPACK's own single-row kernels are faster (0.36 against 0.6 ms at 1 x 768 x 1000).
+  if (!fusedInferenceEnabled() || a.dtype !== 'float32' || b.dtype !== 'float32' || k === 0 || m < 4 || xnnpackThreaded(backend)) return null;
   const simd = simdOn(backend);
   if (!simd) return null;
   const out = (backend as WasmBackendLike).makeOutput(shape, 'float32');
   if (m * n === 0) return out;
-  products++;
-  simd.kernels.matmul(simd.offset(a), simd.offset(b), simd.offset(out), 1, m, k, n, 0, 0, epilogue.bias ? simd.offset(epilogue.bias) : 0, flagsOf(epilogue, m, n));
+  run(simd, simd.offset(a), simd.offset(b), out, 1, m, k, n, 0, 0, epilogue);
   return out;
 }
 
-/** False where tfjs-wasm runs more than one thread: XNNPACK then splits a single product over them. */
+/** True where tfjs-wasm runs more than one thread: XNNPACK then splits a single product over them. */
 function xnnpackThreaded(backend: unknown): boolean {
   return ((backend as WasmBackendLike).wasm?._get_threads_count?.() ?? 1) > 1;
 }
@@ -134,8 +145,7 @@ function matMul(backend: unknown, a: TensorInfo, b: TensorInfo, transposeA: bool
   try {
     const pa = transposeA ? transposed(a, batchA, k, m) : simd.offset(a);
     const pb = transposeB ? transposed(b, batchB, n, k) : simd.offset(b);
-    products++;
-    simd.kernels.matmul(pa, pb, simd.offset(out), batch, m, k, n, batchA === 1 ? 0 : m * k * 4, batchB === 1 ? 0 : k * n * 4, epilogue.bias ? simd.offset(epilogue.bias) : 0, flagsOf(epilogue, m, n));
+    run(simd, pa, pb, out, batch, m, k, n, batchA === 1 ? 0 : m * k * 4, batchB === 1 ? 0 : k * n * 4, epilogue);
   } finally {
     for (const p of scratch) simd.free(p);
   }

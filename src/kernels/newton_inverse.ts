@@ -85,9 +85,9 @@ function stepsSimd(simd: SimdOnHeap, io: Io, x0: TensorInfo, p: TensorInfo, y: T
     heap.copyWithin(at(x), x0At, x0At + n);
     const mm = m * m;
     for (let s = 0; s < iters; s++) {
-      simd.kernels.matmul(x, negP, t, count, m, m, m, mm * 4, mm * 4, 0, 0);
+      simd.kernels.matmul(x, negP, t, count, m, m, m, mm * 4, mm * 4, 0, 0, 0);
       for (let i = tAt; i < tAt + n; i += mm) for (let d = i; d < i + mm; d += m + 1) heap[d] += 2;
-      simd.kernels.matmul(t, x, next, count, m, m, m, mm * 4, mm * 4, 0, 0);
+      simd.kernels.matmul(t, x, next, count, m, m, m, mm * 4, mm * 4, 0, 0, 0);
       [x, next] = [next, x];
     }
   } finally {
@@ -125,7 +125,7 @@ function normHalvingKernel({ inputs, backend }: KernelArgs<Record<string, never>
   if (simd && count * m > 0) {
     const pp = simd.malloc(count * m * m * 4);
     try {
-      simd.kernels.matmul(simd.offset(p), simd.offset(p), pp, count, m, m, m, m * m * 4, m * m * 4, 0, 0);
+      simd.kernels.matmul(simd.offset(p), simd.offset(p), pp, count, m, m, m, m * m * 4, m * m * 4, 0, 0, 0);
       k = halvings(new Float32Array(io.read(p).buffer, pp, count * m * m));
     } finally {
       simd.free(pp);

@@ -110,16 +110,17 @@ for (const shared of [false, true]) {
     });
 
     it('matmul with a bias row and a ReLU, in both loop orders, equals the definition (tails of 1-3 rows, 4 and 1-3 columns)', () => {
-      for (const [batch, m, k, n] of [[1, 7, 5, 15], [2, 9, 3, 8], [1, 1, 17, 1], [1, 4, 1, 29]] as const) {
+      for (const [batch, m, k, n] of [[1, 7, 5, 15], [2, 9, 3, 8], [1, 1, 17, 1], [1, 4, 1, 29], [2, 5, 6, 27]] as const) {
         top = 0;
         const [a, b, bias] = [rand(batch * m * k, 7), rand(batch * k * n, 8), rand(n, 9)];
         const [pa, pb, pbias] = [put(a), put(b), put(bias)];
         const pc = put(new Float32Array(batch * m * n));
+        const scratch = put(new Float32Array(8 * k));
         for (const order of [0, MATMUL_COLUMNS_FIRST]) {
           for (const [withBias, relu] of [[false, false], [true, false], [true, true], [false, true]] as const) {
             new Float32Array(memory.buffer, pc, batch * m * n).fill(NaN);
             const flags = order | (withBias ? MATMUL_BIAS : 0) | (relu ? MATMUL_RELU : 0);
-            kernels.matmul(pa, pb, pc, batch, m, k, n, m * k * 4, k * n * 4, withBias ? pbias : 0, flags);
+            kernels.matmul(pa, pb, pc, batch, m, k, n, m * k * 4, k * n * 4, withBias ? pbias : 0, flags, scratch);
             const c = new Float32Array(memory.buffer, pc, batch * m * n);
             for (let t = 0; t < batch; t++)
               for (let i = 0; i < m; i++)

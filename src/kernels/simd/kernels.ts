@@ -22,7 +22,7 @@ export interface SimdKernels {
   gelu(src: number, dst: number, bytes: number): void;
   geluTanh(src: number, dst: number, bytes: number): void;
   depthwiseConv2d(...args: number[]): void;
-  matmul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number, aStride: number, bStride: number, bias: number, flags: number): void;
+  matmul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number, aStride: number, bStride: number, bias: number, flags: number, scratch: number): void;
   transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
   channelAffine(x: number, coef: number, y: number, pixels: number, c: number, floorBits: number): void;
   channelScaledAdd(x: number, y: number, scale: number, dst: number, pixels: number, c: number): void;

@@ -5,29 +5,36 @@ import { FunctionWriter, type Local } from './assembler.js';
 export const MATMUL_BIAS = 1;
 export const MATMUL_RELU = 2;
 /**
- * Loop order: each column panel of b through every row tile of a (b's panel stays in cache, a is read once
- * per panel) rather than each row tile through every panel (a's tile stays, b is read once per tile).
+ * Loop order: each 8-column panel of b, first copied into `scratch` (k x 8 contiguous floats, so that the
+ * row tiles read it from cache in order instead of one row of b per page), through every row tile of a
+ * (a is read once per panel), rather than each row tile through every panel (a's tile stays in registers,
+ * b is read once per tile, in strides of its row).
  */
 export const MATMUL_COLUMNS_FIRST = 4;
 
-/** The flag for the order that re-reads the smaller operand (a: m x k, b: k x n). */
+/**
+ * The flag for the order that re-reads the smaller operand (a: m x k, b: k x n); rows first under 8 rows,
+ * where a packed panel would serve fewer than two row tiles.
+ */
 export function matmulOrder(m: number, n: number): number {
-  return n > m ? MATMUL_COLUMNS_FIRST : 0;
+  return n > m && m >= 8 ? MATMUL_COLUMNS_FIRST : 0;
 }
 
 /**
- * matmul(a, b, c, batch, m, k, n, aStride, bStride, bias, flags): c[t] = a[t] (m x k) @ b[t] (k x n) for
+ * matmul(a, b, c, batch, m, k, n, aStride, bStride, bias, flags, scratch): c[t] = a[t] (m x k) @ b[t] (k x n) for
  * t < batch, all row-major float32; aStride, bStride are the bytes between batches (0 broadcasts one
  * matrix), c is dense; `flags` adds the bias row and / or a ReLU (a conv's or Linear's epilogue, applied in
- * registers). Tiles of 4 rows x 8 columns keep eight accumulators in registers: per k, two vector loads of
+ * registers); `scratch` holds 32 k bytes for MATMUL_COLUMNS_FIRST. Tiles of 4 rows x 8 columns keep eight accumulators in registers: per k, two vector loads of
  * b's row, four broadcast loads of a's column and eight multiply-adds (4 x 8 measured fastest: 5 or 6 rows
  * spill). Row tails go one row at a time, column tails 4 then 1 wide (lane 0 of a broadcast).
  */
 export function matmulFunction(fma = false): FunctionWriter {
-  const f = new FunctionWriter('matmul', 11, { fma });
-  const [a, b, c, batch, m, k, n, aStride, bStride, bias, flags] = f.params;
+  const f = new FunctionWriter('matmul', 12, { fma });
+  const [a, b, c, batch, m, k, n, aStride, bStride, bias, flags, scratch] = f.params;
   const i32 = () => f.local('i32');
   const [t, i, j, kk, ap, bp, cp, rowA, rowB, m4end, n8end, n4end] = Array.from({ length: 12 }, i32);
+  // Where the tiles read b's panel and the bytes between its rows: b itself (rowB), or the packed copy (32).
+  const [panel, panelStep] = [i32(), i32()];
   // Byte offsets of rows 1, 2, 3 of a tile in a and in b / c.
   const rowsA = [rowA, i32(), i32()];
   const rowsB = [rowB, i32(), i32()];
@@ -53,7 +60,7 @@ export function matmulFunction(fma = false): FunctionWriter {
     });
     // ap = a + i rowA; bp = b + 4 j
     f.get(i).get(rowA).mul().get(a).add().set(ap);
-    f.get(j).i32(4).mul().get(b).add().set(bp);
+    f.get(panel).set(bp);
     f.for(kk, 0, k, 1, () => {
       f.get(bp);
       load(0).set(b0);
@@ -64,7 +71,7 @@ export function matmulFunction(fma = false): FunctionWriter {
         f.mulAdd(acc[2 * r]!, () => f.get(av), () => f.get(b0));
         if (width === 8) f.mulAdd(acc[2 * r + 1]!, () => f.get(av), () => f.get(b1));
       }
-      f.inc(ap, 4).inc(bp, rowB);
+      f.inc(ap, 4).inc(bp, panelStep);
     });
     f.get(flags).i32(MATMUL_RELU).and32();
     f.if(() => {
@@ -86,18 +93,36 @@ export function matmulFunction(fma = false): FunctionWriter {
       }
     }
   };
+  /** The tiles read b's columns from j on, in place. */
+  const inPlace = () => f.get(j).i32(4).mul().get(b).add().set(panel);
   /** Every column panel (8, then 4, then 1 wide) of the row tile at i. */
   const columns = (rows: number) => {
     f.i32(0).set(j);
-    f.for(j, j, n8end, 8, () => tile(rows, 8));
-    f.for(j, j, n4end, 4, () => tile(rows, 4));
-    f.for(j, j, n, 1, () => tile(rows, 1));
+    const panelTile = (width: 8 | 4 | 1) => {
+      inPlace();
+      tile(rows, width);
+    };
+    f.for(j, j, n8end, 8, () => panelTile(8));
+    f.for(j, j, n4end, 4, () => panelTile(4));
+    f.for(j, j, n, 1, () => panelTile(1));
   };
   /** Every row tile (4, then 1 high) of the column panel at j. */
   const rowTiles = (width: 8 | 4 | 1) => {
     f.i32(0).set(i);
     f.for(i, i, m4end, 4, () => tile(4, width));
     f.for(i, i, m, 1, () => tile(1, width));
+  };
+  /** Copies the 8-column panel at j (k rows) into scratch, contiguous, for the tiles to read. */
+  const pack = () => {
+    inPlace();
+    f.get(scratch).set(bp);
+    f.for(kk, 0, k, 1, () => {
+      f.get(bp).get(panel).load().store();
+      f.get(bp).get(panel).load(16).store(16);
+      f.inc(panel, rowB).inc(bp, 32);
+    });
+    f.get(scratch).set(panel);
+    f.i32(32).set(panelStep);
   };
 
   f.get(k).i32(4).mul().set(rowA);
@@ -114,11 +139,20 @@ export function matmulFunction(fma = false): FunctionWriter {
     f.ifElse(
       () => {
         f.i32(0).set(j);
-        f.for(j, j, n8end, 8, () => rowTiles(8));
-        f.for(j, j, n4end, 4, () => rowTiles(4));
-        f.for(j, j, n, 1, () => rowTiles(1));
+        f.for(j, j, n8end, 8, () => {
+          pack();
+          rowTiles(8);
+        });
+        f.get(rowB).set(panelStep);
+        const inPlaceTiles = (width: 4 | 1) => {
+          inPlace();
+          rowTiles(width);
+        };
+        f.for(j, j, n4end, 4, () => inPlaceTiles(4));
+        f.for(j, j, n, 1, () => inPlaceTiles(1));
       },
       () => {
+        f.get(rowB).set(panelStep);
         f.i32(0).set(i);
         f.for(i, i, m4end, 4, () => columns(4));
         f.for(i, i, m, 1, () => columns(1));
