@@ -24,9 +24,11 @@ export function matmulOrder(m: number, n: number): number {
  * matmul(a, b, c, batch, m, k, n, aStride, bStride, bias, flags, scratch): c[t] = a[t] (m x k) @ b[t] (k x n) for
  * t < batch, all row-major float32; aStride, bStride are the bytes between batches (0 broadcasts one
  * matrix), c is dense; `flags` adds the bias row and / or a ReLU (a conv's or Linear's epilogue, applied in
- * registers); `scratch` holds 32 k bytes for MATMUL_COLUMNS_FIRST. Tiles of 4 rows x 8 columns keep eight accumulators in registers: per k, two vector loads of
- * b's row, four broadcast loads of a's column and eight multiply-adds (4 x 8 measured fastest: 5 or 6 rows
- * spill). Row tails go one row at a time, column tails 4 then 1 wide (lane 0 of a broadcast).
+ * registers); `scratch` holds 32 k bytes for MATMUL_COLUMNS_FIRST. Tiles of 4 rows x 8 columns keep eight
+ * accumulators in registers: per k, two vector loads of b's row, four broadcast loads of a's column and
+ * eight multiply-adds (4 x 8 measured fastest: 5 or 6 rows spill, unrolling k was slower). That is the
+ * 128-bit bound without FMA here: 16 multiplies and adds per 64 flops, ~42 GFLOP/s; with relaxed SIMD's
+ * fused multiply-add ~55. Row tails go one row at a time, column tails 4 then 1 wide (lane 0 of a broadcast).
  */
 export function matmulFunction(fma = false): FunctionWriter {
   const f = new FunctionWriter('matmul', 12, { fma });
