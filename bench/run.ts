@@ -22,8 +22,9 @@ import { mixerBench } from './mixers.js';
 import { official } from './official.js';
 import { readers } from './readers.js';
 import { wasmThreads } from './wasm_threads.js';
+import { matmul } from './matmul.js';
 
-const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, official, readers, wasmThreads, startup, browser];
+const MODULES: BenchModule[] = [van, largeKernel, vig, globalAttention, localSparse, train, interop, mixerBench, official, readers, matmul, wasmThreads, startup, browser];
 
 interface Row {
   name: string;

@@ -73,7 +73,7 @@ function epilogueOf(bias: TensorInfo | undefined, activation: string, prelu: Ten
 function run(simd: SimdOnHeap, a: number, b: number, out: TensorInfo, batch: number, m: number, k: number, n: number, aStride: number, bStride: number, epilogue: Epilogue): void {
   const order = matmulOrder(m, n);
   const flags = (epilogue.bias ? MATMUL_BIAS : 0) | (epilogue.relu ? MATMUL_RELU : 0) | order;
-  const scratch = order === MATMUL_COLUMNS_FIRST ? simd.malloc(k * 32) : 0;
+  const scratch = order === MATMUL_COLUMNS_FIRST ? simd.malloc(k * 64) : 0;
   try {
     products++;
     simd.kernels.matmul(a, b, simd.offset(out), batch, m, k, n, aStride, bStride, epilogue.bias ? simd.offset(epilogue.bias) : 0, flags, scratch);

@@ -5,8 +5,9 @@ import { FunctionWriter, type Local } from './assembler.js';
 export const MATMUL_BIAS = 1;
 export const MATMUL_RELU = 2;
 /**
- * Loop order: each 8-column panel of b, first copied into `scratch` (k x 8 contiguous floats, so that the
- * row tiles read it from cache in order instead of one row of b per page), through every row tile of a
+ * Loop order: each 16-column block of b (two 8-column panels: every 64-byte line of b read once), first
+ * copied into `scratch` (k x 16 contiguous floats, so that the row tiles read it from cache in order
+ * instead of one row of b per page), through every row tile of a
  * (a is read once per panel), rather than each row tile through every panel (a's tile stays in registers,
  * b is read once per tile, in strides of its row).
  */
@@ -24,7 +25,7 @@ export function matmulOrder(m: number, n: number): number {
  * matmul(a, b, c, batch, m, k, n, aStride, bStride, bias, flags, scratch): c[t] = a[t] (m x k) @ b[t] (k x n) for
  * t < batch, all row-major float32; aStride, bStride are the bytes between batches (0 broadcasts one
  * matrix), c is dense; `flags` adds the bias row and / or a ReLU (a conv's or Linear's epilogue, applied in
- * registers); `scratch` holds 32 k bytes for MATMUL_COLUMNS_FIRST. Tiles of 4 rows x 8 columns keep eight
+ * registers); `scratch` holds 64 k bytes for MATMUL_COLUMNS_FIRST. Tiles of 4 rows x 8 columns keep eight
  * accumulators in registers: per k, two vector loads of b's row, four broadcast loads of a's column and
  * eight multiply-adds (4 x 8 measured fastest: 5 or 6 rows spill, unrolling k was slower). That is the
  * 128-bit bound without FMA here: 16 multiplies and adds per 64 flops, ~42 GFLOP/s; with relaxed SIMD's
@@ -34,8 +35,8 @@ export function matmulFunction(fma = false): FunctionWriter {
   const f = new FunctionWriter('matmul', 12, { fma });
   const [a, b, c, batch, m, k, n, aStride, bStride, bias, flags, scratch] = f.params;
   const i32 = () => f.local('i32');
-  const [t, i, j, kk, ap, bp, cp, rowA, rowB, m4end, n8end, n4end] = Array.from({ length: 12 }, i32);
-  // Where the tiles read b's panel and the bytes between its rows: b itself (rowB), or the packed copy (32).
+  const [t, i, j, kk, ap, bp, cp, rowA, rowB, m4end, n16end, n8end, n4end] = Array.from({ length: 13 }, i32);
+  // Where the tiles read b's panel and the bytes between its rows: b itself (rowB), or the packed copy (4 x its width).
   const [panel, panelStep] = [i32(), i32()];
   // Byte offsets of rows 1, 2, 3 of a tile in a and in b / c.
   const rowsA = [rowA, i32(), i32()];
@@ -114,17 +115,18 @@ export function matmulFunction(fma = false): FunctionWriter {
     f.for(i, i, m4end, 4, () => tile(4, width));
     f.for(i, i, m, 1, () => tile(1, width));
   };
-  /** Copies the 8-column panel at j (k rows) into scratch, contiguous, for the tiles to read. */
-  const pack = () => {
+  /**
+   * Copies `width` columns of b from j (k rows; 16: both 8-column panels of a 64-byte line, so that each line
+   * of b is read once) into scratch, contiguous, for the tiles to read.
+   */
+  const pack = (width: 8 | 16) => {
     inPlace();
     f.get(scratch).set(bp);
     f.for(kk, 0, k, 1, () => {
-      f.get(bp).get(panel).load().store();
-      f.get(bp).get(panel).load(16).store(16);
-      f.inc(panel, rowB).inc(bp, 32);
+      for (let v = 0; v < width / 4; v++) f.get(bp).get(panel).load(16 * v).store(16 * v);
+      f.inc(panel, rowB).inc(bp, 4 * width);
     });
-    f.get(scratch).set(panel);
-    f.i32(32).set(panelStep);
+    f.i32(4 * width).set(panelStep);
   };
 
   f.get(k).i32(4).mul().set(rowA);
@@ -134,6 +136,7 @@ export function matmulFunction(fma = false): FunctionWriter {
     f.get(rowB).i32(r).mul().set(rowsB[r - 1]!);
   }
   f.get(m).i32(3).sub().set(m4end);
+  f.get(n).i32(15).sub().set(n16end);
   f.get(n).i32(7).sub().set(n8end);
   f.get(n).i32(3).sub().set(n4end);
   f.for(t, 0, batch, 1, () => {
@@ -141,8 +144,18 @@ export function matmulFunction(fma = false): FunctionWriter {
     f.ifElse(
       () => {
         f.i32(0).set(j);
+        f.for(j, j, n16end, 16, () => {
+          pack(16);
+          f.get(scratch).set(panel);
+          rowTiles(8);
+          f.inc(j, 8);
+          f.get(scratch).i32(32).add().set(panel);
+          rowTiles(8);
+          f.inc(j, -8);
+        });
         f.for(j, j, n8end, 8, () => {
-          pack();
+          pack(8);
+          f.get(scratch).set(panel);
           rowTiles(8);
         });
         f.get(rowB).set(panelStep);
