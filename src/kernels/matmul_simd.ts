@@ -98,8 +98,7 @@ function pointwiseConv(backend: unknown, x: TensorInfo, filter: TensorInfo, attr
 
 /** A single (pixels or rows x k) @ (k x n) product with its epilogue, on the SIMD kernel; null for stock. */
 function product2d(backend: unknown, a: TensorInfo, b: TensorInfo, m: number, k: number, n: number, shape: number[], epilogue: Epilogue): TensorInfo | null {
-  // Under four rows (a pooled classifier input) XNNPACK's own single-row kernels are faster (0.36 against 0.6 ms at 1 x 768 x 1000).
-  if (!fusedInferenceEnabled() || a.dtype !== 'float32' || b.dtype !== 'float32' || k === 0 || m < 4 || xnnpackThreaded(backend)) return null;
+  if (!fusedInferenceEnabled() || a.dtype !== 'float32' || b.dtype !== 'float32' || k === 0 || xnnpackBetter(backend, m)) return null;
   const simd = simdOn(backend);
   if (!simd) return null;
   const out = (backend as WasmBackendLike).makeOutput(shape, 'float32');
@@ -108,9 +107,13 @@ function product2d(backend: unknown, a: TensorInfo, b: TensorInfo, m: number, k:
   return out;
 }
 
-/** True where tfjs-wasm runs more than one thread: XNNPACK then splits a single product over them. */
-function xnnpackThreaded(backend: unknown): boolean {
-  return ((backend as WasmBackendLike).wasm?._get_threads_count?.() ?? 1) > 1;
+/**
+ * Whether XNNPACK does a single product of `m` rows better: under four rows (a pooled classifier input) its
+ * single-row kernels are faster (0.36 against 0.6 ms at 1 x 768 x 1000), and where tfjs-wasm runs more than
+ * one thread it splits the product over them.
+ */
+function xnnpackBetter(backend: unknown, m: number): boolean {
+  return m < 4 || ((backend as WasmBackendLike).wasm?._get_threads_count?.() ?? 1) > 1;
 }
 
 /** The product in the SIMD kernel, or null for the stock kernel. */
@@ -128,8 +131,12 @@ function matMul(backend: unknown, a: TensorInfo, b: TensorInfo, transposeA: bool
   const outer = sameDims(outerA, outerB) ? outerA : batchB === 1 && outerA.length >= outerB.length ? outerA : batchA === 1 && outerB.length >= outerA.length ? outerB : null;
   if (!outer || k !== kb || k === 0) return null;
   const batch = product(outer);
-  // A single untransposed product: XNNPACK's case in tfjs-wasm, here the plain kernel call.
-  if (batch === 1 && !transposeA && !transposeB) return product2d(backend, a, b, m, k, n, [...outer, m, n], epilogue);
+  // A single product with a not transposed: XNNPACK's case in tfjs-wasm (b transposed or not), here the plain
+  // kernel call or, with b transposed, the copy below, where XNNPACK is not better.
+  if (batch === 1 && !transposeA) {
+    if (!transposeB) return product2d(backend, a, b, m, k, n, [...outer, m, n], epilogue);
+    if (xnnpackBetter(backend, m)) return null;
+  }
   const simd = simdOn(backend);
   if (!simd) return null;
   const out = (backend as WasmBackendLike).makeOutput([...outer, m, n], 'float32');

@@ -299,6 +299,11 @@ describe('stock kernels replaced on wasm (matrix products, 1x1 convs, FusedBatch
     expect(compare(() => tf.fused.matMul({ a, b: tf.reshape(w, [13, 21]), bias, activation: 'relu' })).diff).toBeLessThan(1e-5);
     expect(compare(() => tf.matMul(a, wt, false, true)).shape).toEqual([37, 21]);
     expected += 2;
+    // Under four rows a single product stays with XNNPACK, b transposed or not.
+    const row = tf.slice(a, [0, 0], [3, 13]);
+    expect(compare(() => tf.matMul(row, wt, false, true)).diff).toBeLessThan(1e-5);
+    expect(compare(() => tf.fused.matMul({ a: row, b: tf.reshape(w, [13, 21]), bias })).diff).toBeLessThan(1e-5);
+    row.dispose();
     expect(wasmSimdMatMulCount() - before).toBe(expected);
     tf.dispose([x, w, bias, w3, a, wt]);
   });

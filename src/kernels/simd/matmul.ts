@@ -7,9 +7,9 @@ export const MATMUL_RELU = 2;
 /**
  * Loop order: each 16-column block of b (two 8-column panels: every 64-byte line of b read once), first
  * copied into `scratch` (k x 16 contiguous floats, so that the row tiles read it from cache in order
- * instead of one row of b per page), through every row tile of a
- * (a is read once per panel), rather than each row tile through every panel (a's tile stays in registers,
- * b is read once per tile, in strides of its row).
+ * instead of one row of b per page), through every row tile of a (a is read once per panel), rather than
+ * each row tile through every panel (a's tile stays in registers, b is read once per tile, in strides of its
+ * row).
  */
 export const MATMUL_COLUMNS_FIRST = 4;
 
@@ -61,7 +61,7 @@ export function matmulFunction(fma = false): FunctionWriter {
       }
       for (let r = 1; r < rows; r++) for (let v = 0; v < vectors; v++) f.get(acc[v]!).set(acc[2 * r + v]!);
     });
-    // ap = a + i rowA; bp = b + 4 j
+    // ap = a + i rowA; bp = the panel's first row (b + 4 j in place, or the packed copy)
     f.get(i).get(rowA).mul().get(a).add().set(ap);
     f.get(panel).set(bp);
     f.for(kk, 0, k, 1, () => {
